@@ -1,0 +1,105 @@
+"""Registry of experiments: each module defines a ``Config`` and ``run`` and registers itself.
+
+Contract (DESIGN §3): ``run(config, out_dir, progress) -> Result``. ``out_dir`` exists; the
+experiment writes its figures (PNG) there through :func:`structdl.experiments.io.save_figure`
+and returns their file names in ``Result.figures``. The runner writes ``metrics.json`` last and
+atomically, so its presence means the experiment finished.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+__all__ = ["Experiment", "Progress", "NullProgress", "Result", "get", "names", "register"]
+
+
+class Progress(Protocol):
+    """What an experiment may tell the progress bar."""
+
+    def set_total(self, total: int) -> None:
+        """Announce the number of work units."""
+
+    def advance(self, units: int = 1) -> None:
+        """Mark ``units`` work units done."""
+
+    def describe(self, text: str) -> None:
+        """Show what is being done now."""
+
+
+class NullProgress:
+    """A progress reporter that shows nothing (tests, library use)."""
+
+    def set_total(self, total: int) -> None:  # noqa: D102
+        pass
+
+    def advance(self, units: int = 1) -> None:  # noqa: D102
+        pass
+
+    def describe(self, text: str) -> None:  # noqa: D102
+        pass
+
+
+@dataclass
+class Result:
+    """What an experiment returns.
+
+    Attributes:
+        metrics: scalar figures, JSON-serialisable (floats, ints, strings, nested dicts/lists).
+        figures: PNG file names written into ``out_dir``.
+        tables: named tables, each a list of rows (dict column -> value).
+        checks: structure checks run by the experiment: name -> ``CheckResult.as_dict()``.
+        notes: free text shown under the experiment in the report.
+    """
+
+    metrics: dict[str, Any] = field(default_factory=dict)
+    figures: list[str] = field(default_factory=list)
+    tables: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    checks: dict[str, dict[str, Any]] = field(default_factory=dict)
+    notes: str = ""
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """A registered experiment: its name, the question it answers, config class and runner."""
+
+    name: str
+    question: str
+    config: type  # dataclass with classmethods quick() and full()
+    run: Callable[[Any, Path, Progress], Result]
+
+
+_REGISTRY: dict[str, Experiment] = {}
+
+
+def register(experiment: Experiment) -> Experiment:
+    """Add ``experiment`` to the registry (module import time); names must be unique."""
+    if experiment.name in _REGISTRY and _REGISTRY[experiment.name] is not experiment:
+        raise ValueError(f"experiment {experiment.name!r} is registered twice")
+    _REGISTRY[experiment.name] = experiment
+    return experiment
+
+
+def _load_all() -> None:
+    from . import _catalogue  # noqa: F401  imports every experiment module
+
+
+def names() -> list[str]:
+    """Names of all registered experiments, in registration order."""
+    _load_all()
+    return list(_REGISTRY)
+
+
+def get(name: str) -> Experiment:
+    """Look up an experiment; unknown names raise ``ConfigError`` listing the known ones."""
+    from .._errors import ConfigError
+
+    _load_all()
+    if name not in _REGISTRY:
+        raise ConfigError(
+            f"unknown experiment {name!r}; known experiments: {', '.join(_REGISTRY)}; "
+            "see `structdl list`"
+        )
+    return _REGISTRY[name]
