@@ -1,0 +1,430 @@
+"""The ``structdl`` command line (DESIGN §4).
+
+::
+
+    structdl list                                          experiments, one line each
+    structdl run NAME [--quick|--full] [--seed N] [--out DIR] [--force]
+    structdl reproduce [--quick|--full] [--out DIR] [--only NAME ...] [--force]
+    structdl report [--out DIR]                            rebuild the report from saved results
+    structdl check                                         run every registered structure check
+
+Exit status: 0 success; 1 an experiment raised or a structure check failed; 2 bad input (usage
+error, unknown experiment, unusable or corrupt results folder: any ``StructdlError``), printed
+as one line ``structdl: error: …`` on stderr without a traceback; 130 interrupted (Ctrl-C or
+SIGTERM) — rerunning resumes, as finished experiments are skipped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import re
+import signal
+import sys
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, NoReturn, TextIO
+
+from . import __version__
+from ._errors import StructdlError
+
+__all__ = ["build_parser", "main"]
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+# Subpackages whose import registers structure checks in structdl.structure.catalogue.
+_CHECK_PACKAGES = (
+    "structdl.structure",
+    "structdl.dynamics",
+    "structdl.equivariant",
+    "structdl.invertible",
+    "structdl.manifolds",
+    "structdl.optim",
+    "structdl.control",
+)
+
+
+class _UsageError(Exception):
+    """An argparse error, turned into one line and exit status 2 by :func:`main`."""
+
+
+class _Parser(argparse.ArgumentParser):
+    # argparse prints the usage block plus the error and exits; we want exactly one line.
+    def error(self, message: str) -> NoReturn:
+        raise _UsageError(f"{message} (see `{self.prog} --help`)")
+
+
+def _seed(text: str) -> int:
+    # Digits only: int() would also accept "+5", " 5" and "1_000", and "-1" must be rejected.
+    if re.fullmatch(r"[0-9]+", text) is None:
+        raise argparse.ArgumentTypeError(
+            f"invalid seed {text!r} — expected a non-negative integer such as 0 or 42"
+        )
+    return int(text)
+
+
+def _add_preset(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument(
+        "--quick",
+        dest="preset",
+        action="store_const",
+        const="quick",
+        help="small configuration, about a minute per experiment on one core (default)",
+    )
+    group.add_argument(
+        "--full",
+        dest="preset",
+        action="store_const",
+        const="full",
+        help="the full configuration behind the reported figures",
+    )
+    parser.set_defaults(preset="quick")
+
+
+def _add_out(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=Path("results"),
+        metavar="DIR",
+        help="results folder (default: ./results)",
+    )
+
+
+def _add_force(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help="rerun even if a finished result with the same preset exists",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the argument parser of the ``structdl`` command."""
+    parser = _Parser(
+        prog="structdl",
+        description="Structure-preserving deep learning: experiments, report and checks.",
+    )
+    parser.add_argument("--version", action="version", version=f"structdl {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    commands.add_parser("list", help="list the experiments, one line each")
+
+    run = commands.add_parser("run", help="run one experiment")
+    run.add_argument("name", metavar="NAME", help="experiment name (see `structdl list`)")
+    _add_preset(run)
+    run.add_argument(
+        "--seed", type=_seed, default=None, metavar="N", help="random seed (default: preset's)"
+    )
+    _add_out(run)
+    _add_force(run)
+
+    reproduce = commands.add_parser(
+        "reproduce", help="run every experiment (resuming), then build the report"
+    )
+    _add_preset(reproduce)
+    _add_out(reproduce)
+    reproduce.add_argument(
+        "--only", nargs="+", metavar="NAME", default=None, help="run only these experiments"
+    )
+    _add_force(reproduce)
+
+    report = commands.add_parser("report", help="rebuild report.html/report.md from results")
+    _add_out(report)
+
+    commands.add_parser("check", help="run every registered structure check")
+    return parser
+
+
+# --------------------------------------------------------------------------- progress display
+
+
+class _PlainProgress:
+    """Progress as plain lines (stdout is not a terminal: logs, CI, pipes)."""
+
+    def __init__(self, name: str, stream: TextIO) -> None:
+        self._name, self._stream = name, stream
+        self._total: int | None = None
+        self._done = 0
+        self._shown_tenth = 0
+        self._text = ""
+
+    def _say(self, text: str) -> None:
+        print(f"  {self._name}: {text}", file=self._stream, flush=True)
+
+    def set_total(self, total: int) -> None:
+        self._total, self._done, self._shown_tenth = max(int(total), 0), 0, 0
+
+    def advance(self, units: int = 1) -> None:
+        self._done += units
+        if not self._total:
+            return
+        tenth = min(10, self._done * 10 // self._total)
+        if tenth > self._shown_tenth:  # at most ten lines per experiment
+            self._shown_tenth = tenth
+            self._say(f"{100 * self._done // self._total}% ({self._done}/{self._total})")
+
+    def describe(self, text: str) -> None:
+        if text != self._text:
+            self._text = text
+            self._say(text)
+
+
+class _RichProgress:
+    """Progress as a rich live bar (stdout is a terminal)."""
+
+    def __init__(self, bar: Any, task: Any) -> None:
+        self._bar, self._task = bar, task
+
+    def set_total(self, total: int) -> None:
+        self._bar.update(self._task, total=max(int(total), 0), completed=0)
+
+    def advance(self, units: int = 1) -> None:
+        self._bar.advance(self._task, units)
+
+    def describe(self, text: str) -> None:
+        self._bar.update(self._task, description=text)
+
+
+@contextmanager
+def _progress(name: str, stream: TextIO) -> Iterator[Any]:
+    if not stream.isatty():
+        yield _PlainProgress(name, stream)
+        return
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        SpinnerColumn,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
+    columns = (
+        SpinnerColumn(),
+        TextColumn(name, markup=False),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("{task.description}", markup=False),
+    )
+    with Progress(*columns, console=Console(file=stream)) as bar:
+        yield _RichProgress(bar, bar.add_task("", total=None))
+
+
+# --------------------------------------------------------------------------- commands
+
+
+def _registry() -> Any:
+    from .experiments import _registry
+
+    return _registry
+
+
+def _cmd_list(args: argparse.Namespace, out: TextIO) -> int:
+    registry = _registry()
+    names = registry.names()
+    if not names:
+        print("no experiments are registered", file=out)
+    for name in names:
+        print(f"{name} — {registry.get(name).question}", file=out)
+    return EXIT_OK
+
+
+def _run_one(
+    experiment: Any, args: argparse.Namespace, seed: int | None, label: str, out: TextIO
+) -> Any:
+    from .experiments.runner import run_experiment
+
+    with _progress(experiment.name, out) as progress:
+        record = run_experiment(experiment, args.preset, args.out, seed, progress, args.force)
+    if record.status == "skipped":
+        print(f"{label} — skipped (done; --force reruns it)", file=out, flush=True)
+    else:
+        where = record.out_dir / "metrics.json"
+        print(f"{label} — done in {record.elapsed_s:.1f} s → {where}", file=out, flush=True)
+    return record
+
+
+def _cmd_run(args: argparse.Namespace, out: TextIO) -> int:
+    from .experiments.runner import ExperimentFailed, ensure_out_root
+
+    experiment = _registry().get(args.name)
+    ensure_out_root(args.out)
+    try:
+        _run_one(experiment, args, args.seed, experiment.name, out)
+    except ExperimentFailed as failure:
+        print(f"structdl: {failure}", file=sys.stderr)
+        return EXIT_FAILED
+    return EXIT_OK
+
+
+def _cmd_reproduce(args: argparse.Namespace, out: TextIO) -> int:
+    from .experiments.runner import ExperimentFailed, ensure_out_root
+    from .report import build_report
+
+    registry = _registry()
+    selected = list(dict.fromkeys(args.only)) if args.only else registry.names()
+    experiments = [registry.get(name) for name in selected]  # unknown names fail before work
+    ensure_out_root(args.out)
+    failed = []
+    for index, experiment in enumerate(experiments, start=1):
+        label = f"[{index}/{len(experiments)}] {experiment.name}"
+        try:
+            _run_one(experiment, args, None, label, out)
+        except ExperimentFailed as failure:
+            # One broken experiment should not cost the results of the others.
+            print(f"structdl: {failure}", file=sys.stderr, flush=True)
+            failed.append(experiment.name)
+    report = build_report(args.out, expected=registry.names())
+    print(f"report: {report.html} and {report.markdown}", file=out)
+    if failed:
+        print(
+            f"structdl: {len(failed)} of {len(experiments)} experiment(s) failed: "
+            f"{', '.join(failed)}",
+            file=sys.stderr,
+        )
+        return EXIT_FAILED
+    return EXIT_OK
+
+
+def _cmd_report(args: argparse.Namespace, out: TextIO) -> int:
+    from .report import build_report
+
+    report = build_report(args.out, expected=_registry().names())
+    results = report.results
+    print(
+        f"report of {len(results.experiments)} experiment(s) "
+        f"({results.checks_passed} checks passed, {results.checks_failed} failed): "
+        f"{report.html} and {report.markdown}",
+        file=out,
+    )
+    return EXIT_OK
+
+
+def _failing_import(module: str, error: BaseException) -> Callable[[], Any]:
+    def check() -> Any:
+        raise error
+
+    check.__name__ = f"import {module}"
+    return check
+
+
+def _collect_checks() -> dict[str, Callable[[], Any]]:
+    """Import the subpackages (so they register their checks) and return the catalogue.
+
+    A subpackage that is absent is skipped; one that fails to import becomes a failing row, so
+    a broken install cannot pass ``structdl check`` silently.
+    """
+    checks: dict[str, Callable[[], Any]] = {}
+    for module in (*_CHECK_PACKAGES, "structdl.structure.catalogue"):
+        try:
+            importlib.import_module(module)
+        except ModuleNotFoundError as error:
+            if error.name != module or module.endswith("catalogue"):
+                checks[f"import {module}"] = _failing_import(module, error)
+        except Exception as error:
+            checks[f"import {module}"] = _failing_import(module, error)
+    catalogue = sys.modules.get("structdl.structure.catalogue")
+    if catalogue is not None:
+        checks.update(catalogue.all_checks())
+    return checks
+
+
+def _run_check(check: Callable[[], Any]) -> tuple[bool, float | None, str]:
+    try:
+        result = check()
+    except Exception as error:  # a crashing check is a failed check, reported, not fatal
+        return False, None, f"raised {type(error).__name__}: {error}"
+    if not all(hasattr(result, attr) for attr in ("ok", "worst", "reason")):
+        return False, None, f"returned {type(result).__name__}, expected a CheckResult"
+    return bool(result.ok), float(result.worst), str(result.reason)
+
+
+def _cmd_check(args: argparse.Namespace, out: TextIO) -> int:
+    checks = _collect_checks()
+    if not checks:
+        print("structdl: no structure checks are registered", file=sys.stderr)
+        return EXIT_FAILED
+    width = max(len("check"), *(len(name) for name in checks))
+    print(f"{'check':<{width}}  {'result':<6}  {'worst':>10}  reason", file=out)
+    failed = 0
+    for name, check in checks.items():
+        ok, worst, reason = _run_check(check)
+        failed += not ok
+        shown = "-" if worst is None else f"{worst:.3e}"
+        print(f"{name:<{width}}  {'pass' if ok else 'FAIL':<6}  {shown:>10}  {reason}", file=out)
+        out.flush()
+    print(f"{len(checks)} checks: {len(checks) - failed} passed, {failed} failed", file=out)
+    return EXIT_FAILED if failed else EXIT_OK
+
+
+_COMMANDS = {
+    "list": _cmd_list,
+    "run": _cmd_run,
+    "reproduce": _cmd_reproduce,
+    "report": _cmd_report,
+    "check": _cmd_check,
+}
+
+
+# --------------------------------------------------------------------------- entry point
+
+
+def _interrupt(signum: int, frame: Any) -> NoReturn:
+    # SIGTERM (kill) takes the same clean path as Ctrl-C: temporary files are removed by the
+    # atomic writers' exception handlers, and no metrics.json is written for the cut run.
+    raise KeyboardInterrupt
+
+
+@contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _error(message: str) -> int:
+    print(f"structdl: error: {message}", file=sys.stderr)
+    return EXIT_USAGE
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line with ``argv`` (default ``sys.argv[1:]``); return the exit status."""
+    # Experiments only save figures; never open a window, whatever the user's matplotlib rc.
+    os.environ.setdefault("MPLBACKEND", "Agg")
+    parser = build_parser()
+    try:
+        with _sigterm_as_interrupt():
+            try:
+                args = parser.parse_args(argv)
+            except SystemExit as done:  # --help and --version
+                return int(done.code or 0)
+            if args.command is None:
+                raise _UsageError(
+                    f"no command given — expected one of {', '.join(_COMMANDS)} — "
+                    "e.g. `structdl reproduce --quick` (see `structdl --help`)"
+                )
+            return _COMMANDS[args.command](args, sys.stdout)
+    except _UsageError as error:
+        return _error(str(error))
+    except StructdlError as error:
+        return _error(str(error).replace("\n", " "))
+    except OSError as error:
+        # Filesystem trouble outside an experiment (disk full, permissions) is the user's
+        # environment, not a bug: one line, like a ConfigError.
+        where = f"{error.filename}: " if error.filename else ""
+        return _error(f"{where}{error.strerror or error} — check the path and its permissions")
+    except KeyboardInterrupt:
+        print("structdl: interrupted; rerun to resume", file=sys.stderr)
+        return EXIT_INTERRUPTED

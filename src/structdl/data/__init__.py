@@ -1,0 +1,32 @@
+"""Embedded data, generated or shipped with dependencies — nothing is downloaded.
+
+- :mod:`.toys`: two-class 2-D sets (rings, spirals, Swiss roll, moons) for ODE-network classifiers;
+- :mod:`.digits`: scikit-learn's 8×8 digits scaled to ``[0, 1]`` with a stratified split;
+- :mod:`.physics`: noisy trajectories of the pendulum and the mass–spring system.
+"""
+
+from ._split import Split, stratified_split
+from .digits import digits_split, load_digits
+from .toys import (
+    TOY_DATASETS,
+    make_moons,
+    make_rings,
+    make_spirals,
+    make_swiss_roll_2class,
+    make_toy,
+    toy_split,
+)
+
+__all__ = [
+    "TOY_DATASETS",
+    "Split",
+    "digits_split",
+    "load_digits",
+    "make_moons",
+    "make_rings",
+    "make_spirals",
+    "make_swiss_roll_2class",
+    "make_toy",
+    "stratified_split",
+    "toy_split",
+]

@@ -1,0 +1,407 @@
+"""Neural vector fields on tensor states ``(batch, dim)``: *what* flows in an ODE-network layer.
+
+=====================  =============================================  ==========================
+field                  equation                                       structure (``kinds``)
+=====================  =============================================  ==========================
+:class:`Residual`      ``σ(Ay + b)`` or ``Bσ(Ay + b)``                 none (the control)
+:class:`GradientFlow`  ``−Aᵀσ(Ay + b) = −∇V``, ``V = 1ᵀγ(Ay + b)``     gradient, energy
+:class:`Antisymmetric` ``σ((W − Wᵀ − γI)y + b)``                       none (near-imaginary
+                                                                       Jacobian spectrum)
+:class:`RidgeShear`    ``Σ_i a_i σ(b_iᵀy + c_i)``, ``a_i ⊥ b_i``        divergence-free, split
+:class:`LieAlgebraField` ``ω(y) × y`` on the sphere S²                 lie
+=====================  =============================================  ==========================
+
+The fields on pairs ``(q, p)`` — :class:`SeparableHamiltonian`, :class:`SecondOrder` and
+:class:`HamiltonianTwoStream` — live in the private module ``_partitioned.py`` and are
+re-exported here. Each field validates its state once, in
+:class:`~structdl.dynamics._field_base.StructuredField`. Fields are autonomous: time dependence
+of an ODE network comes from giving each layer its own field (``ODENet`` with a list).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import ClassVar
+
+import torch
+from torch import Tensor, nn
+
+from .._errors import ShapeError
+from ._activations import Activation, get_activation
+from ._base import State
+from ._field_base import (
+    StructuredField,
+    check_option,
+    finite_nonnegative,
+    linear_weight,
+    positive_int,
+)
+from ._partitioned import HamiltonianTwoStream, SecondOrder, SeparableHamiltonian
+from .integrators.lie_group import hat, so3_exp
+
+__all__ = [
+    "Antisymmetric",
+    "GradientFlow",
+    "HamiltonianTwoStream",
+    "LieAlgebraField",
+    "Residual",
+    "RidgeShear",
+    "SecondOrder",
+    "SeparableHamiltonian",
+    "ShearRidge",
+    "StructuredField",
+]
+
+
+class Residual(StructuredField):
+    """The unstructured ResNet field ``f(y) = σ(Ay + b)`` (or ``Bσ(Ay + b)`` with a width).
+
+    One forward-Euler step of it is the classical residual layer ``y + hσ(Ay + b)``
+    (METHODS §1.2). It has no structure: its Lipschitz bound ``Π_k(1 + hL‖A_k‖)`` grows with
+    depth. It is the negative control of every structure check.
+
+    Args:
+        dim: state width ``d``; states are ``(batch, d)``.
+        width: hidden width ``m``; ``None`` gives the square form ``σ(Ay + b)`` with ``A`` ``d×d``,
+            an integer ``m`` gives ``Bσ(Ay + b)`` with ``A`` ``m×d`` and ``B`` ``d×m``.
+        activation: name or :class:`~structdl.dynamics._activations.Activation`.
+
+    Example:
+        >>> f = Residual(3, width=8)
+        >>> f(0.0, torch.zeros(5, 3)).shape
+        torch.Size([5, 3])
+    """
+
+    kinds: ClassVar[frozenset[str]] = frozenset({"general"})
+
+    def __init__(self, dim: int, width: int | None = None, activation: str | Activation = "tanh"):
+        super().__init__()
+        self.dim = positive_int(dim, "dim")
+        hidden = self.dim if width is None else positive_int(width, "width")
+        self.activation = get_activation(activation)
+        self.weight = linear_weight(hidden, self.dim)
+        self.bias = nn.Parameter(torch.zeros(hidden))
+        if width is None:
+            self.register_parameter("out_weight", None)
+        else:
+            self.out_weight = linear_weight(self.dim, hidden)
+
+    def _evaluate(self, t: float | Tensor, y: State) -> Tensor:
+        z = self.activation(y @ self.weight.T + self.bias)
+        return z if self.out_weight is None else z @ self.out_weight.T
+
+
+class GradientFlow(StructuredField):
+    """Gradient flow of a convex potential: ``f(y) = −Aᵀσ(Ay + b) = −∇V(y)``.
+
+    ``V(y) = 1ᵀγ(Ay + b)`` is convex because ``σ = γ'`` is non-decreasing, so the flow is
+    non-expansive (one-sided Lipschitz constant 0). ``f`` is co-coercive with constant
+    ``ν = L‖A‖²`` (``L`` the activation's slope bound), so forward Euler is non-expansive for
+    ``h ≤ 2/ν`` and a Runge–Kutta method with circle-contractivity radius ``r`` for ``h ≤ 2r/ν``
+    (METHODS §2.1, §3.1). It is also an "energy" field ``y' = S∇E`` with ``S = −I`` and
+    ``E = V``, so discrete-gradient methods dissipate ``V`` for every step size.
+
+    ``‖A‖`` is estimated by power iteration from a persistent vector (a buffer, so that the few
+    iterations per training step continue where the last call stopped), with the exact
+    ``torch.linalg.matrix_norm(A, 2)`` as fallback when the iteration has not converged.
+
+    Args:
+        dim: state width ``d``.
+        width: number of neurons ``m`` (rows of ``A``); ``None`` means ``m = d``.
+        activation: a monotone activation (default ReLU).
+
+    Example:
+        >>> f = GradientFlow(2, width=4).double()
+        >>> y = torch.randn(3, 2, dtype=torch.float64, requires_grad=True)
+        >>> (grad,) = torch.autograd.grad(f.potential(0.0, y).sum(), y)
+        >>> torch.allclose(f(0.0, y), -grad)
+        True
+    """
+
+    kinds: ClassVar[frozenset[str]] = frozenset({"general", "gradient", "energy"})
+
+    def __init__(self, dim: int, width: int | None = None, activation: str | Activation = "relu"):
+        super().__init__()
+        self.dim = positive_int(dim, "dim")
+        hidden = self.dim if width is None else positive_int(width, "width")
+        self.activation = get_activation(activation)
+        self.weight = linear_weight(hidden, self.dim)
+        self.bias = nn.Parameter(0.1 * torch.randn(hidden))
+        start = torch.randn(self.dim)
+        self.register_buffer("_power_vector", start / start.norm())
+
+    def _evaluate(self, t: float | Tensor, y: State) -> Tensor:
+        return -(self.activation(y @ self.weight.T + self.bias) @ self.weight)
+
+    def potential(self, t: float | Tensor, y: Tensor) -> Tensor:
+        """``V(y) = 1ᵀγ(Ay + b)``, shape ``(batch,)``."""
+        self.validate(y)
+        return self.activation.antiderivative(y @ self.weight.T + self.bias).sum(-1)
+
+    def energy(self, y: Tensor) -> Tensor:
+        """The dissipated energy ``E = V`` (the "energy" kind), shape ``(batch,)``."""
+        return self.potential(0.0, y)
+
+    def grad_energy(self, y: Tensor) -> Tensor:
+        """``∇E(y) = Aᵀσ(Ay + b)``."""
+        return -self.forward(0.0, y)
+
+    @property
+    def structure_matrix(self) -> Tensor:
+        """``S = −I`` in ``y' = S∇E(y)``: negative definite, so ``E`` is dissipated."""
+        return -torch.eye(self.dim, dtype=self.weight.dtype, device=self.weight.device)
+
+    def spectral_norm(
+        self, *, exact: bool = False, max_iterations: int = 200, rtol: float = 1e-12
+    ) -> Tensor:
+        """``‖A‖₂``, differentiable with respect to ``A``.
+
+        Power iteration on ``AᵀA`` from the persistent vector, stopped when the estimate changes
+        by less than ``rtol`` (relative); if it has not by ``max_iterations`` (a tiny spectral
+        gap), or ``exact=True``, the exact SVD-based norm is returned. The converged estimate is
+        ``uᵀAv`` with the singular vectors detached, whose gradient is that of ``σ_max``.
+        """
+        weight = self.weight
+        if exact:
+            return torch.linalg.matrix_norm(weight, 2)
+        with torch.no_grad():
+            v = self._power_vector.to(weight.dtype)
+            sigma = 0.0
+            converged = False
+            for _ in range(max_iterations):
+                u = weight @ v
+                u_norm = float(u.norm())
+                if u_norm == 0.0:  # A v = 0: restart cannot help, the SVD is exact and cheap
+                    break
+                u = u / u_norm
+                w = weight.T @ u
+                new_sigma = float(w.norm())
+                v = w / new_sigma
+                if abs(new_sigma - sigma) <= rtol * new_sigma:
+                    converged = True
+                    sigma = new_sigma
+                    break
+                sigma = new_sigma
+            if converged:
+                self._power_vector.copy_(v)
+        if not converged:
+            return torch.linalg.matrix_norm(weight, 2)
+        return u @ weight @ v
+
+    def lipschitz_bound(self, *, exact: bool = True) -> float:
+        """``ν = L‖A‖²``: the co-coercivity constant and a Lipschitz bound of the field."""
+        norm = float(self.spectral_norm(exact=exact).detach())
+        return self.activation.slope_bound * norm**2
+
+    def step_size_bound(self, radius: float = 1.0, *, exact: bool = False) -> Tensor:
+        """Largest non-expansive step ``2r/(L‖A‖²)`` of a method with contractivity radius ``r``.
+
+        A tensor, differentiable in ``A`` (used by ``ODENet``'s step rules); ``inf`` if ``A = 0``.
+        """
+        norm = self.spectral_norm(exact=exact)
+        return 2.0 * radius / (self.activation.slope_bound * norm**2)
+
+
+class Antisymmetric(StructuredField):
+    """Haber–Ruthotto antisymmetric field ``f(y) = σ(Ky + b)``, ``K = W − Wᵀ − γI``.
+
+    ``K`` has eigenvalues with real part ``−γ``, so the linearised field has a nearly imaginary
+    spectrum for small ``γ ≥ 0``: neither exploding nor vanishing (METHODS §2.2). This is a
+    spectral property of the continuous layer, not a guarantee of any integrator (forward Euler
+    needs ``γ > 0`` to be stable).
+
+    Args:
+        dim: state width ``d``.
+        gamma: diffusion ``γ ≥ 0``.
+        activation: name or Activation (default tanh).
+
+    Example:
+        >>> f = Antisymmetric(4, gamma=0.1)
+        >>> torch.linalg.eigvals(f.matrix()).real.detach().allclose(torch.full((4,), -0.1))
+        True
+    """
+
+    kinds: ClassVar[frozenset[str]] = frozenset({"general"})
+
+    def __init__(self, dim: int, gamma: float = 0.01, activation: str | Activation = "tanh"):
+        super().__init__()
+        self.dim = positive_int(dim, "dim")
+        self.gamma = finite_nonnegative(gamma, "gamma")
+        self.activation = get_activation(activation)
+        self.weight = linear_weight(self.dim, self.dim)
+        self.bias = nn.Parameter(torch.zeros(self.dim))
+
+    def matrix(self) -> Tensor:
+        """``K = W − Wᵀ − γI``."""
+        eye = torch.eye(self.dim, dtype=self.weight.dtype, device=self.weight.device)
+        return self.weight - self.weight.T - self.gamma * eye
+
+    def _evaluate(self, t: float | Tensor, y: State) -> Tensor:
+        return self.activation(y @ self.matrix().T + self.bias)
+
+
+class ShearRidge(StructuredField):
+    """One ridge shear ``f(y) = a⊥ σ(bᵀy + c)`` with ``a⊥ = a − (aᵀb/bᵀb) b ⊥ b``.
+
+    Because ``bᵀf = 0``, ``s = bᵀy`` is constant along the flow, so the exact flow is the
+    explicit shear ``y ↦ y + h a⊥ σ(bᵀy + c)`` with inverse ``y ↦ y − h a⊥ σ(bᵀy + c)``:
+    divergence-free, volume-preserving, explicitly invertible (METHODS §3.3).
+
+    Args:
+        dim: state width ``d``.
+        activation: name or Activation (default tanh).
+    """
+
+    kinds: ClassVar[frozenset[str]] = frozenset({"general", "divergence_free", "shear"})
+
+    def __init__(self, dim: int, activation: str | Activation = "tanh"):
+        super().__init__()
+        self.dim = positive_int(dim, "dim")
+        self.activation = get_activation(activation)
+        self.direction_raw = nn.Parameter(torch.randn(self.dim) / math.sqrt(self.dim))
+        self.normal = nn.Parameter(torch.randn(self.dim) / math.sqrt(self.dim))
+        self.offset = nn.Parameter(0.1 * torch.randn(()))
+
+    def direction(self) -> Tensor:
+        """``a⊥``: the raw direction projected onto the orthogonal complement of ``b``."""
+        b = self.normal
+        # clamp: b = 0 makes the ridge a constant field, for which any direction is a shear.
+        scale = (self.direction_raw @ b) / (b @ b).clamp_min(torch.finfo(b.dtype).tiny)
+        return self.direction_raw - scale * b
+
+    def _evaluate(self, t: float | Tensor, y: State) -> Tensor:
+        return self.activation(y @ self.normal + self.offset).unsqueeze(-1) * self.direction()
+
+    def exact_flow(self, t: float | Tensor, y: Tensor, h: float | Tensor) -> Tensor:
+        """The exact time-``h`` flow ``y + h a⊥ σ(bᵀy + c)``."""
+        return y + h * self.forward(t, y)
+
+    def inverse_exact_flow(self, t: float | Tensor, y: Tensor, h: float | Tensor) -> Tensor:
+        """Inverse of :meth:`exact_flow`: ``y − h a⊥ σ(bᵀy + c)`` (``bᵀy`` is unchanged)."""
+        return y - h * self.forward(t, y)
+
+
+class RidgeShear(StructuredField):
+    """A width-``m`` divergence-free layer ``f(y) = Σ_i a_i σ(b_iᵀy + c_i)`` with ``a_i ⊥ b_i``.
+
+    Each term is a :class:`ShearRidge` with an exact explicit flow, so splitting methods that
+    compose the exact sub-flows (``parts``) give explicit, volume-preserving, exactly invertible
+    layers; no Runge–Kutta method is volume-preserving for every divergence-free field
+    (METHODS §3.3, §5). :meth:`split_flow` is that composition (Lie–Trotter order 1): it is
+    *not* the exact flow of the sum, which is why the field does not declare the "shear" kind.
+
+    Args:
+        dim: state width ``d``.
+        n_ridges: number of ridge terms ``m``.
+        activation: name or Activation (default tanh).
+
+    Example:
+        >>> f = RidgeShear(3, n_ridges=4).double()
+        >>> y = torch.randn(2, 3, dtype=torch.float64)
+        >>> z = f.split_flow(0.0, y, 0.5)
+        >>> torch.allclose(f.inverse_split_flow(0.0, z, 0.5), y, atol=1e-13)
+        True
+    """
+
+    kinds: ClassVar[frozenset[str]] = frozenset({"general", "divergence_free", "split"})
+
+    def __init__(self, dim: int, n_ridges: int = 4, activation: str | Activation = "tanh"):
+        super().__init__()
+        self.dim = positive_int(dim, "dim")
+        count = positive_int(n_ridges, "n_ridges")
+        self.ridges = nn.ModuleList(ShearRidge(self.dim, activation) for _ in range(count))
+
+    @property
+    def parts(self) -> tuple[ShearRidge, ...]:
+        """The sub-fields ``f^{[i]}`` whose sum is this field, each with an exact flow."""
+        return tuple(self.ridges)  # type: ignore[arg-type]
+
+    def _evaluate(self, t: float | Tensor, y: State) -> Tensor:
+        return torch.stack([ridge._evaluate(t, y) for ridge in self.ridges]).sum(0)
+
+    def split_flow(self, t: float | Tensor, y: Tensor, h: float | Tensor) -> Tensor:
+        """``φ_h^{[m]} ∘ … ∘ φ_h^{[1]}(y)``: the composition of the exact ridge flows."""
+        for ridge in self.ridges:
+            y = ridge.exact_flow(t, y, h)
+        return y
+
+    def inverse_split_flow(self, t: float | Tensor, y: Tensor, h: float | Tensor) -> Tensor:
+        """Exact inverse of :meth:`split_flow` (the inverse shears in reverse order)."""
+        for ridge in reversed(self.ridges):
+            y = ridge.inverse_exact_flow(t, y, h)
+        return y
+
+
+class LieAlgebraField(StructuredField):
+    """A field on the sphere S² given by the action of ``so(3)``: ``f(y) = ξ(y)·y = ω(y) × y``.
+
+    ``ω(y) = y × N(y)`` (``mode="cross"``, so that ``ω ⊥ y``) or ``ω(y) = N(y)``
+    (``mode="free"``), with ``N`` a two-layer network ``R³ → R³``. A Lie-group method
+    ``y ← exp(h[ω]×) y`` keeps every feature on S² exactly (up to round-off), because rotations
+    preserve the norm (METHODS §3.4); a plain Euler step leaves the sphere.
+
+    Args:
+        width: hidden width of ``N``.
+        activation: name or Activation (default tanh).
+        mode: "cross" or "free" (see above).
+
+    Example:
+        >>> f = LieAlgebraField(8).double()
+        >>> y = torch.nn.functional.normalize(torch.randn(4, 3, dtype=torch.float64), dim=-1)
+        >>> z = f.act(f.exp(0.3 * f.xi(0.0, y)), y)
+        >>> bool(((z.norm(dim=-1) - 1).abs() < 1e-14).all())
+        True
+    """
+
+    kinds: ClassVar[frozenset[str]] = frozenset({"general", "lie"})
+    #: The homogeneous manifold the field acts on (read by ``structure.guarantees``).
+    manifold: ClassVar[str] = "sphere"
+    #: The group acting on it.
+    group: ClassVar[str] = "SO(3)"
+
+    def __init__(
+        self, width: int = 16, activation: str | Activation = "tanh", *, mode: str = "cross"
+    ):
+        super().__init__()
+        self.dim = 3
+        hidden = positive_int(width, "width")
+        check_option(mode, ("cross", "free"), "LieAlgebraField mode")
+        self.mode = mode
+        self.activation = get_activation(activation)
+        self.hidden_weight = linear_weight(hidden, 3)
+        self.hidden_bias = nn.Parameter(0.1 * torch.randn(hidden))
+        self.out_weight = linear_weight(3, hidden)
+        self.out_bias = nn.Parameter(torch.zeros(3))
+
+    def _omega(self, y: Tensor) -> Tensor:
+        n = self.activation(y @ self.hidden_weight.T + self.hidden_bias) @ self.out_weight.T
+        n = n + self.out_bias
+        return torch.linalg.cross(y, n) if self.mode == "cross" else n
+
+    def xi(self, t: float | Tensor, y: Tensor) -> Tensor:
+        """The algebra element as a vector ``ω(y) ∈ R³ ≅ so(3)``, shape ``(batch, 3)``."""
+        self.validate(y)
+        return self._omega(y)
+
+    def _evaluate(self, t: float | Tensor, y: State) -> Tensor:
+        return torch.linalg.cross(self._omega(y), y)
+
+    @staticmethod
+    def hat(omega: Tensor) -> Tensor:
+        """``ω ↦ [ω]× ∈ so(3)``, shape ``(..., 3, 3)``."""
+        return hat(omega)
+
+    @staticmethod
+    def exp(omega: Tensor) -> Tensor:
+        """Group exponential ``exp([ω]×) ∈ SO(3)`` by Rodrigues' formula, ``(..., 3, 3)``."""
+        return so3_exp(omega)
+
+    @staticmethod
+    def act(g: Tensor, y: Tensor) -> Tensor:
+        """Action of rotations ``g`` (``(batch, 3, 3)`` or ``(3, 3)``) on points ``y``."""
+        if g.shape[-2:] != (3, 3):
+            raise ShapeError(
+                f"LieAlgebraField.act: g must be rotation matrices of shape (…, 3, 3), got "
+                f"{tuple(g.shape)}; build them with LieAlgebraField.exp(omega)"
+            )
+        return (g @ y.unsqueeze(-1)).squeeze(-1)

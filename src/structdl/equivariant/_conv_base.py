@@ -1,0 +1,197 @@
+"""Shared machinery of the group convolutions: validation, symmetric sampling, export.
+
+A group convolution is an ordinary :func:`torch.nn.functional.conv2d` with an *expanded filter
+bank* built at forward time from one base filter tensor by transforming it with every group
+element. Data layout (drawn once)::
+
+    field  (B, C, |G|, H, W)  --reshape-->  (B, C·|G|, H, W)     channel index c·|G| + g
+    bank   (C_out·|G|, C_in·|G_in|, k, k)  rows (c_out, g_out), columns (c_in, g_in)
+
+so the layer is exactly ``conv2d(x.reshape(B, -1, H, W), bank)`` and :meth:`export` can return
+a plain :class:`torch.nn.Conv2d`.
+"""
+
+from __future__ import annotations
+
+import math
+from abc import ABC, abstractmethod
+
+import torch
+import torch.nn.functional as F  # noqa: N812
+from torch import nn
+
+from .._errors import ConfigError, ShapeError
+from . import _validate as v
+from ._declare import DeclaresEquivariance
+from ._sampling import AxisPlan, axis_plan, widen_kernel
+from .actions import Representation
+from .groups import FiniteGroup
+
+
+class GroupConvBase(DeclaresEquivariance, nn.Module, ABC):
+    """Abstract base of lifting, group and relaxed group convolutions (not for direct use).
+
+    Args:
+        in_channels: number of input fields ``C_in``.
+        out_channels: number of output fields ``C_out``.
+        kernel_size: spatial size ``k`` of the square base filter (odd or even).
+        group: the finite group ``G``.
+        in_rep: representation of the input fields.
+        out_rep: representation of the output fields.
+        stride: spatial stride ``s ≥ 1``.
+        padding: ``"same"`` (``(k−1)//2``), ``"valid"`` (0) or a nominal padding ``p ≥ 0``; the
+            layer pads symmetrically by the smallest ``p' ≥ p`` that centres the sampling grid
+            (see :mod:`structdl.equivariant._sampling`), so outputs are exactly equivariant for
+            odd and even input sizes.
+        padding_mode: ``"zeros"``, ``"replicate"``, ``"reflect"`` or ``"circular"``.
+        bias: add one learnable bias per output field (shared over the group axis, which keeps
+            equivariance).
+        require_exact: raise :class:`IncompatibleSchemeError` if ``group`` acts only
+            approximately (interpolated rotations).
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int,
+        group: FiniteGroup,
+        *,
+        in_rep: Representation,
+        out_rep: Representation,
+        stride: int = 1,
+        padding: int | str = "same",
+        padding_mode: str = "zeros",
+        bias: bool = True,
+        require_exact: bool = False,
+    ) -> None:
+        super().__init__()
+        owner = type(self).__name__
+        self.group = v.require_group(group, owner)
+        v.require_exactness(self.group, owner, require_exact=require_exact)
+        self.in_channels = v.positive_int("in_channels", in_channels)
+        self.out_channels = v.positive_int("out_channels", out_channels)
+        self.kernel_size = v.positive_int("kernel_size", kernel_size)
+        self.stride = v.positive_int("stride", stride)
+        self.padding = v.nominal_padding(padding, self.kernel_size)
+        self.padding_mode = v.padding_mode(padding_mode)
+        self.in_rep = in_rep
+        self.out_rep = out_rep
+        self.exact = self.group.exact
+        self.bias = nn.Parameter(torch.zeros(self.out_channels)) if bias else None
+        if not self.group.exact:
+            # Interpolated rotations lose the corners of a square kernel; restricting the base
+            # filter to the inscribed disc makes its rotated copies (nearly) the same filter.
+            self.register_buffer("disc", _disc_mask(self.kernel_size), persistent=False)
+        else:
+            self.disc = None
+
+    # -- to be defined by each layer --------------------------------------------------------
+    @abstractmethod
+    def filter_bank(self) -> torch.Tensor:
+        """The expanded bank ``(C_out·|G|, C_in·|G_in|, k, k)`` (see module docstring)."""
+
+    # -- shared -----------------------------------------------------------------------------
+    def _init_uniform(self, weight: torch.Tensor, fan_in: int) -> None:
+        # He-uniform: keeps activations of ReLU networks at unit scale through depth.
+        bound = math.sqrt(6.0 / fan_in)
+        with torch.no_grad():
+            weight.uniform_(-bound, bound)
+
+    def _masked(self, weight: torch.Tensor) -> torch.Tensor:
+        return weight if self.disc is None else weight * self.disc
+
+    def _expanded_bias(self) -> torch.Tensor | None:
+        if self.bias is None:
+            return None
+        size = self.out_rep.size or 1
+        return self.bias.repeat_interleave(size)
+
+    def sampling_plan(self, height: int, width: int) -> tuple[AxisPlan, AxisPlan]:
+        """Effective window, symmetric padding and output size along each axis."""
+        return (
+            axis_plan(height, self.kernel_size, self.stride, self.padding),
+            axis_plan(width, self.kernel_size, self.stride, self.padding),
+        )
+
+    def _bank_for(self, plan_h: AxisPlan, plan_w: AxisPlan) -> torch.Tensor:
+        bank = self.filter_bank()
+        return widen_kernel(
+            bank,
+            rows=plan_h.window > self.kernel_size,
+            cols=plan_w.window > self.kernel_size,
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Apply the group convolution to a field of ``in_rep``; returns a field of ``out_rep``."""
+        v.check_field(x, self.in_rep, self.in_channels, self.group, type(self).__name__)
+        b, h, w = x.shape[0], x.shape[-2], x.shape[-1]
+        plan_h, plan_w = self.sampling_plan(h, w)
+        flat = x.reshape(b, -1, h, w)
+        bank = self._bank_for(plan_h, plan_w)
+        if bank.dtype != flat.dtype:
+            raise ShapeError(
+                f"{type(self).__name__}: input dtype {flat.dtype} differs from the parameters' "
+                f"{bank.dtype} — expected equal dtypes — call module.to({flat.dtype}) or cast x"
+            )
+        bias = self._expanded_bias()
+        if self.padding_mode == "zeros":
+            out = F.conv2d(flat, bank, bias, self.stride, (plan_h.padding, plan_w.padding))
+        else:
+            pads = (plan_w.padding, plan_w.padding, plan_h.padding, plan_h.padding)
+            out = F.conv2d(F.pad(flat, pads, mode=self.padding_mode), bank, bias, self.stride)
+        size = self.out_rep.size
+        shape = (b, self.out_channels) + ((size,) if size else ()) + tuple(out.shape[-2:])
+        return out.reshape(shape)
+
+    @torch.no_grad()
+    def export(self, input_size: int | tuple[int, int] | None = None) -> nn.Conv2d:
+        """A plain :class:`torch.nn.Conv2d` with the expanded bank, for inference.
+
+        It acts on the flattened layout ``(B, C_in·|G_in|, H, W)`` and returns
+        ``(B, C_out·|G|, H', W')``; reshape to recover the field. With ``stride > 1`` the
+        symmetric padding depends on the input size, so ``input_size`` (``N`` or ``(H, W)``) is
+        required and the exported module is valid for that size only.
+        """
+        if input_size is None:
+            if self.stride > 1:
+                raise ConfigError(
+                    f"export of a strided {type(self).__name__} needs input_size — expected the "
+                    f"(H, W) the exported conv will see (padding depends on it when stride > 1) "
+                    f"— received None — call export(input_size=(H, W))"
+                )
+            input_size = (self.kernel_size, self.kernel_size)
+        if isinstance(input_size, int):
+            input_size = (input_size, input_size)
+        plan_h, plan_w = self.sampling_plan(*input_size)
+        bank = self._bank_for(plan_h, plan_w).detach()
+        conv = nn.Conv2d(
+            bank.shape[1],
+            bank.shape[0],
+            (plan_h.window, plan_w.window),
+            stride=self.stride,
+            padding=(plan_h.padding, plan_w.padding),
+            padding_mode=self.padding_mode,
+            bias=self.bias is not None,
+            device=bank.device,
+            dtype=bank.dtype,
+        )
+        conv.weight.copy_(bank)
+        if self.bias is not None:
+            conv.bias.copy_(self._expanded_bias())
+        return conv
+
+    def extra_repr(self) -> str:
+        return (
+            f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
+            f"group={self.group.name}, stride={self.stride}, padding={self.padding}, "
+            f"padding_mode={self.padding_mode!r}, in_rep={self.in_rep!r}, "
+            f"out_rep={self.out_rep!r}, exact={self.exact}"
+        )
+
+
+def _disc_mask(kernel_size: int) -> torch.Tensor:
+    centre = (kernel_size - 1) / 2
+    idx = torch.arange(kernel_size, dtype=torch.float64) - centre
+    dist = torch.sqrt(idx[:, None] ** 2 + idx[None, :] ** 2)
+    return (dist <= kernel_size / 2).to(torch.get_default_dtype())

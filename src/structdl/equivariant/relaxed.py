@@ -1,0 +1,107 @@
+"""Relaxed (approximately equivariant) group convolution (METHODS §9.6)."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from .._errors import ConfigError
+from ._conv_base import GroupConvBase
+from .actions import RegularRep, TrivialRep, act_image, act_regular
+from .groups import FiniteGroup
+
+__all__ = ["RelaxedGroupConv2d"]
+
+
+class RelaxedGroupConv2d(GroupConvBase):
+    r"""Group (or lifting) convolution whose per-element filters may deviate from weight sharing.
+
+    .. math::
+
+        \psi_g = L_g\bigl(\psi + \lambda\, \Delta_g\bigr), \qquad g \in G
+
+    with a shared base filter ``ψ``, free per-element relaxation filters ``Δ_g`` and the knob
+    ``λ = relaxation ≥ 0``. ``λ = 0`` is exactly :class:`GroupConv2d` (or
+    :class:`LiftingConv2d` with ``lifting=True``); for ``λ > 0`` the equivariance error
+    ``max_u ‖Φ(L_u f) − L_u Φ(f)‖ / ‖Φ(f)‖`` is non-zero and grows with ``λ`` (to first order,
+    linearly), which lets the data decide how much symmetry to keep (Wang, Walters & Yu 2022,
+    simplified to one relaxation filter per group element).
+
+    Args:
+        in_channels: input fields (images if ``lifting``).
+        out_channels: output regular fields.
+        kernel_size: ``k``.
+        group: ``G``.
+        relaxation: ``λ ≥ 0``; can be changed later through the attribute.
+        lifting: the input is an image ``(B, C, H, W)`` instead of a regular field.
+        stride, padding, padding_mode, bias, require_exact: as in :class:`GroupConv2d`.
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int,
+        group: FiniteGroup,
+        *,
+        relaxation: float = 0.0,
+        lifting: bool = False,
+        stride: int = 1,
+        padding: int | str = "same",
+        padding_mode: str = "zeros",
+        bias: bool = True,
+        require_exact: bool = False,
+    ) -> None:
+        super().__init__(
+            in_channels,
+            out_channels,
+            kernel_size,
+            group,
+            in_rep=TrivialRep() if lifting else RegularRep(group),
+            out_rep=RegularRep(group),
+            stride=stride,
+            padding=padding,
+            padding_mode=padding_mode,
+            bias=bias,
+            require_exact=require_exact,
+        )
+        self.lifting = bool(lifting)
+        self.relaxation = relaxation
+        k, n = self.kernel_size, self.group.order
+        in_axis = (self.in_channels,) if lifting else (self.in_channels, n)
+        self.weight = torch.nn.Parameter(torch.empty(self.out_channels, *in_axis, k, k))
+        self.deviation = torch.nn.Parameter(torch.empty(n, self.out_channels, *in_axis, k, k))
+        fan_in = math.prod(in_axis) * k * k
+        self._init_uniform(self.weight, fan_in)
+        self._init_uniform(self.deviation, fan_in)
+
+    @property
+    def relaxation(self) -> float:
+        """The knob ``λ ≥ 0`` (0: exactly equivariant)."""
+        return self._relaxation
+
+    @relaxation.setter
+    def relaxation(self, value: float) -> None:
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, (int, float))
+            or not (math.isfinite(value) and value >= 0)
+        ):
+            raise ConfigError(
+                f"invalid relaxation — expected a finite number ≥ 0 (0 = exact equivariance) — "
+                f"received {value!r} — pass e.g. 0.1"
+            )
+        self._relaxation = float(value)
+
+    def filter_bank(self) -> torch.Tensor:
+        """``(C_out·|G|, C_in[·|G|], k, k)``: row block ``g`` is ``L_g(ψ + λΔ_g)``."""
+        blocks = []
+        for i, g in enumerate(self.group.elements()):
+            base = self._masked(self.weight + self._relaxation * self.deviation[i])
+            blocks.append(act_image(g, base) if self.lifting else act_regular(g, base, self.group))
+        bank = torch.stack(blocks, dim=1)
+        return bank.reshape(bank.shape[0] * bank.shape[1], -1, *bank.shape[-2:])
+
+    def extra_repr(self) -> str:
+        return super().extra_repr() + f", relaxation={self._relaxation:g}, lifting={self.lifting}"

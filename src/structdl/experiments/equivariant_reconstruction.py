@@ -1,0 +1,418 @@
+"""E1/E1b — equivariant vs ordinary learned proximal gradient for low-dose CT (METHODS §9.4).
+
+Random-ellipse phantoms, parallel-beam data simulated on a twice finer grid (no inverse crime)
+with Poisson noise (``N_in`` photons, ``μ_max``). Learned proximal-gradient reconstructions
+(:class:`~structdl.tomography.learned.LearnedProximalGradient`) with ordinary CNN proximal
+blocks and ``C_N``-equivariant blocks at an equal channel budget (``width / N`` regular fields
+× ``N``) are trained on ``N_train`` phantoms and evaluated on a held-out set in PSNR and SSIM,
+against ``N_train`` and against ``N``; FBP and TV are the classical baselines. At test time the
+equivariant blocks are exported to plain convolutions of the same width and timed. The
+``C4`` reconstruction map is checked to be rotation-equivariant (exact for an angle set closed
+under quarter turns), with the ordinary CNN as the negative control.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from .._errors import ConfigError
+from ..data.phantoms import poisson_sinogram, random_ellipses
+from ..equivariant.actions import act_image
+from ..equivariant.groups import C, C4
+from ..structure.checks import check_equivariance
+from ..structure.result import CheckResult, tolerance
+from ..tomography import RadonTransform, fbp, psnr, ssim, tv_reconstruction
+from ..tomography.learned import LearnedProximalGradient, ProximalCNN, ProximalGCNN
+from ._registry import Experiment, Progress, Result, register
+from .io import save_figure
+
+__all__ = ["Config", "run"]
+
+
+@dataclass
+class Config:
+    """Settings of the equivariant-reconstruction experiment.
+
+    Attributes:
+        seed: first seed; seeds ``seed .. seed + n_seeds − 1`` draw training sets and weights.
+        n_seeds: number of seeds averaged over.
+        image_size: reconstruction grid ``n × n`` (data are simulated on ``2n × 2n``).
+        n_angles: parallel-beam views in ``[0, π)``; even, so that quarter turns permute them.
+        photons: incident photons per ray ``N_in``.
+        mu_max: attenuation scale ``μ_max``.
+        half_width: physical half side of the image square (METHODS: 0.18).
+        iterations: unrolled proximal-gradient iterations.
+        n_memory: memory channels.
+        width: channel budget of each proximal block (ordinary: ``width`` channels;
+            ``C_N``: ``width / N`` regular fields).
+        train_sizes: training-set sizes ``N_train``.
+        group_orders: rotation orders ``N`` of the ``C_N`` sweep (at the smallest ``N_train``).
+        n_test: held-out phantoms.
+        steps: Adam steps per model.
+        batch_size: phantoms per step (with replacement).
+        lr: initial Adam learning rate (cosine decay to zero).
+        tv_alphas: TV weights tried on training phantoms; the best is used on the test set.
+        tv_iterations: Adam steps of the TV baseline.
+        tv_lr: Adam learning rate of the TV baseline.
+    """
+
+    seed: int = 0
+    n_seeds: int = 2
+    image_size: int = 32
+    n_angles: int = 30
+    photons: float = 1e4
+    mu_max: float = 81.35858
+    half_width: float = 0.18
+    iterations: int = 4
+    n_memory: int = 5
+    width: int = 16
+    train_sizes: tuple[int, ...] = (5, 20)
+    group_orders: tuple[int, ...] = (2, 4, 8)
+    n_test: int = 20
+    steps: int = 300
+    batch_size: int = 2
+    lr: float = 3e-3
+    tv_alphas: tuple[float, ...] = field(default=(1e-4, 3e-4, 1e-3, 3e-3))
+    tv_iterations: int = 300
+    tv_lr: float = 3e-3
+
+    @classmethod
+    def quick(cls) -> Config:
+        """32×32 images, 4 iterations, 16 channels, ``N_train ∈ {5, 20}``, 2 seeds (~minutes)."""
+        return cls()
+
+    @classmethod
+    def full(cls) -> Config:
+        """METHODS-like: 64×64, 8 iterations, 96 channels, N ∈ {2,3,4,6,8,12}; slow (hours)."""
+        return cls(
+            n_seeds=3,
+            image_size=64,
+            n_angles=60,
+            iterations=8,
+            width=96,
+            train_sizes=(10, 20, 50, 100, 200, 500),
+            group_orders=(2, 3, 4, 6, 8, 12),
+            n_test=100,
+            steps=20000,
+            batch_size=1,
+            lr=1e-3,
+            tv_iterations=1000,
+        )
+
+
+def _validate(config: Config) -> None:
+    if config.n_angles % 2:
+        raise ConfigError(
+            f"n_angles must be even — expected an angle set closed under quarter turns — got "
+            f"{config.n_angles} — pass e.g. n_angles={config.n_angles + 1}"
+        )
+    for order in config.group_orders:
+        if order < 1 or config.width % order:
+            raise ConfigError(
+                f"group order {order} does not divide the channel budget — expected width "
+                f"divisible by every N in group_orders — got width={config.width} — pick "
+                f"width as a multiple of {order}"
+            )
+    if not config.train_sizes or min(config.train_sizes) < 1:
+        raise ConfigError(
+            f"invalid train_sizes — expected positive ints — got {config.train_sizes!r} — "
+            "pass e.g. (5, 20)"
+        )
+    if config.n_seeds < 1 or config.steps < 1 or config.n_test < 1 or config.batch_size < 1:
+        raise ConfigError(
+            "n_seeds, steps, n_test and batch_size must be ≥ 1 — got "
+            f"{config.n_seeds}, {config.steps}, {config.n_test}, {config.batch_size} — "
+            "use Config.quick() as a template"
+        )
+
+
+# ----------------------------------------------------------------------------- data
+def _simulate(
+    config: Config, n: int, phantom_seed: int, noise_seed: int, fine_op: RadonTransform
+) -> tuple[Tensor, Tensor]:
+    # Phantoms and data on the 2n grid, ground truth averaged down to n: the reconstruction
+    # operator never produced the data (no inverse crime), as in METHODS E1.
+    fine = random_ellipses(n, 2 * config.image_size, seed=phantom_seed, supersample=1)
+    truth = F.avg_pool2d(fine, 2)
+    with torch.no_grad():
+        clean = fine_op(fine)
+    noisy = poisson_sinogram(clean, photons=config.photons, mu_max=config.mu_max, seed=noise_seed)
+    return truth, noisy
+
+
+# ----------------------------------------------------------------------------- models
+def _factory(config: Config, order: int | None) -> Any:
+    if order is None:
+        return lambda c, m: ProximalCNN(c, m, config.width)
+    group = C(order)
+    return lambda c, m: ProximalGCNN(c, m, config.width // order, group)
+
+
+def _train(
+    model: LearnedProximalGradient, truth: Tensor, data: Tensor, config: Config, seed: int
+) -> float:
+    generator = torch.Generator().manual_seed(seed)
+    optimiser = torch.optim.Adam(model.parameters(), lr=config.lr)
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, config.steps)
+    loss = torch.zeros(())
+    for _ in range(config.steps):
+        index = torch.randint(truth.shape[0], (config.batch_size,), generator=generator)
+        loss = 0.5 * F.mse_loss(model(data[index]), truth[index])
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+        schedule.step()
+    return float(loss)
+
+
+def _scores(estimate: Tensor, truth: Tensor) -> tuple[float, float]:
+    return float(psnr(estimate, truth).mean()), float(ssim(estimate, truth).mean())
+
+
+def _wall_clock(model: nn.Module, data: Tensor, repeats: int = 3) -> float:
+    best = math.inf
+    with torch.no_grad():
+        for _ in range(repeats):
+            start = time.perf_counter()
+            model(data)
+            best = min(best, time.perf_counter() - start)
+    return best
+
+
+class _ReconstructImage(nn.Module):
+    """``x ↦ R(A x)``: the reconstruction map seen as a map on images (for the check)."""
+
+    def __init__(self, model: LearnedProximalGradient) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.model(self.model.op(x))
+
+
+def _equivariance(model: LearnedProximalGradient, images: Tensor) -> CheckResult:
+    return check_equivariance(
+        _ReconstructImage(copy.deepcopy(model)).double(),
+        C4,
+        act_image,
+        act_image,
+        images.double(),
+        atol=1e3 * tolerance(torch.float64).equivariance,
+    )
+
+
+# ----------------------------------------------------------------------------- run
+def run(config: Config, out_dir: Path, progress: Progress) -> Result:
+    """Train and evaluate ordinary and equivariant learned reconstructions (see module doc)."""
+    _validate(config)
+    torch.manual_seed(config.seed)
+    n = config.image_size
+    op = RadonTransform(n, config.n_angles, half_width=config.half_width)
+    fine_op = RadonTransform(
+        2 * n, config.n_angles, op.n_detectors, half_width=config.half_width
+    )
+    test_truth, test_data = _simulate(config, config.n_test, 10_000, 10_001, fine_op)
+    seeds = [config.seed + i for i in range(config.n_seeds)]
+    smallest = min(config.train_sizes)
+    sweep_orders = [o for o in config.group_orders if o != 4]
+    runs = len(seeds) * (2 * len(config.train_sizes) + len(sweep_orders))
+    progress.set_total(runs + 1)
+
+    progress.describe("FBP and TV baselines")
+    fbp_test = fbp(op, test_data)
+    tv_truth, tv_data = _simulate(config, min(5, max(config.train_sizes)), 20_000, 20_001, fine_op)
+    tv_scores = {}
+    for alpha in config.tv_alphas:
+        rec = tv_reconstruction(
+            op, tv_data, alpha=alpha, iterations=config.tv_iterations, lr=config.tv_lr,
+            init=fbp(op, tv_data),
+        )
+        tv_scores[alpha] = _scores(rec, tv_truth)[0]
+    best_alpha = max(tv_scores, key=tv_scores.__getitem__)
+    tv_test = tv_reconstruction(
+        op, test_data, alpha=best_alpha, iterations=config.tv_iterations, lr=config.tv_lr,
+        init=fbp_test,
+    )
+    baselines = {"fbp": _scores(fbp_test, test_truth), "tv": _scores(tv_test, test_truth)}
+    progress.advance()
+
+    rows: list[dict[str, Any]] = []
+    models: dict[tuple[str, int, int], LearnedProximalGradient] = {}
+    plan = [(f"C{o}" if o else "cnn", o or None, size) for size in config.train_sizes
+            for o in (0, 4)]
+    plan += [(f"C{o}", o, smallest) for o in sweep_orders]
+    for seed in seeds:
+        truth, data = _simulate(config, max(config.train_sizes), 1000 + seed, 2000 + seed, fine_op)
+        for name, order, size in plan:
+            progress.describe(f"{name}, N_train={size}, seed {seed}")
+            torch.manual_seed(seed)
+            model = LearnedProximalGradient(
+                op, _factory(config, order), iterations=config.iterations,
+                n_memory=config.n_memory,
+            )
+            final_loss = _train(model, truth[:size], data[:size], config, seed)
+            with torch.no_grad():
+                estimate = model(test_data)
+            score_psnr, score_ssim = _scores(estimate, test_truth)
+            rows.append({
+                "model": name, "order": order or 1, "n_train": size, "seed": seed,
+                "psnr": score_psnr, "ssim": score_ssim, "train_loss": final_loss,
+                "parameters": sum(p.numel() for p in model.parameters()),
+            })
+            models[(name, size, seed)] = model
+            progress.advance()
+
+    summary = _summarise(rows)
+    metrics: dict[str, Any] = {
+        "baselines": {k: {"psnr": v[0], "ssim": v[1]} for k, v in baselines.items()},
+        "tv_alpha": best_alpha,
+        "summary": summary,
+    }
+    gaps = {
+        str(size): summary[f"C4@{size}"]["psnr_mean"] - summary[f"cnn@{size}"]["psnr_mean"]
+        for size in config.train_sizes
+    }
+    metrics["psnr_gain_c4_over_cnn"] = gaps
+    metrics["equivariant_beats_ordinary_at_smallest_n_train"] = gaps[str(smallest)] > 0
+
+    # test-time cost: C4 blocks exported to plain convolutions vs the ordinary model
+    ordinary = models[("cnn", smallest, seeds[0])]
+    equivariant = models[("C4", smallest, seeds[0])]
+    exported = equivariant.export()
+    with torch.no_grad():
+        export_error = float((exported(test_data) - equivariant(test_data)).abs().max())
+    t_cnn = _wall_clock(ordinary, test_data)
+    t_export = _wall_clock(exported, test_data)
+    t_group = _wall_clock(equivariant, test_data)
+    metrics["test_time_s"] = {
+        "cnn": t_cnn, "c4_exported": t_export, "c4_unexported": t_group,
+        "ratio_exported_over_cnn": t_export / t_cnn, "export_max_abs_difference": export_error,
+    }
+
+    result = Result(metrics=metrics, tables={"runs": rows})
+    sample = test_truth[:2]
+    check_c4 = _equivariance(equivariant, sample)
+    control = _equivariance(ordinary, sample)
+    result.checks["c4_reconstruction_equivariant"] = check_c4.as_dict()
+    result.checks["cnn_reconstruction_not_equivariant (negative control)"] = CheckResult(
+        ok=not control.ok, worst=control.worst,
+        reason=f"ordinary CNN must fail the C4 check: {control.reason}",
+    ).as_dict()
+    result.checks["c4_export_matches"] = CheckResult(
+        ok=export_error <= 1e-4, worst=export_error,
+        reason=f"max |exported − grouped| = {export_error:.3g} (bar 1e-4, float32)",
+    ).as_dict()
+    metrics["equivariance_error"] = {"C4": check_c4.worst, "cnn": control.worst}
+    if 8 in config.group_orders:
+        c8 = models[("C8", smallest, seeds[0])]
+        metrics["equivariance_error"]["C8_quarter_turns"] = _equivariance(c8, sample).worst
+        metrics["equivariance_error"]["C8_eighth_turns"] = check_equivariance(
+            _ReconstructImage(copy.deepcopy(c8)).double(), C(8), act_image, act_image,
+            sample.double(), atol=1.0,
+        ).worst
+
+    result.figures = _figures(config, summary, baselines, out_dir, test_truth, {
+        "FBP": fbp_test, "TV": tv_test,
+        "CNN": ordinary(test_data).detach(), "C4": equivariant(test_data).detach(),
+    }, smallest)
+    result.notes = (
+        f"Quick preset: {n}×{n} phantoms, {config.n_angles} views, N_in={config.photons:g}, "
+        f"{config.iterations} unrolled iterations, {config.steps} Adam steps, "
+        f"{config.n_seeds} seeds; the final model is evaluated (no validation-based selection). "
+        f"PSNR gain of C4 over CNN (dB) by N_train: "
+        + ", ".join(f"{k}: {v:+.2f}" for k, v in gaps.items())
+    )
+    return result
+
+
+def _summarise(rows: list[dict[str, Any]]) -> dict[str, dict[str, float]]:
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for row in rows:
+        groups.setdefault(f"{row['model']}@{row['n_train']}", []).append(row)
+    return {
+        key: {
+            "psnr_mean": float(np.mean([r["psnr"] for r in rs])),
+            "psnr_std": float(np.std([r["psnr"] for r in rs])),
+            "ssim_mean": float(np.mean([r["ssim"] for r in rs])),
+            "ssim_std": float(np.std([r["ssim"] for r in rs])),
+            "parameters": rs[0]["parameters"],
+        }
+        for key, rs in groups.items()
+    }
+
+
+def _figures(
+    config: Config,
+    summary: dict[str, dict[str, float]],
+    baselines: dict[str, tuple[float, float]],
+    out_dir: Path,
+    truth: Tensor,
+    reconstructions: dict[str, Tensor],
+    smallest: int,
+) -> list[str]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = []
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.5))
+    sizes = sorted(config.train_sizes)
+    for ax, metric in zip(axes, ("psnr", "ssim"), strict=True):
+        for model, style in (("cnn", "o-"), ("C4", "s-")):
+            mean = [summary[f"{model}@{s}"][f"{metric}_mean"] for s in sizes]
+            std = [summary[f"{model}@{s}"][f"{metric}_std"] for s in sizes]
+            ax.errorbar(sizes, mean, yerr=std, fmt=style, label=model, capsize=3)
+        for k, (name, value) in enumerate(baselines.items()):
+            ax.axhline(value[0 if metric == "psnr" else 1], ls="--", color=f"C{k + 2}",
+                       label=name.upper())
+        ax.set_xscale("log")
+        ax.set_xlabel("training-set size")
+        ax.set_ylabel(metric.upper())
+        ax.legend(fontsize=8)
+    names.append(save_figure(fig, out_dir, "metrics_vs_train_size.png"))
+
+    fig, ax = plt.subplots(figsize=(4.5, 3.5))
+    orders = sorted(config.group_orders)
+    keys = [f"C{o}@{smallest}" for o in orders]
+    ax.errorbar(orders, [summary[k]["psnr_mean"] for k in keys],
+                yerr=[summary[k]["psnr_std"] for k in keys], fmt="s-", capsize=3, label="C_N")
+    ax.axhline(summary[f"cnn@{smallest}"]["psnr_mean"], ls="--", color="C0", label="CNN")
+    ax.set_xlabel("rotations N")
+    ax.set_ylabel(f"PSNR (N_train = {smallest})")
+    ax.legend(fontsize=8)
+    names.append(save_figure(fig, out_dir, "psnr_vs_rotations.png"))
+
+    fig, axes = plt.subplots(1, len(reconstructions) + 1, figsize=(2.2 * (len(reconstructions) + 1), 2.4))
+    panels = {"truth": truth, **reconstructions}
+    for ax, (name, images) in zip(axes, panels.items(), strict=True):
+        ax.imshow(images[0, 0].numpy(), cmap="gray", vmin=0, vmax=float(truth[0].max()))
+        label = name if name == "truth" else f"{name}\n{psnr(images[:1], truth[:1]).item():.1f} dB"
+        ax.set_title(label, fontsize=8)
+        ax.axis("off")
+    names.append(save_figure(fig, out_dir, "examples.png"))
+    return names
+
+
+register(
+    Experiment(
+        name="equivariant-reconstruction",
+        question=(
+            "Do rotation-equivariant proximal blocks in learned proximal-gradient CT "
+            "reconstruction beat ordinary CNN blocks with the same channel budget, "
+            "especially with little training data, at the same test-time cost?"
+        ),
+        config=Config,
+        run=run,
+    )
+)

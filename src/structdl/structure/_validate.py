@@ -1,0 +1,204 @@
+"""Input validation shared by the structure checks.
+
+Public checks validate, private helpers implement: every function here raises the typed errors
+of :mod:`structdl._errors` with the message template "what is wrong — what was expected — what
+was received — how to fix it", naming the check that was called.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from .._errors import ConfigError, ShapeError, StepSizeError
+
+__all__ = [
+    "State",
+    "as_batch",
+    "as_state",
+    "batch_size",
+    "call_map",
+    "require_callable",
+    "require_int",
+    "resolve_tolerance",
+    "state_max_abs_diff",
+    "validate_step_size",
+]
+
+#: A tensor state, or a partitioned state ``(q, p)`` given as a tuple of tensors.
+State = Tensor | tuple[Tensor, ...]
+
+
+def _describe(value: Any) -> str:
+    """Short description of a received value for error messages."""
+    if isinstance(value, Tensor):
+        return f"tensor of shape {tuple(value.shape)} and dtype {value.dtype}"
+    text = repr(value)
+    return f"{type(value).__name__} {text[:60]}{'…' if len(text) > 60 else ''}"
+
+
+def require_callable(obj: Any, name: str, check: str) -> None:
+    """Raise :class:`ConfigError` unless ``obj`` is callable."""
+    if not callable(obj):
+        raise ConfigError(
+            f"{check}: `{name}` is not callable — expected a function or nn.Module mapping a "
+            f"batch of states to a batch of states — received {_describe(obj)} — pass the map "
+            f"itself, e.g. `{check}(layer, x)`"
+        )
+
+
+def as_batch(x: Any, name: str, check: str, *, flat: bool = False) -> Tensor:
+    """Validate a batch of sample points and return it detached.
+
+    Args:
+        x: the candidate tensor; the first axis is the batch axis.
+        name: argument name, used in messages.
+        check: name of the calling check, used in messages.
+        flat: require exactly two axes ``(batch, dim)``.
+
+    Raises:
+        ShapeError: not a tensor, not floating point, no batch axis, empty, or non-finite.
+    """
+    if not isinstance(x, Tensor):
+        raise ShapeError(
+            f"{check}: `{name}` is not a tensor — expected a floating tensor of shape "
+            f"(batch, …) — received {_describe(x)} — convert it with torch.as_tensor(…, "
+            f"dtype=torch.float64)"
+        )
+    if not x.is_floating_point():
+        raise ShapeError(
+            f"{check}: `{name}` has a non-floating dtype — expected float32 or float64 — "
+            f"received {_describe(x)} — cast it with `.double()` or `.float()`"
+        )
+    expected = "(batch, dim)" if flat else "(batch, …)"
+    if x.ndim < 2 or (flat and x.ndim != 2) or x.shape[0] == 0 or x[0].numel() == 0:
+        raise ShapeError(
+            f"{check}: `{name}` has the wrong shape — expected a non-empty batch of shape "
+            f"{expected} — received {_describe(x)} — add a batch axis with `x.unsqueeze(0)`"
+        )
+    if not bool(torch.isfinite(x).all()):
+        bad = int((~torch.isfinite(x)).sum())
+        raise ShapeError(
+            f"{check}: `{name}` contains {bad} non-finite entries (NaN or inf) — expected "
+            f"finite sample points — received {_describe(x)} — remove or replace those points"
+        )
+    return x.detach()
+
+
+def as_state(y: Any, name: str, check: str) -> State:
+    """Validate a tensor state or a partitioned state (tuple of tensors with one batch size)."""
+    if isinstance(y, (tuple, list)):
+        if len(y) == 0:
+            raise ShapeError(
+                f"{check}: `{name}` is an empty tuple — expected a tensor or a pair (q, p) of "
+                f"tensors — received () — pass the state itself"
+            )
+        parts = tuple(as_batch(part, f"{name}[{i}]", check) for i, part in enumerate(y))
+        sizes = {part.shape[0] for part in parts}
+        if len(sizes) != 1:
+            raise ShapeError(
+                f"{check}: the parts of `{name}` have different batch sizes {sorted(sizes)} — "
+                f"expected one batch size — received shapes "
+                f"{[tuple(p.shape) for p in parts]} — pass parts of matching batch size"
+            )
+        return parts
+    return as_batch(y, name, check)
+
+
+def batch_size(y: State) -> int:
+    """Batch size of a tensor or partitioned state."""
+    return (y[0] if isinstance(y, tuple) else y).shape[0]
+
+
+def state_max_abs_diff(a: Any, b: State, check: str, what: str) -> float:
+    """``max |a − b|`` over every entry of two states of the same structure.
+
+    ``a`` comes from user code (a map's output), so its structure and shapes are validated.
+    Non-finite entries give ``inf`` (a failed check, not an error: the map blew up).
+    """
+    a_parts = tuple(a) if isinstance(a, (tuple, list)) else (a,)
+    b_parts = b if isinstance(b, tuple) else (b,)
+    shapes_ok = len(a_parts) == len(b_parts) and all(
+        isinstance(pa, Tensor) and pa.shape == pb.shape
+        for pa, pb in zip(a_parts, b_parts, strict=True)
+    )
+    if not shapes_ok:
+        raise ShapeError(
+            f"{check}: {what} does not have the structure of the input — expected "
+            f"{[tuple(p.shape) for p in b_parts]} — received "
+            f"{[_describe(p) for p in a_parts]} — make the map return a state shaped like "
+            f"its input"
+        )
+    worst = 0.0
+    for pa, pb in zip(a_parts, b_parts, strict=True):
+        diff = (pa.detach().to(pb.dtype) - pb).abs()
+        if not bool(torch.isfinite(diff).all()):
+            return math.inf
+        worst = max(worst, float(diff.max()))
+    return worst
+
+
+def call_map(fn: Callable[[Tensor], Any], x: Tensor, check: str, name: str = "map") -> Tensor:
+    """Call a batched map and validate that it returns a finite tensor with x's batch size."""
+    y = fn(x)
+    if not isinstance(y, Tensor) or y.ndim < 1 or y.shape[0] != x.shape[0]:
+        raise ShapeError(
+            f"{check}: `{name}` did not return a batch — expected a tensor with batch size "
+            f"{x.shape[0]} — received {_describe(y)} — make `{name}` map (batch, …) tensors "
+            f"to (batch, …) tensors"
+        )
+    if not bool(torch.isfinite(y).all()):
+        raise ShapeError(
+            f"{check}: `{name}` returned non-finite values (NaN or inf) on finite inputs — "
+            f"expected finite outputs — received {_describe(y)} — check the map's parameters "
+            f"and step size"
+        )
+    return y
+
+
+def resolve_tolerance(value: Any, default: float, name: str, check: str) -> float:
+    """Return ``default`` when ``value`` is None, else ``value`` validated as a float ≥ 0."""
+    if value is None:
+        return float(default)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ConfigError(
+            f"{check}: `{name}` is not a number — expected a float ≥ 0 or None for the dtype "
+            f"default — received {_describe(value)} — pass e.g. {name}=1e-8"
+        )
+    if not math.isfinite(value) or value < 0:
+        raise ConfigError(
+            f"{check}: `{name}` is invalid — expected a finite float ≥ 0 — received {value} — "
+            f"pass a non-negative tolerance or None for the dtype default"
+        )
+    return float(value)
+
+
+def require_int(value: Any, name: str, check: str, minimum: int) -> int:
+    """Validate an integer option ``≥ minimum``."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ConfigError(
+            f"{check}: `{name}` is invalid — expected an integer ≥ {minimum} — received "
+            f"{_describe(value)} — pass e.g. {name}={max(minimum, 1) * 16}"
+        )
+    return value
+
+
+def validate_step_size(h: Any, check: str) -> float:
+    """Validate a non-zero finite step size (a float or a 0-d tensor)."""
+    if isinstance(h, Tensor) and h.numel() == 1:
+        h = float(h)
+    if isinstance(h, bool) or not isinstance(h, (int, float)):
+        raise StepSizeError(
+            f"{check}: the step size `h` is not a number — expected a non-zero finite float — "
+            f"received {_describe(h)} — pass e.g. h=0.1"
+        )
+    if not math.isfinite(h) or h == 0:
+        raise StepSizeError(
+            f"{check}: the step size `h` is invalid — expected a non-zero finite float (the "
+            f"check compares Φ_(−h)∘Φ_h with the identity) — received {h} — pass e.g. h=0.1"
+        )
+    return float(h)

@@ -1,0 +1,184 @@
+"""Bad input reaches the user as exactly one line ``structdl: error: …`` and exit status 2."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+EXIT_USAGE = 2
+
+
+def _one_error_line(stderr: str) -> str:
+    lines = stderr.splitlines()
+    assert len(lines) == 1, f"expected one line on stderr, got {lines!r}"
+    assert lines[0].startswith("structdl: error: ")
+    assert "Traceback" not in stderr
+    return lines[0]
+
+
+def _finished_results(tmp_path: Path, run_cli) -> Path:
+    out = tmp_path / "results"
+    status, _, _ = run_cli("run", "fake", "--out", str(out))
+    assert status == 0
+    return out
+
+
+def _corrupt_json(tmp_path: Path, run_cli) -> list[str]:
+    out = _finished_results(tmp_path, run_cli)
+    (out / "fake" / "metrics.json").write_text('{"name": "fake", "question": ', encoding="utf-8")
+    return ["report", "--out", str(out)]
+
+
+def _json_not_object(tmp_path: Path, run_cli) -> list[str]:
+    out = _finished_results(tmp_path, run_cli)
+    (out / "fake" / "metrics.json").write_text("[1, 2, 3]\n", encoding="utf-8")
+    return ["report", "--out", str(out)]
+
+
+def _json_missing_key(tmp_path: Path, run_cli) -> list[str]:
+    out = _finished_results(tmp_path, run_cli)
+    path = out / "fake" / "metrics.json"
+    payload = json.loads(path.read_text(encoding="utf-8"))
+    del payload["metrics"]
+    path.write_text(json.dumps(payload), encoding="utf-8")
+    return ["report", "--out", str(out)]
+
+
+def _figure_path_escapes(tmp_path: Path, run_cli) -> list[str]:
+    out = _finished_results(tmp_path, run_cli)
+    path = out / "fake" / "metrics.json"
+    payload = json.loads(path.read_text(encoding="utf-8"))
+    payload["figures"] = ["../../secret.png"]
+    path.write_text(json.dumps(payload), encoding="utf-8")
+    return ["report", "--out", str(out)]
+
+
+def _metrics_is_a_folder(tmp_path: Path, run_cli) -> list[str]:
+    out = tmp_path / "results"
+    (out / "fake" / "metrics.json").mkdir(parents=True)
+    return ["report", "--out", str(out)]
+
+
+def _missing_results(tmp_path: Path, run_cli) -> list[str]:
+    return ["report", "--out", str(tmp_path / "never-ran")]
+
+
+def _out_is_file(tmp_path: Path, run_cli) -> list[str]:
+    (tmp_path / "results").write_text("not a folder", encoding="utf-8")
+    return ["run", "fake", "--out", str(tmp_path / "results")]
+
+
+def _out_below_file(tmp_path: Path, run_cli) -> list[str]:
+    (tmp_path / "file").write_text("not a folder", encoding="utf-8")
+    return ["reproduce", "--out", str(tmp_path / "file" / "results")]
+
+
+def _report_out_is_file(tmp_path: Path, run_cli) -> list[str]:
+    (tmp_path / "results").write_text("not a folder", encoding="utf-8")
+    return ["report", "--out", str(tmp_path / "results")]
+
+
+def _experiment_folder_is_file(tmp_path: Path, run_cli) -> list[str]:
+    (tmp_path / "results").mkdir()
+    (tmp_path / "results" / "fake").write_text("not a folder", encoding="utf-8")
+    return ["run", "fake", "--out", str(tmp_path / "results")]
+
+
+def _corrupt_json_on_resume(tmp_path: Path, run_cli) -> list[str]:
+    out = _finished_results(tmp_path, run_cli)
+    (out / "fake" / "metrics.json").write_text("{oops", encoding="utf-8")
+    return ["run", "fake", "--out", str(out)]
+
+
+def _args(*argv: str) -> Callable[[Path, object], list[str]]:
+    return lambda tmp_path, run_cli: list(argv)
+
+
+BAD_INPUTS = {
+    "unknown experiment": (_args("run", "nope"), "unknown experiment 'nope'"),
+    "unknown option": (_args("run", "fake", "--bogus"), "unrecognized arguments: --bogus"),
+    "quick and full": (_args("run", "fake", "--quick", "--full"), "not allowed with"),
+    "negative seed": (_args("run", "fake", "--seed", "-1"), "invalid seed '-1'"),
+    "non-integer seed": (_args("run", "fake", "--seed", "abc"), "invalid seed 'abc'"),
+    "fractional seed": (_args("run", "fake", "--seed", "1.5"), "invalid seed '1.5'"),
+    "unknown command": (_args("frobnicate"), "invalid choice: 'frobnicate'"),
+    "no command": (_args(), "no command given"),
+    "run without name": (_args("run"), "required: NAME"),
+    "unknown --only name": (_args("reproduce", "--only", "fake", "nope"), "'nope'"),
+    "unknown option of report": (_args("report", "--quick"), "unrecognized arguments"),
+    "out is a file": (_out_is_file, "is a file"),
+    "out below a file": (_out_below_file, "cannot create results folder"),
+    "report out is a file": (_report_out_is_file, "is not a folder"),
+    "experiment folder is a file": (_experiment_folder_is_file, "is a file"),
+    "missing results folder": (_missing_results, "does not exist"),
+    "corrupt metrics.json": (_corrupt_json, "metrics.json"),
+    "metrics.json not an object": (_json_not_object, "expected a JSON object"),
+    "metrics.json missing key": (_json_missing_key, "'metrics'"),
+    "figure path escapes folder": (_figure_path_escapes, "plain file names"),
+    "metrics.json unreadable": (_metrics_is_a_folder, "cannot read"),
+    "corrupt metrics.json on resume": (_corrupt_json_on_resume, "corrupt results file"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_INPUTS))
+def test_bad_input_is_one_line_and_exit_2(case, fake, run_cli, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # a stray default ./results lands in the temporary folder
+    make_argv, expected = BAD_INPUTS[case]
+    argv = make_argv(tmp_path, run_cli)
+    status, _, stderr = run_cli(*argv)
+    assert status == EXIT_USAGE
+    assert expected in _one_error_line(stderr)
+
+
+def test_corrupt_metrics_error_names_the_file(fake, run_cli, tmp_path):
+    argv = _corrupt_json(tmp_path, run_cli)
+    _, _, stderr = run_cli(*argv)
+    assert str(tmp_path / "results" / "fake" / "metrics.json") in stderr
+
+
+def test_bad_input_runs_nothing(fake, run_cli, tmp_path):
+    status, _, _ = run_cli("reproduce", "--only", "fake", "nope", "--out", str(tmp_path / "r"))
+    assert status == EXIT_USAGE
+    assert fake.calls == []  # names are validated before any experiment starts
+    assert not (tmp_path / "r").exists()
+
+
+def test_force_recovers_from_corrupt_metrics(fake, run_cli, tmp_path):
+    argv = _corrupt_json_on_resume(tmp_path, run_cli)
+    status, _, _ = run_cli(*argv, "--force")
+    assert status == 0
+    payload = json.loads((tmp_path / "results" / "fake" / "metrics.json").read_text("utf-8"))
+    assert payload["name"] == "fake"
+
+
+@pytest.mark.skipif(
+    not hasattr(os, "geteuid") or os.geteuid() == 0, reason="root ignores file permissions"
+)
+def test_unreadable_results_folder(fake, run_cli, tmp_path):
+    out = _finished_results(tmp_path, run_cli)
+    os.chmod(out, 0)
+    try:
+        status, _, stderr = run_cli("report", "--out", str(out))
+    finally:
+        os.chmod(out, 0o755)
+    assert status == EXIT_USAGE
+    assert "cannot read" in _one_error_line(stderr)
+
+
+@pytest.mark.skipif(
+    not hasattr(os, "geteuid") or os.geteuid() == 0, reason="root ignores file permissions"
+)
+def test_out_not_writable(fake, run_cli, tmp_path):
+    out = tmp_path / "results"
+    out.mkdir()
+    os.chmod(out, 0o500)
+    try:
+        status, _, stderr = run_cli("run", "fake", "--out", str(out))
+    finally:
+        os.chmod(out, 0o755)
+    assert status == EXIT_USAGE
+    assert "not writable" in _one_error_line(stderr)

@@ -1,0 +1,236 @@
+"""run_experiment: metrics.json written last and atomically, resume rules, failures, interrupts."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+import torch
+from matplotlib.figure import Figure
+
+import structdl
+from structdl import ConfigError
+from structdl.experiments import io as results_io
+from structdl.experiments._registry import Experiment, NullProgress, Result
+from structdl.experiments.runner import (
+    ExperimentFailed,
+    ensure_out_root,
+    make_config,
+    read_metrics,
+    run_experiment,
+)
+
+
+@dataclass
+class Config:
+    steps: int = 2
+    seed: int = 0
+    dtype: torch.dtype = torch.float64  # not JSON: must be stored by name
+
+    @classmethod
+    def quick(cls) -> Config:
+        return cls()
+
+    @classmethod
+    def full(cls) -> Config:
+        return cls(steps=4)
+
+
+@dataclass
+class Fake:
+    """An experiment whose behaviour each test adjusts."""
+
+    fail_with: BaseException | None = None
+    result: object = None
+    seen_metrics_during_run: list[bool] = field(default_factory=list)
+    calls: int = 0
+
+    def run(self, config: Config, out_dir: Path, progress) -> Result:
+        self.calls += 1
+        self.seen_metrics_during_run.append((out_dir / "metrics.json").exists())
+        figure = Figure(figsize=(1, 1))
+        figure.add_subplot().plot([0, 1])
+        results_io.save_figure(figure, out_dir, "plot.png", dpi=20)
+        if self.fail_with is not None:
+            raise self.fail_with
+        if self.result is not None:
+            return self.result
+        return Result(
+            metrics={"error": torch.tensor(0.125), "nested": {"nan": math.nan}, "n": config.steps},
+            figures=["plot.png"],
+            checks={"inverse": {"ok": True, "worst": 1e-15, "reason": "fine"}},
+        )
+
+
+@pytest.fixture
+def fake() -> Fake:
+    return Fake()
+
+
+@pytest.fixture
+def experiment(fake: Fake) -> Experiment:
+    return Experiment("demo", "Does the runner work?", Config, fake.run)
+
+
+def _run(experiment, root, seed=None, preset="quick", *, force=False):
+    return run_experiment(experiment, preset, root, seed, NullProgress(), force=force)
+
+
+def _tmp_files(root: Path) -> list[Path]:
+    return [path for path in root.rglob("*") if path.name.endswith(".tmp")]
+
+
+def test_metrics_json_content(experiment, fake, tmp_path):
+    record = _run(experiment, tmp_path, seed=5)
+    assert record.status == "ran" and record.out_dir == tmp_path / "demo"
+    payload = read_metrics(tmp_path / "demo" / "metrics.json")
+    assert list(payload) == [
+        "name", "question", "preset", "seed", "config", "metrics", "figures", "tables",
+        "checks", "notes", "elapsed_s", "versions",
+    ]  # fmt: skip
+    assert payload["seed"] == 5 and payload["config"]["seed"] == 5
+    assert payload["config"]["dtype"] == "torch.float64"
+    assert payload["metrics"] == {"error": 0.125, "nested": {"nan": "nan"}, "n": 2}
+    assert payload["versions"]["torch"] == torch.__version__
+    assert payload["versions"]["structdl"] == structdl.__version__
+    assert payload["elapsed_s"] >= 0
+    assert fake.seen_metrics_during_run == [False]  # metrics.json comes after the run
+
+
+def test_skip_rerun_and_force(experiment, fake, tmp_path):
+    assert _run(experiment, tmp_path).status == "ran"
+    assert _run(experiment, tmp_path).status == "skipped"
+    assert _run(experiment, tmp_path, seed=0).status == "skipped"  # the preset's own seed
+    assert _run(experiment, tmp_path, seed=1).status == "ran"
+    assert _run(experiment, tmp_path, seed=1, preset="full").status == "ran"
+    assert _run(experiment, tmp_path, seed=1, preset="full", force=True).status == "ran"
+    assert fake.calls == 4
+    assert fake.seen_metrics_during_run == [False] * 4  # the old result is removed first
+
+
+def test_interrupt_while_writing_metrics_leaves_nothing_half_written(
+    experiment, tmp_path, monkeypatch
+):
+    real_replace = os.replace
+
+    def replace(src, dst):
+        if Path(dst).name == "metrics.json":
+            raise KeyboardInterrupt  # Ctrl-C between writing the temp file and renaming it
+        real_replace(src, dst)
+
+    monkeypatch.setattr(results_io.os, "replace", replace)
+    with pytest.raises(KeyboardInterrupt):
+        _run(experiment, tmp_path)
+    assert not (tmp_path / "demo" / "metrics.json").exists()
+    assert (tmp_path / "demo" / "plot.png").is_file()
+    assert _tmp_files(tmp_path) == []
+
+    monkeypatch.setattr(results_io.os, "replace", real_replace)
+    assert _run(experiment, tmp_path).status == "ran"  # the rerun redoes it
+    assert (tmp_path / "demo" / "metrics.json").is_file()
+
+
+def test_interrupt_inside_the_experiment(experiment, fake, tmp_path):
+    fake.fail_with = KeyboardInterrupt()
+    with pytest.raises(KeyboardInterrupt):
+        _run(experiment, tmp_path)
+    assert not (tmp_path / "demo" / "metrics.json").exists()
+    assert not (tmp_path / "demo" / "error.log").exists()  # an interrupt is not a failure
+
+
+def test_leftover_temporary_files_are_removed(experiment, tmp_path):
+    folder = tmp_path / "demo"
+    folder.mkdir()
+    (folder / ".plot.png.abc123.tmp").write_bytes(b"half a png")  # as after kill -9
+    _run(experiment, tmp_path)
+    assert _tmp_files(tmp_path) == []
+
+
+def test_failure_is_wrapped_logged_and_cleared(experiment, fake, tmp_path):
+    fake.fail_with = ZeroDivisionError("division by zero in layer 3")
+    with pytest.raises(ExperimentFailed, match="'demo' failed: ZeroDivisionError") as info:
+        _run(experiment, tmp_path)
+    assert isinstance(info.value.cause, ZeroDivisionError)
+    log = tmp_path / "demo" / "error.log"
+    assert "division by zero in layer 3" in log.read_text(encoding="utf-8")
+    assert not (tmp_path / "demo" / "metrics.json").exists()
+
+    fake.fail_with = None
+    assert _run(experiment, tmp_path).status == "ran"
+    assert not log.exists()
+
+
+@pytest.mark.parametrize(
+    ("result", "match"),
+    [
+        ({"metrics": {}}, "expected a Result"),
+        (Result(figures=["absent.png"]), "absent.png"),
+        (Result(figures=["../plot.png"]), "not a file"),
+    ],
+)
+def test_bad_result_is_a_failure(experiment, fake, tmp_path, result, match):
+    fake.result = result
+    with pytest.raises(ExperimentFailed, match=match):
+        _run(experiment, tmp_path)
+    assert not (tmp_path / "demo" / "metrics.json").exists()
+
+
+@pytest.mark.parametrize(
+    ("preset", "seed", "match"),
+    [
+        ("medium", None, "unknown preset 'medium'"),
+        ("quick", -1, "invalid seed -1"),
+        ("quick", True, "invalid seed True"),
+        ("quick", "3", "invalid seed '3'"),
+        ("quick", 1.0, "invalid seed 1.0"),
+    ],
+)
+def test_bad_preset_or_seed(experiment, fake, tmp_path, preset, seed, match):
+    with pytest.raises(ConfigError, match=match):
+        _run(experiment, tmp_path, seed=seed, preset=preset)
+    assert fake.calls == 0
+    assert not (tmp_path / "demo").exists()
+
+
+def test_make_config_presets(experiment):
+    assert make_config(experiment, "full").steps == 4
+    assert make_config(experiment, "quick", seed=9).seed == 9
+
+
+def test_config_without_seed_field_is_a_failure(tmp_path):
+    @dataclass
+    class NoSeed:
+        steps: int = 1
+
+        @classmethod
+        def quick(cls) -> NoSeed:
+            return cls()
+
+    broken = Experiment("noseed", "?", NoSeed, lambda c, o, p: Result())
+    with pytest.raises(ExperimentFailed, match="noseed"):
+        _run(broken, tmp_path, seed=3)
+
+
+def test_out_root_checks(tmp_path):
+    (tmp_path / "file").write_text("x", encoding="utf-8")
+    with pytest.raises(ConfigError, match="is a file"):
+        ensure_out_root(tmp_path / "file")
+    with pytest.raises(ConfigError, match="cannot create"):
+        ensure_out_root(tmp_path / "file" / "below")
+    assert ensure_out_root(tmp_path / "a" / "b").is_dir()
+
+
+def test_read_metrics_errors_name_the_file(tmp_path):
+    path = tmp_path / "metrics.json"
+    path.write_text('{"name": ', encoding="utf-8")
+    with pytest.raises(ConfigError, match="corrupt results file .*metrics.json"):
+        read_metrics(path)
+    path.write_text(json.dumps("text"), encoding="utf-8")
+    with pytest.raises(ConfigError, match="expected a JSON object"):
+        read_metrics(path)
+    with pytest.raises(ConfigError, match="cannot read"):
+        read_metrics(tmp_path / "absent.json")
