@@ -35,7 +35,9 @@ __all__ = [
     "common_parser",
     "environment",
     "interleaved_ratio",
+    "interleaved_times",
     "print_table",
+    "ratio_from_times",
     "summarise",
     "time_once",
     "write_result",
@@ -111,6 +113,73 @@ def calibrate_inner(fn: Callable[[], object], min_seconds: float, max_inner: int
     return inner
 
 
+def interleaved_times(
+    sides: dict[str, Callable[[], object]],
+    *,
+    rounds: int,
+    warmup: int = 3,
+    inner: int | None = None,
+    min_seconds: float = 0.05,
+) -> dict[str, Any]:
+    """Time several sides interleaved; the order of the sides is rotated every round.
+
+    Args:
+        sides: label -> function called with no arguments (it closes over its inputs); every
+            side must do the same work on the same inputs.
+        rounds: number of timed rounds (the protocol asks for 15–30).
+        warmup: untimed calls of each side before timing (warms allocator and caches).
+        inner: calls per side per round; ``None`` calibrates it on the slowest side so that
+            one side's window lasts at least ``min_seconds``.
+        min_seconds: window length used by the calibration.
+
+    Returns:
+        ``{"inner": n, "order": [[labels of round 0], ...], "seconds": {label: [per-call
+        seconds of each round]}}``.
+    """
+    if rounds < 1:
+        raise ValueError(f"rounds must be a positive integer, got {rounds}; use e.g. --rounds 20")
+    if warmup < 0:
+        raise ValueError(f"warmup must be non-negative, got {warmup}")
+    if len(sides) < 2:
+        raise ValueError(f"need at least two sides to compare, got {list(sides)}")
+    labels = list(sides)
+    for _ in range(warmup):
+        for label in labels:
+            sides[label]()
+    if inner is None:
+        inner = max(calibrate_inner(sides[label], min_seconds) for label in labels)
+    seconds: dict[str, list[float]] = {label: [] for label in labels}
+    orders = []
+    for k in range(rounds):
+        # Rotate the order (two sides: A-B, B-A, ...) so that a monotone drift in machine
+        # load does not favour whichever side always runs first.
+        shift = k % len(labels)
+        order = labels[shift:] + labels[:shift]
+        orders.append(order)
+        for label in order:
+            seconds[label].append(time_once(sides[label], inner))
+    return {"inner": inner, "order": orders, "seconds": seconds}
+
+
+def ratio_from_times(times: dict[str, Any], label_a: str, label_b: str) -> RatioResult:
+    """Per-round ratios ``t_A / t_B`` from the output of :func:`interleaved_times`."""
+    seconds_a = list(times["seconds"][label_a])
+    seconds_b = list(times["seconds"][label_b])
+    ratios = [a / b for a, b in zip(seconds_a, seconds_b, strict=True)]
+    stats = summarise(ratios)
+    return RatioResult(
+        label_a=label_a,
+        label_b=label_b,
+        inner=times["inner"],
+        seconds_a=seconds_a,
+        seconds_b=seconds_b,
+        ratios=ratios,
+        median=stats["median"],
+        min=stats["min"],
+        max=stats["max"],
+    )
+
+
 def interleaved_ratio(
     fn_a: Callable[[], object],
     fn_b: Callable[[], object],
@@ -122,47 +191,20 @@ def interleaved_ratio(
     label_a: str = "A",
     label_b: str = "B",
 ) -> RatioResult:
-    """Time ``fn_a`` and ``fn_b`` interleaved and return per-round ratios ``t_A / t_B``.
+    """Time ``fn_a`` and ``fn_b`` interleaved (A-B, B-A, ...) and return ratios ``t_A / t_B``.
 
-    Args:
-        fn_a: side A, called with no arguments (closes over its inputs).
-        fn_b: side B, same work as A on the same inputs.
-        rounds: number of timed rounds (the protocol asks for 15–30).
-        warmup: untimed calls of each side before timing (JIT-free PyTorch still warms its
-            allocator and caches).
-        inner: calls per side per round; ``None`` calibrates it on the slower side so that
-            one side's window lasts at least ``min_seconds``.
-        min_seconds: window length used by the calibration.
-        label_a: name of side A in tables and JSON.
-        label_b: name of side B.
-
-    Returns:
-        The per-round figures and their median / min / max ratio.
+    A two-sided :func:`interleaved_times` followed by :func:`ratio_from_times`.
     """
-    if rounds < 1:
-        raise ValueError(f"rounds must be a positive integer, got {rounds}; use e.g. --rounds 20")
-    if warmup < 0:
-        raise ValueError(f"warmup must be non-negative, got {warmup}")
-    for _ in range(warmup):
-        fn_a()
-        fn_b()
-    if inner is None:
-        inner = max(calibrate_inner(fn_a, min_seconds), calibrate_inner(fn_b, min_seconds))
-    result = RatioResult(label_a=label_a, label_b=label_b, inner=inner)
-    for k in range(rounds):
-        # Alternate A-B / B-A so that a monotone drift in machine load cancels out.
-        if k % 2 == 0:
-            t_a = time_once(fn_a, inner)
-            t_b = time_once(fn_b, inner)
-        else:
-            t_b = time_once(fn_b, inner)
-            t_a = time_once(fn_a, inner)
-        result.seconds_a.append(t_a)
-        result.seconds_b.append(t_b)
-        result.ratios.append(t_a / t_b)
-    stats = summarise(result.ratios)
-    result.median, result.min, result.max = stats["median"], stats["min"], stats["max"]
-    return result
+    if label_a == label_b:
+        raise ValueError(f"the two sides need distinct labels, got {label_a!r} twice")
+    times = interleaved_times(
+        {label_a: fn_a, label_b: fn_b},
+        rounds=rounds,
+        warmup=warmup,
+        inner=inner,
+        min_seconds=min_seconds,
+    )
+    return ratio_from_times(times, label_a, label_b)
 
 
 def _version(dist: str) -> str | None:

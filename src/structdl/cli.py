@@ -18,11 +18,13 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import math
 import os
 import re
 import signal
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -144,7 +146,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 class _PlainProgress:
-    """Progress as plain lines (stdout is not a terminal: logs, CI, pipes)."""
+    """Progress as plain lines (stdout is not a terminal: logs, CI, pipes).
+
+    At most one line per 10 % of the total, and descriptions at most every
+    ``describe_interval_s`` seconds, so that an experiment describing every epoch does not
+    flood a CI log.
+    """
+
+    describe_interval_s = 2.0
 
     def __init__(self, name: str, stream: TextIO) -> None:
         self._name, self._stream = name, stream
@@ -152,6 +161,7 @@ class _PlainProgress:
         self._done = 0
         self._shown_tenth = 0
         self._text = ""
+        self._last_described = -math.inf
 
     def _say(self, text: str) -> None:
         print(f"  {self._name}: {text}", file=self._stream, flush=True)
@@ -169,8 +179,9 @@ class _PlainProgress:
             self._say(f"{100 * self._done // self._total}% ({self._done}/{self._total})")
 
     def describe(self, text: str) -> None:
-        if text != self._text:
-            self._text = text
+        now = time.monotonic()
+        if text != self._text and now - self._last_described >= self.describe_interval_s:
+            self._text, self._last_described = text, now
             self._say(text)
 
 
@@ -214,7 +225,12 @@ def _progress(name: str, stream: TextIO) -> Iterator[Any]:
         TextColumn("{task.description}", markup=False),
     )
     with Progress(*columns, console=Console(file=stream)) as bar:
-        yield _RichProgress(bar, bar.add_task("", total=None))
+        task = bar.add_task("", total=None)
+        yield _RichProgress(bar, task)
+        # An experiment that never announced a total still ends with a full bar.
+        done = max(bar.tasks[0].completed, 1)
+        if bar.tasks[0].total is None:
+            bar.update(task, total=done, completed=done)
 
 
 # --------------------------------------------------------------------------- commands
@@ -239,12 +255,17 @@ def _cmd_list(args: argparse.Namespace, out: TextIO) -> int:
 def _run_one(
     experiment: Any, args: argparse.Namespace, seed: int | None, label: str, out: TextIO
 ) -> Any:
-    from .experiments.runner import run_experiment
+    from .experiments._registry import NullProgress
+    from .experiments.runner import is_finished, run_experiment
 
-    with _progress(experiment.name, out) as progress:
-        record = run_experiment(experiment, args.preset, args.out, seed, progress, args.force)
+    if not args.force and is_finished(experiment, args.preset, args.out, seed):
+        # No progress bar for an experiment that will be skipped.
+        record = run_experiment(experiment, args.preset, args.out, seed, NullProgress())
+    else:
+        with _progress(experiment.name, out) as progress:
+            record = run_experiment(experiment, args.preset, args.out, seed, progress, args.force)
     if record.status == "skipped":
-        print(f"{label} — skipped (done; --force reruns it)", file=out, flush=True)
+        print(f"{label} — skipped (done)", file=out, flush=True)
     else:
         where = record.out_dir / "metrics.json"
         print(f"{label} — done in {record.elapsed_s:.1f} s → {where}", file=out, flush=True)

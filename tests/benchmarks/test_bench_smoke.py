@@ -84,3 +84,16 @@ def test_write_result_and_environment(common, tmp_path):
     assert path.name == "smoke.json" and not (tmp_path / "smoke.json.tmp").exists()
     assert data["r"]["ratios"] == result.ratios
     assert set(data["r"]) >= {"median", "min", "seconds_a", "seconds_b", "median_seconds_a"}
+
+
+def test_three_sides_rotate_and_ratios_pair_up(common):
+    calls = []
+    sides = {label: (lambda label=label: calls.append(label)) for label in "xyz"}
+    times = common.interleaved_times(sides, rounds=3, warmup=0, inner=1)
+    assert calls == list("xyz") + list("yzx") + list("zxy")  # each side leads once
+    assert times["order"] == [list("xyz"), list("yzx"), list("zxy")]
+    ratio = common.ratio_from_times(times, "x", "z")
+    expected = [a / b for a, b in zip(times["seconds"]["x"], times["seconds"]["z"], strict=True)]
+    assert ratio.ratios == pytest.approx(expected)
+    with pytest.raises(ValueError, match="at least two sides"):
+        common.interleaved_times({"x": lambda: None}, rounds=1)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import structdl
@@ -62,9 +64,25 @@ def test_run_full_preset(fake, run_cli, tmp_path):
 
 def test_plain_progress_lines_when_not_a_terminal(fake, run_cli, tmp_path):
     _, stdout, _ = run_cli("run", "fake", "--out", str(tmp_path))
-    assert "fake: step 1" in stdout
-    assert "fake: 100% (3/3)" in stdout
+    assert "fake: step 0" in stdout
+    assert "fake: step 1" not in stdout  # descriptions are throttled
+    assert "fake: 33% (1/3)" in stdout and "fake: 100% (3/3)" in stdout
     assert "\x1b[" not in stdout  # no terminal control codes in logs
+
+
+def test_plain_progress_is_bounded():
+    stream = io.StringIO()
+    progress = cli._PlainProgress("long", stream)
+    progress.set_total(1000)
+    for epoch in range(1000):
+        progress.describe(f"epoch {epoch}")
+        progress.advance()
+    lines = stream.getvalue().splitlines()
+    assert lines[0] == "  long: epoch 0"
+    assert [line for line in lines if "%" in line] == [
+        f"  long: {p}% ({10 * p}/1000)" for p in range(10, 101, 10)
+    ]
+    assert len(lines) <= 10 + 5  # ten percentages, descriptions every 2 s at most
 
 
 def test_rich_progress_on_a_terminal():
@@ -81,11 +99,22 @@ def test_rich_progress_on_a_terminal():
     assert "fake" in shown and "4/4" in shown and "[not markup] step" in shown
 
 
+def test_rich_progress_without_total_ends_full():
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    stream = Terminal()
+    with cli._progress("fake", stream) as progress:
+        progress.describe("working")
+    assert "1/1" in stream.getvalue()
+
+
 def test_rerun_skips_and_force_reruns(fake, run_cli, tmp_path):
     out = str(tmp_path)
     assert run_cli("run", "fake", "--out", out)[0] == 0
     status, stdout, _ = run_cli("run", "fake", "--out", out)
-    assert status == 0 and "skipped (done" in stdout
+    assert status == 0 and "skipped (done)" in stdout
     assert len(fake.calls) == 1
     assert run_cli("run", "fake", "--out", out, "--force")[0] == 0
     assert len(fake.calls) == 2
@@ -111,7 +140,7 @@ def test_reproduce_runs_all_then_reports_and_resumes(fake, add_fake, run_cli, tm
 
     status, stdout, _ = run_cli("reproduce", "--out", str(out))
     assert status == 0
-    assert "[1/2] fake — skipped (done" in stdout and "[2/2] second — skipped (done" in stdout
+    assert "[1/2] fake — skipped (done)" in stdout and "[2/2] second — skipped (done)" in stdout
     assert len(fake.calls) == len(second.calls) == 1
 
 
@@ -125,13 +154,13 @@ def test_reproduce_only(fake, add_fake, run_cli, tmp_path):
 
 
 def test_run_failure_is_one_line_and_exit_1(fake, run_cli, tmp_path):
-    fake.fail_with = RuntimeError("the model diverged")
+    fake.fail_with = RuntimeError("the model\ndiverged")
     status, _, stderr = run_cli("run", "fake", "--out", str(tmp_path))
     assert status == EXIT_FAILED
     (line,) = stderr.splitlines()
     assert "'fake'" in line and "RuntimeError: the model diverged" in line
     assert not (tmp_path / "fake" / "metrics.json").exists()
-    assert "the model diverged" in (tmp_path / "fake" / "error.log").read_text("utf-8")
+    assert "the model\ndiverged" in (tmp_path / "fake" / "error.log").read_text("utf-8")
 
 
 def test_reproduce_continues_after_a_failure(fake, add_fake, run_cli, tmp_path):
@@ -163,7 +192,7 @@ def test_keyboard_interrupt_leaves_no_result_and_rerun_resumes(fake, add_fake, r
     second.fail_with = None
     status, stdout, _ = run_cli("reproduce", "--out", str(tmp_path))
     assert status == 0
-    assert "fake — skipped (done" in stdout and "second — done" in stdout
+    assert "fake — skipped (done)" in stdout and "second — done" in stdout
     assert (tmp_path / "second" / "metrics.json").is_file()
 
 
@@ -258,3 +287,12 @@ def test_check_uses_the_structure_catalogue(run_cli, monkeypatch):
     table = _check_table(stdout)
     assert table["fake.passes"] == ["pass", "3.000e-15", "inverse error 3e-15 <= 1e-10"]
     assert table["fake.fails"] == ["FAIL", "5.000e-01", "symplectic defect 0.5 > 1e-10"]
+
+
+def test_python_dash_m_entry_point():
+    done = subprocess.run(
+        [sys.executable, "-m", "structdl", "run"], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr.startswith("structdl: error: the following arguments are required: NAME")
+    assert len(done.stderr.splitlines()) == 1

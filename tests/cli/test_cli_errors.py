@@ -182,3 +182,29 @@ def test_out_not_writable(fake, run_cli, tmp_path):
         os.chmod(out, 0o755)
     assert status == EXIT_USAGE
     assert "not writable" in _one_error_line(stderr)
+
+
+def test_unreadable_results_folder_simulated(fake, run_cli, tmp_path, monkeypatch):
+    # The permission tests above are skipped as root; simulate the OS refusing instead.
+    from structdl.report import _load
+
+    out = _finished_results(tmp_path, run_cli)
+
+    def refuse(path):
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr(_load.os, "scandir", refuse)
+    status, _, stderr = run_cli("report", "--out", str(out))
+    assert status == EXIT_USAGE
+    line = _one_error_line(stderr)
+    assert "cannot read results folder" in line and "Permission denied" in line
+
+
+def test_out_not_writable_simulated(fake, run_cli, tmp_path, monkeypatch):
+    from structdl.experiments import runner
+
+    monkeypatch.setattr(runner.os, "access", lambda path, mode: False)
+    status, _, stderr = run_cli("run", "fake", "--out", str(tmp_path))
+    assert status == EXIT_USAGE
+    assert "is not writable" in _one_error_line(stderr)
+    assert fake.calls == []

@@ -113,7 +113,7 @@ def test_spectral_norm_power_iteration_matches_exact_and_persists() -> None:
     exact = torch.linalg.matrix_norm(field.weight.detach(), 2)
     before = field._power_vector.clone()
     estimate = field.spectral_norm()
-    assert abs(float(estimate) - float(exact)) <= 1e-9 * float(exact)
+    assert abs(float(estimate.detach()) - float(exact)) <= 1e-9 * float(exact)
     assert not torch.equal(before, field._power_vector)  # the buffer carries the iteration
     # gradient of the estimate is the gradient of σ_max (u vᵀ)
     (grad,) = torch.autograd.grad(estimate, field.weight)
@@ -126,7 +126,8 @@ def test_spectral_norm_power_iteration_matches_exact_and_persists() -> None:
 def test_spectral_norm_falls_back_to_exact_when_not_converged() -> None:
     field = GradientFlow(4, width=4).double()
     exact = float(torch.linalg.matrix_norm(field.weight.detach(), 2))
-    assert float(field.spectral_norm(max_iterations=1)) == pytest.approx(exact, rel=1e-14)
+    estimate = float(field.spectral_norm(max_iterations=1).detach())
+    assert estimate == pytest.approx(exact, rel=1e-14)
 
 
 def test_gradient_flow_declares_a_dissipative_energy_structure() -> None:
@@ -185,7 +186,7 @@ def _flat_jacobian(field, dim: int) -> torch.Tensor:  # noqa: ANN001
         dq, dp = field(0.0, (v[None, :dim], v[None, dim:]))
         return torch.cat((dq[0], dp[0]))
 
-    return jacrev(flat)(z)
+    return jacrev(flat)(z).detach()
 
 
 def test_hamiltonian_field_has_symmetric_j_inverse_jacobian_and_two_stream_does_not() -> None:
@@ -212,7 +213,7 @@ def test_energy_is_conserved_by_an_accurate_solve() -> None:
     field = SeparableHamiltonian(2, width=3).double()
     y = (_rand(4, 2), _rand(4, 2))
     e0 = field.energy(*y)
-    states = RungeKutta("rk4").integrate(field, y, torch.linspace(0, 1, 201).tolist())
+    states = RungeKutta("rk4").integrate(field, y, torch.linspace(0, 1, 201, dtype=F64).tolist())
     assert (field.energy(*states[-1]) - e0).abs().max() < 1e-9
 
 
@@ -220,7 +221,7 @@ def test_energy_is_conserved_by_an_accurate_solve() -> None:
 
 
 def _divergence(field, y: torch.Tensor) -> torch.Tensor:  # noqa: ANN001
-    return torch.stack([jacrev(lambda v: field(0.0, v[None])[0])(point).trace() for point in y])
+    return torch.stack([jacrev(lambda v: field(0.0, v[None])[0])(p).trace() for p in y]).detach()
 
 
 def test_ridge_shear_is_divergence_free_and_residual_is_not() -> None:
@@ -229,14 +230,16 @@ def test_ridge_shear_is_divergence_free_and_residual_is_not() -> None:
     assert _divergence(ridge, y).abs().max() < EXACT
     assert _divergence(Residual(4).double(), y).abs().max() > 1e-2  # negative control
     for part in ridge.parts:
-        assert abs(float(part.direction() @ part.normal)) < EXACT
+        assert abs(float((part.direction() @ part.normal).detach())) < EXACT
 
 
 def test_ridge_exact_flow_is_the_flow_and_inverts_exactly() -> None:
     part = ShearRidge(3).double()
     y = _rand(6, 3)
     exact = part.exact_flow(0.0, y, 0.8)
-    fine = RungeKutta("rk4").integrate(part, y, torch.linspace(0.0, 0.8, 81).tolist())[-1]
+    fine = RungeKutta("rk4").integrate(part, y, torch.linspace(0.0, 0.8, 81, dtype=F64).tolist())[
+        -1
+    ]
     assert (exact - fine).abs().max() < 1e-12  # the flow is linear in t: RK4 is exact
     assert (part.inverse_exact_flow(0.0, exact, 0.8) - y).abs().max() <= 1e-12
 
@@ -272,7 +275,7 @@ def test_lie_field_is_tangent_and_matches_xi(mode: str) -> None:
 def test_lie_euler_keeps_sphere_and_euler_does_not() -> None:
     field = LieAlgebraField(8).double()
     y0 = _sphere(16)
-    grid = torch.linspace(0.0, 5.0, 51).tolist()
+    grid = torch.linspace(0.0, 5.0, 51, dtype=F64).tolist()
     lie = torch.stack(LieEuler().integrate(field, y0, grid))
     plain = torch.stack(Euler().integrate(field, y0, grid))
     assert (lie.norm(dim=-1) - 1).abs().max() < MANIFOLD

@@ -24,6 +24,8 @@ from structdl.equivariant.sequential import EquivariantSequential
 from structdl.structure import check_equivariance, tolerance
 
 SIZES = range(8, 34)
+# The invariant head adds pooling only; checking it on both parities and the extremes suffices.
+HEAD_SIZES = (8, 9, 16, 17, 32, 33)
 
 
 def _body(group, dtype):
@@ -58,13 +60,18 @@ def test_network_is_exactly_equivariant_for_every_size(networks, group, dtype):
     head = nn.Sequential(body, GroupPool(group, "max"), GlobalPool("mean"))
     worst_field, worst_head = 0.0, 0.0
     for size in SIZES:
-        x = torch.randn(1, 1, size, size, dtype=dtype, generator=torch.Generator().manual_seed(size))
+        x = torch.randn(
+            1, 1, size, size, dtype=dtype, generator=torch.Generator().manual_seed(size)
+        )
         with torch.no_grad():
             field = check_equivariance(body, group, body.input_action, body.output_action, x)
-            inv = check_equivariance(head, group, body.input_action, lambda g, y: y, x)
         assert field.ok, f"size {size}: {field.reason}"
-        assert inv.ok, f"size {size}: {inv.reason}"
-        worst_field, worst_head = max(worst_field, field.worst), max(worst_head, inv.worst)
+        worst_field = max(worst_field, field.worst)
+        if size in HEAD_SIZES:
+            with torch.no_grad():
+                inv = check_equivariance(head, group, body.input_action, lambda g, y: y, x)
+            assert inv.ok, f"size {size}: {inv.reason}"
+            worst_head = max(worst_head, inv.worst)
     bar = tolerance(dtype).equivariance
     assert worst_field <= bar and worst_head <= bar
 

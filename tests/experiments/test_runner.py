@@ -19,10 +19,12 @@ from structdl.experiments._registry import Experiment, NullProgress, Result
 from structdl.experiments.runner import (
     ExperimentFailed,
     ensure_out_root,
+    is_finished,
     make_config,
     read_metrics,
     run_experiment,
 )
+from structdl.structure.result import CheckResult
 
 
 @dataclass
@@ -102,7 +104,13 @@ def test_metrics_json_content(experiment, fake, tmp_path):
 
 
 def test_skip_rerun_and_force(experiment, fake, tmp_path):
+    assert not is_finished(experiment, "quick", tmp_path)
     assert _run(experiment, tmp_path).status == "ran"
+    assert is_finished(experiment, "quick", tmp_path) and is_finished(
+        experiment, "quick", tmp_path, 0
+    )
+    assert not is_finished(experiment, "quick", tmp_path, 1)
+    assert not is_finished(experiment, "full", tmp_path)
     assert _run(experiment, tmp_path).status == "skipped"
     assert _run(experiment, tmp_path, seed=0).status == "skipped"  # the preset's own seed
     assert _run(experiment, tmp_path, seed=1).status == "ran"
@@ -170,6 +178,8 @@ def test_failure_is_wrapped_logged_and_cleared(experiment, fake, tmp_path):
         ({"metrics": {}}, "expected a Result"),
         (Result(figures=["absent.png"]), "absent.png"),
         (Result(figures=["../plot.png"]), "not a file"),
+        (Result(checks={"c": {"worst": 1.0}}), "expected CheckResult.as_dict"),
+        (Result(checks={"c": "fine"}), "expected CheckResult.as_dict"),
     ],
 )
 def test_bad_result_is_a_failure(experiment, fake, tmp_path, result, match):
@@ -234,3 +244,12 @@ def test_read_metrics_errors_name_the_file(tmp_path):
         read_metrics(path)
     with pytest.raises(ConfigError, match="cannot read"):
         read_metrics(tmp_path / "absent.json")
+
+
+def test_check_result_objects_are_stored_as_dicts(experiment, fake, tmp_path):
+    fake.result = Result(checks={"inverse": CheckResult(False, 0.5, "error 0.5 > 1e-10")})
+    _run(experiment, tmp_path)
+    payload = read_metrics(tmp_path / "demo" / "metrics.json")
+    assert payload["checks"] == {
+        "inverse": {"ok": False, "worst": 0.5, "reason": "error 0.5 > 1e-10"}
+    }

@@ -397,6 +397,11 @@ class LieAlgebraField(StructuredField):
         return so3_exp(omega)
 
     @staticmethod
+    def manifold_defect(y: Tensor) -> Tensor:
+        """Distance ``| ‖y‖ − 1 |`` of each point from S², shape ``(batch,)``."""
+        return (y.norm(dim=-1) - 1.0).abs()
+
+    @staticmethod
     def act(g: Tensor, y: Tensor) -> Tensor:
         """Action of rotations ``g`` (``(batch, 3, 3)`` or ``(3, 3)``) on points ``y``."""
         if g.shape[-2:] != (3, 3):

@@ -14,7 +14,7 @@ outside every guarantee.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import final
 
 import torch
@@ -248,8 +248,8 @@ class ODENet(nn.Module):
                 k = too_big[0]
                 field = self.field(k)
                 raise StepSizeError(
-                    f"layer {k}: step size h={float(h[k]):.6g} exceeds the non-expansive bound "
-                    f"2r/(L‖A‖²) = {float(bounds[k]):.6g} of {self.integrator.name} "
+                    f"layer {k}: step size h={float(h[k].detach()):.6g} exceeds the non-expansive bound "
+                    f"2r/(L‖A‖²) = {float(bounds[k].detach()):.6g} of {self.integrator.name} "
                     f"(r={self.radius:g}) on {field.name}; use step_rule='clip', more steps, "
                     f"or a smaller T ({len(too_big)} layer(s) violate it)"
                 )
@@ -365,6 +365,14 @@ class ODENet(nn.Module):
                 residual=residual,
             )
         return q
+
+    @property
+    def manifold(self) -> Callable[[Tensor], Tensor] | None:
+        """The defect function of the manifold the features stay on (Lie fields), else None.
+
+        Lets :func:`structdl.structure.assert_preserves` check an ``OnManifold`` guarantee.
+        """
+        return getattr(self.fields[0], "manifold_defect", None)
 
     # -- guarantees ----------------------------------------------------------------------------
 

@@ -103,7 +103,7 @@ class _SeparableHamiltonian(VectorField):
     def initial_state(
         self, batch: int = 1, dtype: torch.dtype = torch.float64
     ) -> tuple[Tensor, Tensor]:
-        """The standard initial condition, repeated ``batch`` times: two ``(batch, dim)`` tensors."""
+        """The standard initial condition repeated ``batch`` times: two ``(batch, dim)`` tensors."""
         _check_batch(batch, self.name)
         q0, p0 = self._standard_state()
         q = torch.tensor(q0, dtype=dtype).expand(batch, -1).clone()
@@ -145,9 +145,7 @@ class HarmonicOscillator(_SeparableHamiltonian):
     def _standard_state(self) -> tuple[list[float], list[float]]:
         return [1.0] * self.dim, [0.0] * self.dim
 
-    def exact_solution(
-        self, t: float | Tensor, q0: Tensor, p0: Tensor
-    ) -> tuple[Tensor, Tensor]:
+    def exact_solution(self, t: float | Tensor, q0: Tensor, p0: Tensor) -> tuple[Tensor, Tensor]:
         """``q(t) = q₀ cos ωt + (p₀/ω) sin ωt``, ``p(t) = −ω q₀ sin ωt + p₀ cos ωt``."""
         w = self.frequency
         wt = torch.as_tensor(w * t, dtype=q0.dtype)
@@ -295,9 +293,14 @@ class GradientSystem(VectorField):
         """``∇E(y)``: the given ``grad_fn``, or autograd of ``E`` (graph kept for training)."""
         if self.grad_fn is not None:
             return self.grad_fn(y)
+        # Keep the graph only if gradients are wanted upstream, so that a step taken on plain
+        # tensors returns plain tensors.
+        keep = torch.is_grad_enabled() and (
+            y.requires_grad or any(p.requires_grad for p in self.parameters())
+        )
         with torch.enable_grad():
             y_in = y if y.requires_grad else y.detach().requires_grad_(True)
-            (g,) = torch.autograd.grad(self.energy_fn(y_in).sum(), (y_in,), create_graph=True)
+            (g,) = torch.autograd.grad(self.energy_fn(y_in).sum(), (y_in,), create_graph=keep)
         return g
 
     def forward(self, t: float | Tensor, y: State) -> State:

@@ -13,8 +13,8 @@ A Runge–Kutta method with ``s`` stages is the data ``(A, b, c)``::
   method is symplectic for every Hamiltonian field and conserves every quadratic invariant;
 * ``is_symmetric`` — ``a_ij + a_{s+1-i, s+1-j} = b_j`` and ``b_i = b_{s+1-i}``, so that
   ``Φ_{-h} = Φ_h^{-1}`` (Hairer–Lubich–Wanner, Thm. V.2.3);
-* ``order`` — the largest ``p ≤ max_order`` such that ``bᵀ Φ(τ) = 1/γ(τ)`` holds for every rooted tree
-  ``τ`` with at most ``p`` vertices (Butcher's order conditions, generated from the trees);
+* ``order`` — the largest ``p ≤ max_order`` such that ``bᵀ Φ(τ) = 1/γ(τ)`` holds for every rooted
+  tree ``τ`` with at most ``p`` vertices (Butcher's order conditions, generated from the trees);
 * ``contractivity_radius`` — Kraaijevanger's threshold factor ``R(A, b)``, equal to the
   circle-contractivity radius ``r`` used by the non-expansive step rule ``h ≤ 2r/ν`` (METHODS §3.1);
 * ``stability_function(z)`` — ``R(z) = 1 + z bᵀ (I − zA)⁻¹ 𝟙``.
@@ -234,7 +234,7 @@ class ButcherTableau:
 
     @cached_property
     def is_symmetric(self) -> bool:
-        """``a_ij + a_{s+1−i,s+1−j} = b_j`` and ``b_i = b_{s+1−i}``: the method is its own adjoint."""
+        """``a_ij + a_{s+1−i,s+1−j} = b_j``, ``b_i = b_{s+1−i}``: the method is its own adjoint."""
         a, b, _ = self._arrays
         flipped = a[::-1, ::-1]
         cond_a = np.max(np.abs(a + flipped - b[None, :]))

@@ -23,9 +23,10 @@ from torch import nn
 from .._errors import ConfigError, ShapeError
 from . import _validate as v
 from ._declare import DeclaresEquivariance
+from ._interp import disc_mask, rotate_filter
 from ._sampling import AxisPlan, axis_plan, widen_kernel
-from .actions import Representation
-from .groups import FiniteGroup
+from .actions import Representation, act_image, permute_regular
+from .groups import FiniteGroup, GroupElement
 
 
 class GroupConvBase(DeclaresEquivariance, nn.Module, ABC):
@@ -80,9 +81,9 @@ class GroupConvBase(DeclaresEquivariance, nn.Module, ABC):
         self.exact = self.group.exact
         self.bias = nn.Parameter(torch.zeros(self.out_channels)) if bias else None
         if not self.group.exact:
-            # Interpolated rotations lose the corners of a square kernel; restricting the base
-            # filter to the inscribed disc makes its rotated copies (nearly) the same filter.
-            self.register_buffer("disc", _disc_mask(self.kernel_size), persistent=False)
+            # Rotated by arbitrary angles, the corners of a square kernel would leave the grid;
+            # restricting the base filter to the inscribed disc keeps every copy inside.
+            self.register_buffer("disc", disc_mask(self.kernel_size), persistent=False)
         else:
             self.disc = None
 
@@ -100,6 +101,23 @@ class GroupConvBase(DeclaresEquivariance, nn.Module, ABC):
 
     def _masked(self, weight: torch.Tensor) -> torch.Tensor:
         return weight if self.disc is None else weight * self.disc
+
+    def transform_filter(
+        self, g: GroupElement, weight: torch.Tensor, *, regular: bool
+    ) -> torch.Tensor:
+        """``L_g`` on a filter: exact rot90/flip for exact groups, Gaussian interpolation else.
+
+        Args:
+            g: group element.
+            weight: ``(..., |G|, k, k)`` if ``regular`` (the group axis is permuted too), else
+                ``(..., k, k)``.
+            regular: whether the filter has an input group axis.
+        """
+        if regular:
+            weight = permute_regular(g, weight, self.group)
+        if self.group.exact:
+            return act_image(g, weight)
+        return rotate_filter(g, weight)
 
     def _expanded_bias(self) -> torch.Tensor | None:
         if self.bias is None:
@@ -188,10 +206,3 @@ class GroupConvBase(DeclaresEquivariance, nn.Module, ABC):
             f"padding_mode={self.padding_mode!r}, in_rep={self.in_rep!r}, "
             f"out_rep={self.out_rep!r}, exact={self.exact}"
         )
-
-
-def _disc_mask(kernel_size: int) -> torch.Tensor:
-    centre = (kernel_size - 1) / 2
-    idx = torch.arange(kernel_size, dtype=torch.float64) - centre
-    dist = torch.sqrt(idx[:, None] ** 2 + idx[None, :] ** 2)
-    return (dist <= kernel_size / 2).to(torch.get_default_dtype())

@@ -25,7 +25,7 @@ from abc import ABC, abstractmethod
 import torch
 import torch.nn.functional as F  # noqa: N812
 
-from .._errors import ShapeError
+from .._errors import IncompatibleSchemeError, ShapeError
 from .groups import FiniteGroup, GroupElement
 
 __all__ = [
@@ -36,6 +36,7 @@ __all__ = [
     "act_image",
     "act_quotient",
     "act_regular",
+    "permute_regular",
     "restrict_regular",
     "rotate_interpolated",
 ]
@@ -144,11 +145,15 @@ def _quotient_perm(group: FiniteGroup, subgroup: FiniteGroup, g: GroupElement) -
     return [coset_of[group.index(group.compose(g_inv, t))] for t in reps]
 
 
+def permute_regular(g: GroupElement, x: torch.Tensor, group: FiniteGroup) -> torch.Tensor:
+    """Only the group-axis part of the regular action: ``f(h, ·) ↦ f(g^{-1} h, ·)``."""
+    perm = _regular_perm(group, group.coerce(g))
+    return _permute_axis(x, perm, group.order, f"regular field of {group.name}")
+
+
 def act_regular(g: GroupElement, x: torch.Tensor, group: FiniteGroup) -> torch.Tensor:
     """Regular action ``(L_g f)(h, x) = f(g^{-1} h, g^{-1} x)`` on ``(..., |G|, H, W)``."""
-    g = group.coerce(g)
-    perm = _regular_perm(group, g)
-    return act_image(g, _permute_axis(x, perm, group.order, f"regular field of {group.name}"))
+    return act_image(group.coerce(g), permute_regular(g, x, group))
 
 
 def act_quotient(
@@ -200,6 +205,15 @@ def restrict_regular(x: torch.Tensor, group: FiniteGroup, subgroup: FiniteGroup)
     return y.reshape(b, c * len(reps), subgroup.order, hh, ww)
 
 
+def _require_group(group: object, owner: str) -> FiniteGroup:
+    if not isinstance(group, FiniteGroup):
+        raise IncompatibleSchemeError(
+            f"{owner} cannot act with {group!r} — expected a finite planar group such as C4, D4, "
+            f"C(8) — received {type(group).__name__} — import them from structdl.equivariant"
+        )
+    return group
+
+
 class Representation(ABC):
     """How a group acts on the feature axes of a field; ``act(g, x)`` applies ``L_g``.
 
@@ -242,7 +256,7 @@ class RegularRep(Representation):
     """Regular fields ``(B, C, |G|, H, W)`` of ``group`` (:func:`act_regular`)."""
 
     def __init__(self, group: FiniteGroup) -> None:
-        self.group = group
+        self.group = _require_group(group, "RegularRep")
         self.size = group.order
 
     def act(self, g: GroupElement, x: torch.Tensor) -> torch.Tensor:
@@ -263,7 +277,7 @@ class QuotientRep(Representation):
     """Quotient fields of ``G/H`` ``(B, C, |G|/|H|, H, W)`` (:func:`act_quotient`)."""
 
     def __init__(self, group: FiniteGroup, subgroup: FiniteGroup) -> None:
-        group.require_subgroup(subgroup)
+        _require_group(group, "QuotientRep").require_subgroup(subgroup)
         self.group = group
         self.subgroup = subgroup
         self.size = group.order // subgroup.order

@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 
 from ._conv_base import GroupConvBase
-from .actions import RegularRep, TrivialRep, act_image, act_regular
+from .actions import RegularRep, TrivialRep
 from .groups import FiniteGroup
 
 __all__ = ["GroupConv2d", "LiftingConv2d"]
@@ -26,7 +26,7 @@ class LiftingConv2d(GroupConvBase):
 
     **Preserves** equivariance ``Φ(T_u f) = L_u Φ(f)`` from trivial to regular fields, exactly for
     ``C1, C2, C4, D1, D2, D4`` (p4 / p4m with translations) — also with stride, for every input
-    size, thanks to the symmetric sampling grid — and approximately (bilinear interpolation of
+    size, thanks to the symmetric sampling grid — and approximately (Gaussian interpolation of
     the rotated filters, ``exact = False``) for other ``n``.
 
     Args:
@@ -80,7 +80,9 @@ class LiftingConv2d(GroupConvBase):
     def filter_bank(self) -> torch.Tensor:
         """``(C_out·|G|, C_in, k, k)``: row ``c·|G| + g`` is ``T_g ψ_c``."""
         base = self._masked(self.weight)
-        bank = torch.stack([act_image(g, base) for g in self.group.elements()], dim=1)
+        bank = torch.stack(
+            [self.transform_filter(g, base, regular=False) for g in self.group.elements()], dim=1
+        )
         return bank.reshape(-1, self.in_channels, self.kernel_size, self.kernel_size)
 
 
@@ -97,8 +99,8 @@ class GroupConv2d(GroupConvBase):
     axis; for ``p4m`` the dihedral permutation).
 
     **Preserves** equivariance between regular fields, ``Φ(L_u f) = L_u Φ(f)``: exact for
-    ``C1, C2, C4, D1, D2, D4`` at every stride and input size; approximate (interpolated filter
-    rotation, ``exact = False``) for other ``n``.
+    ``C1, C2, C4, D1, D2, D4`` at every stride and input size; approximate for other ``n``
+    (filters rotated by Gaussian interpolation, see ``_interp``; ``exact = False``).
 
     Args:
         in_channels: input regular fields ``C_in``; input ``(B, C_in, |G|, H, W)``.
@@ -150,11 +152,9 @@ class GroupConv2d(GroupConvBase):
 
     def filter_bank(self) -> torch.Tensor:
         """``(C_out·|G|, C_in·|G|, k, k)``: row block ``g`` is ``L_g ψ`` (regular action)."""
-        return expand_regular(self._masked(self.weight), self.group)
-
-
-def expand_regular(base: torch.Tensor, group: FiniteGroup) -> torch.Tensor:
-    """Stack ``L_g ψ`` over ``g``: ``(C_out, C_in, |G|, k, k) -> (C_out·|G|, C_in·|G|, k, k)``."""
-    c_out, c_in, n, kh, kw = base.shape
-    bank = torch.stack([act_regular(g, base, group) for g in group.elements()], dim=1)
-    return bank.reshape(c_out * n, c_in * n, kh, kw)
+        base = self._masked(self.weight)
+        c_out, c_in, n, k, _ = base.shape
+        bank = torch.stack(
+            [self.transform_filter(g, base, regular=True) for g in self.group.elements()], dim=1
+        )
+        return bank.reshape(c_out * n, c_in * n, k, k)

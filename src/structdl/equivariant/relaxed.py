@@ -8,7 +8,7 @@ import torch
 
 from .._errors import ConfigError
 from ._conv_base import GroupConvBase
-from .actions import RegularRep, TrivialRep, act_image, act_regular
+from .actions import RegularRep, TrivialRep
 from .groups import FiniteGroup
 
 __all__ = ["RelaxedGroupConv2d"]
@@ -99,7 +99,7 @@ class RelaxedGroupConv2d(GroupConvBase):
         blocks = []
         for i, g in enumerate(self.group.elements()):
             base = self._masked(self.weight + self._relaxation * self.deviation[i])
-            blocks.append(act_image(g, base) if self.lifting else act_regular(g, base, self.group))
+            blocks.append(self.transform_filter(g, base, regular=not self.lifting))
         bank = torch.stack(blocks, dim=1)
         return bank.reshape(bank.shape[0] * bank.shape[1], -1, *bank.shape[-2:])
 

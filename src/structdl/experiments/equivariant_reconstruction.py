@@ -64,6 +64,7 @@ class Config:
         tv_alphas: TV weights tried on training phantoms; the best is used on the test set.
         tv_iterations: Adam steps of the TV baseline.
         tv_lr: Adam learning rate of the TV baseline.
+        init: ``"fbp"`` (start the unrolled scheme from FBP) or ``"zero"`` (METHODS E1).
     """
 
     seed: int = 0
@@ -85,6 +86,7 @@ class Config:
     tv_alphas: tuple[float, ...] = field(default=(1e-4, 3e-4, 1e-3, 3e-3))
     tv_iterations: int = 300
     tv_lr: float = 3e-3
+    init: str = "fbp"
 
     @classmethod
     def quick(cls) -> Config:
@@ -107,6 +109,7 @@ class Config:
             batch_size=1,
             lr=1e-3,
             tv_iterations=1000,
+            init="zero",
         )
 
 
@@ -172,7 +175,7 @@ def _train(
         loss.backward()
         optimiser.step()
         schedule.step()
-    return float(loss)
+    return float(loss.detach())
 
 
 def _scores(estimate: Tensor, truth: Tensor) -> tuple[float, float]:
@@ -258,7 +261,7 @@ def run(config: Config, out_dir: Path, progress: Progress) -> Result:
             torch.manual_seed(seed)
             model = LearnedProximalGradient(
                 op, _factory(config, order), iterations=config.iterations,
-                n_memory=config.n_memory,
+                n_memory=config.n_memory, init=config.init,
             )
             final_loss = _train(model, truth[:size], data[:size], config, seed)
             with torch.no_grad():

@@ -37,6 +37,7 @@ __all__ = [
     "ExperimentFailed",
     "RunRecord",
     "ensure_out_root",
+    "is_finished",
     "make_config",
     "read_metrics",
     "run_experiment",
@@ -58,7 +59,8 @@ class ExperimentFailed(RuntimeError):
 
     def __init__(self, name: str, cause: BaseException, log_path: Path | None) -> None:
         where = f"; traceback in {log_path}" if log_path is not None else ""
-        super().__init__(f"experiment {name!r} failed: {type(cause).__name__}: {cause}{where}")
+        text = " ".join(str(cause).split())  # the CLI prints it as one line
+        super().__init__(f"experiment {name!r} failed: {type(cause).__name__}: {text}{where}")
         self.name = name
         self.cause = cause
         self.log_path = log_path
@@ -174,6 +176,8 @@ def _plain(value: Any) -> Any:
         return [_plain(item) for item in value]
     if value is None or isinstance(value, (bool, int, float, str)):
         return value
+    if callable(getattr(value, "as_dict", None)):  # a CheckResult stored as the object
+        return _plain(value.as_dict())
     if hasattr(value, "item") and getattr(value, "ndim", None) == 0:
         return _plain(value.item())
     if hasattr(value, "tolist"):
@@ -204,6 +208,23 @@ def _previous_run(out_dir: Path, preset: str, seed: int) -> dict[str, Any] | Non
     return None
 
 
+def is_finished(exp: Experiment, preset: str, out_root: Path, seed: int | None = None) -> bool:
+    """Whether ``exp`` has a finished result under ``out_root`` for this preset and seed.
+
+    Raises:
+        ConfigError: bad preset/seed, or an unreadable or corrupt ``metrics.json``.
+    """
+    _validate(preset, seed)
+    out_dir = Path(out_root) / exp.name
+    if not out_dir.is_dir():
+        return False
+    try:
+        effective_seed = getattr(make_config(exp, preset, seed), "seed", seed)
+    except Exception:
+        return False  # a broken preset is the experiment's bug; run_experiment reports it
+    return _previous_run(out_dir, preset, effective_seed) is not None
+
+
 def _clear_leftovers(out_dir: Path) -> None:
     # A process killed with SIGKILL cannot clean its temporary files; remove them, and the old
     # metrics.json, so that this attempt is "unfinished" until its own metrics.json lands.
@@ -212,7 +233,9 @@ def _clear_leftovers(out_dir: Path) -> None:
     (out_dir / METRICS_FILE).unlink(missing_ok=True)
 
 
-def _check_result(experiment: Experiment, result: Any, out_dir: Path) -> Result:
+def _check_result(result: Any, out_dir: Path) -> Result:
+    # Catch an experiment's malformed Result here, where the error names the experiment,
+    # rather than later in the report, where rerunning could not fix it.
     if not isinstance(result, Result):
         raise TypeError(f"run() returned {type(result).__name__}, expected a Result")
     for figure in result.figures:
@@ -220,6 +243,9 @@ def _check_result(experiment: Experiment, result: Any, out_dir: Path) -> Result:
             raise FileNotFoundError(
                 f"Result.figures lists {figure!r}, which is not a file in {out_dir}"
             )
+    for name, check in _plain(result.checks).items():
+        if not isinstance(check, dict) or not isinstance(check.get("ok"), bool):
+            raise TypeError(f"Result.checks[{name!r}] is {check!r}, expected CheckResult.as_dict()")
     return result
 
 
@@ -280,13 +306,15 @@ def run_experiment(
     if not force:
         previous = _previous_run(out_dir, preset, effective_seed)
         if previous is not None:
-            return RunRecord(exp.name, "skipped", out_dir, float(previous.get("elapsed_s", 0.0)))
+            elapsed = previous.get("elapsed_s")
+            elapsed = float(elapsed) if isinstance(elapsed, (int, float)) else 0.0
+            return RunRecord(exp.name, "skipped", out_dir, elapsed)
 
     out_dir.mkdir(exist_ok=True)
     _clear_leftovers(out_dir)
     start = time.perf_counter()
     try:
-        result = _check_result(exp, exp.run(config, out_dir, progress), out_dir)
+        result = _check_result(exp.run(config, out_dir, progress), out_dir)
     except Exception as error:
         raise ExperimentFailed(exp.name, error, _write_error_log(out_dir, error)) from error
     elapsed = time.perf_counter() - start

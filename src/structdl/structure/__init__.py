@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from . import _checks  # noqa: F401  (registers the checkers' self-tests for `structdl check`)
 from .catalogue import all_checks, register_check
 from .checks import (
     assert_energy,

@@ -9,12 +9,6 @@ from torch import Tensor
 
 __all__ = ["batched_jacobian"]
 
-# The checks need square Jacobians (symplectic form, volume), for which forward and reverse
-# mode cost the same number of passes. Forward mode goes first because reverse mode under vmap
-# imports torch._dynamo on first use (seconds of start-up); reverse mode is the fallback for
-# operations without a forward-mode formula (custom autograd Functions).
-_TRANSFORMS = (torch.func.jacfwd, torch.func.jacrev)
-
 
 def batched_jacobian(fn: Callable[[Tensor], Tensor], x: Tensor) -> Tensor:
     """Jacobians ``DΦ(x_i)`` of a batched map at every point of a batch.
@@ -36,11 +30,13 @@ def batched_jacobian(fn: Callable[[Tensor], Tensor], x: Tensor) -> Tensor:
     def single(row: Tensor) -> Tensor:
         return fn(row.unsqueeze(0))[0].reshape(-1)
 
-    for transform in _TRANSFORMS:
-        try:
-            return torch.func.vmap(transform(single))(x).reshape(n, -1, in_size).detach()
-        except (RuntimeError, NotImplementedError):
-            continue
+    try:
+        # Reverse mode, as in torch.func's docs; its first call in a process imports
+        # torch._dynamo (a one-off of a few seconds). Forward mode (jacfwd) would avoid that but
+        # its first call emits a torch.jit DeprecationWarning, an error under our pytest config.
+        return torch.func.vmap(torch.func.jacrev(single))(x).reshape(n, -1, in_size).detach()
+    except (RuntimeError, NotImplementedError):
+        pass
     # Not functorch-compatible (``.item()``, data-dependent control flow, autograd.grad inside
     # the map …): one reverse-mode Jacobian per point.
     with torch.enable_grad():

@@ -190,7 +190,7 @@ def require_int(value: Any, name: str, check: str, minimum: int) -> int:
 def validate_step_size(h: Any, check: str) -> float:
     """Validate a non-zero finite step size (a float or a 0-d tensor)."""
     if isinstance(h, Tensor) and h.numel() == 1:
-        h = float(h)
+        h = float(h.detach())
     if isinstance(h, bool) or not isinstance(h, (int, float)):
         raise StepSizeError(
             f"{check}: the step size `h` is not a number — expected a non-zero finite float — "

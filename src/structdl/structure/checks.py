@@ -84,7 +84,7 @@ def _result(worst: float, limit: float, claim: str, measure: str, bar: str) -> C
 
 def _positive_number(value: Any, name: str, check: str) -> float:
     if isinstance(value, Tensor) and value.numel() == 1:
-        value = float(value)
+        value = float(value.detach())
     if (
         isinstance(value, bool)
         or not isinstance(value, (int, float))
@@ -561,7 +561,7 @@ def _equivariance_errors(
             f"{check}: `module` did not return a tensor — expected a batched tensor — received "
             f"{type(out_ref).__name__} — make the module return a tensor"
         )
-    denom = float(out_ref.to(torch.float64).norm())
+    denom = float(out_ref.detach().to(torch.float64).norm())
     errors = []
     for g in elements:
         lhs = module(input_action(g, x))
@@ -575,7 +575,7 @@ def _equivariance_errors(
                 f"expected equal shapes — received {shapes[0]} and {shapes[1]} — check that "
                 f"output_action acts on the module's output space"
             )
-        diff = float((lhs.to(torch.float64) - rhs.to(torch.float64)).norm())
+        diff = float((lhs.detach().to(torch.float64) - rhs.detach().to(torch.float64)).norm())
         errors.append(diff / denom if denom > 0 else (0.0 if diff == 0 else math.inf))
     return [e if math.isfinite(e) else math.inf for e in errors]
 

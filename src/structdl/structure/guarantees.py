@@ -214,7 +214,7 @@ def _energy_structure(field: Any) -> str:
         return "skew"  # S = J
     if "energy" not in kinds:
         return "none"
-    s = torch.as_tensor(field.structure_matrix, dtype=torch.float64)
+    s = torch.as_tensor(field.structure_matrix).detach().to(torch.float64)
     sym = s + s.T
     scale = max(1.0, float(s.abs().max()))
     if float(sym.abs().max()) <= 1e-12 * scale:

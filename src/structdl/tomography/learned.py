@@ -1,6 +1,8 @@
 """Learned proximal-gradient (learned forward–backward) reconstruction, METHODS §9.4 / E1.
 
-Unrolled iterations ``k = 0..K−1`` starting from ``x_0 = 0`` and memory ``s_0 = 0``::
+Unrolled iterations ``k = 0..K−1`` starting from ``x_0 = 0`` (METHODS E1) or from the
+filtered back-projection ``x_0 = FBP(y)`` (``init="fbp"``, which lets a short training run
+start from a sensible image), with memory ``s_0 = 0``::
 
     g_k            = Aᵀ(A x_k − y) / ‖A‖²                 (gradient of the data term)
     (Δx_k, s_{k+1}) = Prox_k(concat[x_k, g_k, s_k])
@@ -29,6 +31,7 @@ from .._errors import ConfigError, ShapeError
 from ..equivariant.conv import GroupConv2d, LiftingConv2d
 from ..equivariant.groups import FiniteGroup
 from ..equivariant.pooling import GroupPool
+from .fbp import fbp
 from .radon import RadonTransform
 
 __all__ = ["LearnedProximalGradient", "ProximalCNN", "ProximalGCNN"]
@@ -145,6 +148,7 @@ class LearnedProximalGradient(nn.Module):
         iterations: number of unrolled iterations ``K``.
         n_memory: memory channels ``m``.
         in_channels: image channels ``c``.
+        init: ``"zero"`` (``x_0 = 0``) or ``"fbp"`` (``x_0 = FBP(y)``).
 
     Example:
         >>> op = RadonTransform(16, 8)
@@ -161,8 +165,15 @@ class LearnedProximalGradient(nn.Module):
         iterations: int = 8,
         n_memory: int = 5,
         in_channels: int = 1,
+        init: str = "zero",
     ) -> None:
         super().__init__()
+        if init not in ("zero", "fbp"):
+            raise ConfigError(
+                f"unknown init — expected 'zero' or 'fbp' — got {init!r} — pass init='zero' "
+                "(METHODS E1) or init='fbp'"
+            )
+        self.init = init
         for name, value, minimum in (
             ("iterations", iterations, 1),
             ("n_memory", n_memory, 0),
@@ -194,7 +205,7 @@ class LearnedProximalGradient(nn.Module):
             )
         n = self.op.image_size
         batch = y.shape[0]
-        x = y.new_zeros(batch, self.in_channels, n, n)
+        x = fbp(self.op, y) if self.init == "fbp" else y.new_zeros(batch, self.in_channels, n, n)
         memory = y.new_zeros(batch, self.n_memory, n, n)
         for block in self.blocks:
             gradient = self.op.data_gradient(x, y) * self._scale

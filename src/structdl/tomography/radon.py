@@ -1,9 +1,9 @@
 """Discrete 2-D parallel-beam Radon transform with an exactly matched adjoint.
 
-The forward operator samples the image along straight rays by bilinear interpolation
-(``torch.nn.functional.grid_sample``) and sums the samples (a Riemann sum of the line
-integral). The adjoint is the *exact transpose of that discrete operator*: it is the
-vector–Jacobian product of the linear map, i.e. the same bilinear weights scattered back.
+The forward operator samples the image along straight rays by bilinear interpolation (the
+weights of ``torch.nn.functional.grid_sample``) and sums the samples (a Riemann sum of the line
+integral). The weights are assembled once into a sparse matrix ``A``; the adjoint is the *exact
+transpose of that discrete operator*: the same coalesced entries, transposed.
 Hence ``<A x, y> = <x, Aᵀ y>`` holds to round-off (tested to 1e-10 relative in float64),
 which is what a learned proximal-gradient scheme needs for ``∇E_y(x) = Aᵀ(A x − y)``.
 """
@@ -20,6 +20,13 @@ from torch import Tensor, nn
 from .._errors import ConfigError, ShapeError
 
 __all__ = ["RadonTransform", "parallel_angles"]
+
+#: Largest number of matrix entries (rays × pixels) stored densely (2²⁴ ≈ 64 MiB in float32).
+_DENSE_LIMIT = 2**24
+
+
+def _matmul(matrix: Tensor, columns: Tensor) -> Tensor:
+    return torch.sparse.mm(matrix, columns) if matrix.is_sparse else matrix @ columns
 
 
 def parallel_angles(n_angles: int, *, dtype: torch.dtype = torch.float64) -> Tensor:
@@ -71,7 +78,7 @@ class RadonTransform(nn.Module):
     ``n_detectors`` cells (so the diagonal of the image is covered); outside the image the
     intensity is zero. ``adjoint`` is the exact transpose of this discrete operator (the same
     bilinear weights, scattered back), so ``<A x, y> = <x, Aᵀ y>`` to round-off. Both directions
-    are linear and differentiable to any order.
+    are linear and differentiable to any order (each one's backward is the other).
 
     Args:
         image_size: side ``n`` of the ``n × n`` images.
@@ -79,14 +86,13 @@ class RadonTransform(nn.Module):
             an int ``m`` for ``m`` equispaced angles.
         n_detectors: detector bins; default ``ceil(√2 n)``.
         half_width: physical half side ``w`` of the image square (sets the units of ``A x``).
-        dtype: dtype of the sampling grid (use ``torch.float64`` for exact adjoint tests).
 
     Shapes:
         ``forward``: ``(B, C, n, n) -> (B, C, n_angles, n_detectors)``;
         ``adjoint``: the reverse. Channels are transformed independently.
 
     Example:
-        >>> op = RadonTransform(16, 8, dtype=torch.float64)
+        >>> op = RadonTransform(16, 8)
         >>> x = torch.rand(2, 1, 16, 16, dtype=torch.float64)
         >>> y = torch.rand(2, 1, 8, op.n_detectors, dtype=torch.float64)
         >>> lhs = (op(x) * y).sum(); rhs = (x * op.adjoint(y)).sum()
@@ -101,18 +107,12 @@ class RadonTransform(nn.Module):
         n_detectors: int | None = None,
         *,
         half_width: float = 1.0,
-        dtype: torch.dtype = torch.float32,
     ) -> None:
         super().__init__()
         if isinstance(image_size, bool) or not isinstance(image_size, int) or image_size < 2:
             raise ConfigError(
                 f"invalid image_size — expected an int ≥ 2 — got {image_size!r} — "
                 "pass the side length of the square images, e.g. image_size=32"
-            )
-        if dtype not in (torch.float32, torch.float64):
-            raise ConfigError(
-                f"unsupported dtype — expected torch.float32 or torch.float64 — got {dtype!r} — "
-                "pass dtype=torch.float64 for exact tests"
             )
         theta = self._validate_angles(angles)
         if n_detectors is None:
@@ -147,9 +147,13 @@ class RadonTransform(nn.Module):
         gx = s * cos - t * sin
         gy = s * sin + t * cos
         grid = torch.stack([gx, gy], dim=-1).reshape(1, self.n_angles * n_detectors, -1, 2)
-        self.register_buffer("angles", theta.to(dtype), persistent=False)
-        self.register_buffer("grid", grid.to(dtype), persistent=False)
+        # Plain float64 attributes, not buffers: module.float() must not round the geometry
+        # (the exact quarter-turn symmetry of the rays relies on it); the sparse matrices are
+        # cast per input dtype instead.
+        self.angles = theta
+        self.grid = grid
         self._norm: float | None = None
+        self._cache: dict[tuple[torch.dtype, torch.device], tuple[Tensor, Tensor]] = {}
 
     @staticmethod
     def _validate_angles(angles: int | Sequence[float] | Tensor) -> Tensor:
@@ -204,26 +208,79 @@ class RadonTransform(nn.Module):
             )
 
     # ------------------------------------------------------------------ the linear maps
+    def _interpolation_matrix(self) -> Tensor:
+        # The same bilinear weights grid_sample uses (align_corners=False, zero padding):
+        # pixel coordinate i = ((g + 1) n − 1) / 2, weights (1 − f, f) on floor(i), floor(i) + 1,
+        # corners outside the image dropped. Row = ray (angle, detector), column = pixel; the
+        # samples of one ray are summed (duplicates merged by coalesce) and scaled by Δt.
+        n = self.image_size
+        grid = self.grid[0]  # (rays, samples, 2), float64
+        ix = ((grid[..., 0] + 1) * n - 1) / 2
+        iy = ((grid[..., 1] + 1) * n - 1) / 2
+        x0, y0 = torch.floor(ix), torch.floor(iy)
+        fx, fy = ix - x0, iy - y0
+        rays = torch.arange(grid.shape[0])[:, None].expand_as(ix)
+        rows, cols, vals = [], [], []
+        for dx, dy, weight in (
+            (0, 0, (1 - fx) * (1 - fy)),
+            (1, 0, fx * (1 - fy)),
+            (0, 1, (1 - fx) * fy),
+            (1, 1, fx * fy),
+        ):
+            cx, cy = x0 + dx, y0 + dy
+            inside = (cx >= 0) & (cx < n) & (cy >= 0) & (cy < n) & (weight != 0)
+            rows.append(rays[inside])
+            cols.append((cy[inside] * n + cx[inside]).long())
+            vals.append(weight[inside] * self.sample_spacing)
+        matrix = torch.sparse_coo_tensor(
+            torch.stack([torch.cat(rows), torch.cat(cols)]),
+            torch.cat(vals),
+            (grid.shape[0], n * n),
+            dtype=torch.float64,
+            check_invariants=True,
+        )
+        return matrix.coalesce()
+
+    def _matrices(self, dtype: torch.dtype, device: torch.device) -> tuple[Tensor, Tensor]:
+        # A and Aᵀ as sparse COO matrices built from ONE coalesced matrix, so Aᵀ is the exact
+        # transpose of A (same entries); cached per dtype/device. (COO rather than CSR: CSR is
+        # still a beta feature of torch and warns.)
+        key = (dtype, device)
+        if key not in self._cache:
+            coo = self._interpolation_matrix()
+            if coo.shape[0] * coo.shape[1] <= _DENSE_LIMIT:
+                # Small problems: a dense matrix multiplies much faster than sparse kernels.
+                dense = coo.to_dense().to(dtype=dtype, device=device)
+                forward, transpose = dense, dense.t().contiguous()
+            else:
+                forward = coo.to(dtype=dtype, device=device)
+                transpose = coo.t().coalesce().to(dtype=dtype, device=device)
+            self._cache[key] = (forward, transpose)
+        return self._cache[key]
+
     def _apply_forward(self, x: Tensor) -> Tensor:
         batch, channels, n, _ = x.shape
+        forward, _ = self._matrices(x.dtype, x.device)
+        columns = x.reshape(batch * channels, n * n).t().contiguous()
+        sino = _matmul(forward, columns).t()
+        return sino.reshape(batch, channels, self.n_angles, self.n_detectors)
+
+    def _apply_transpose(self, y: Tensor) -> Tensor:
+        batch, channels = y.shape[:2]
+        n = self.image_size
+        _, transpose = self._matrices(y.dtype, y.device)
+        columns = y.reshape(batch * channels, -1).t().contiguous()
+        return _matmul(transpose, columns).t().reshape(batch, channels, n, n)
+
+    def _apply_forward_grid_sample(self, x: Tensor) -> Tensor:
+        """Reference implementation of ``A`` with grid_sample (an independent oracle in tests)."""
+        batch, channels = x.shape[:2]
         grid = self.grid.to(dtype=x.dtype, device=x.device).expand(batch, -1, -1, -1)
         samples = F.grid_sample(
             x, grid, mode="bilinear", padding_mode="zeros", align_corners=False
         )  # (B, C, n_angles * n_detectors, n_samples)
         sino = samples.sum(dim=-1) * self.sample_spacing
         return sino.reshape(batch, channels, self.n_angles, self.n_detectors)
-
-    def _apply_transpose(self, y: Tensor) -> Tensor:
-        # Aᵀ y is the vector–Jacobian product of the linear map A at any point (here 0): this
-        # reuses the identical interpolation weights, so it is the exact discrete transpose.
-        batch, channels = y.shape[:2]
-        n = self.image_size
-        with torch.enable_grad():
-            zero = torch.zeros(batch, channels, n, n, dtype=y.dtype, device=y.device)
-            zero.requires_grad_(True)
-            out = self._apply_forward(zero)
-            (grad,) = torch.autograd.grad(out, zero, grad_outputs=y.detach())
-        return grad
 
     def forward(self, x: Tensor) -> Tensor:
         """Project images ``(B, C, n, n)`` to sinograms ``(B, C, n_angles, n_detectors)``."""
@@ -244,8 +301,7 @@ class RadonTransform(nn.Module):
         if self._norm is None:
             generator = torch.Generator().manual_seed(seed)
             n = self.image_size
-            dtype = self.grid.dtype
-            x = torch.rand(1, 1, n, n, generator=generator, dtype=dtype).to(self.grid.device)
+            x = torch.rand(1, 1, n, n, generator=generator, dtype=torch.float64)
             value = 0.0
             with torch.no_grad():
                 for _ in range(iterations):

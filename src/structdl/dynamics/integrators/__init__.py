@@ -83,7 +83,10 @@ def compatible_integrators(field: VectorField) -> list[str]:
 
     Example:
         >>> from structdl.dynamics.physics import Pendulum
-        >>> compatible_integrators(Pendulum())
-        ['Euler', 'RungeKutta', 'SymplecticEuler', 'StormerVerlet', 'Yoshida4', 'ImplicitMidpoint', 'AVF', 'ItohAbe']
+        >>> names = compatible_integrators(Pendulum())
+        >>> names[:5]
+        ['Euler', 'RungeKutta', 'SymplecticEuler', 'StormerVerlet', 'Yoshida4']
+        >>> "LieEuler" in names
+        False
     """
     return [name for name, cls in INTEGRATORS.items() if is_compatible(cls(), field)]

@@ -84,7 +84,9 @@ def _parts(y: State) -> tuple[Tensor, ...]:
 
 def state_diff_max(a: State, b: State) -> tuple[float, float]:
     """``(max |a − b|, max |b|)`` over all parts, detached (used only for stopping tests)."""
-    diff = max(float((x - z).detach().abs().max()) for x, z in zip(_parts(a), _parts(b)))
+    diff = max(
+        float((x - z).detach().abs().max()) for x, z in zip(_parts(a), _parts(b), strict=True)
+    )
     scale = max(float(z.detach().abs().max()) for z in _parts(b))
     return diff, scale
 
@@ -139,20 +141,32 @@ def hamiltonian_gradients(
     """
     if "separable" in field.kinds:
         return field.grad_q(t, q), field.grad_p(t, p)
+    keep = _keep_graph(field, q, p)
     with torch.enable_grad():
         q_in = q if q.requires_grad else q.detach().requires_grad_(True)
         p_in = p if p.requires_grad else p.detach().requires_grad_(True)
         energy = field.energy(q_in, p_in).sum()
-        gq, gp = torch.autograd.grad(energy, (q_in, p_in), create_graph=True)
+        gq, gp = torch.autograd.grad(energy, (q_in, p_in), create_graph=keep)
     return gq, gp
 
 
 def energy_gradient(field: VectorField, y: Tensor) -> Tensor:
-    """``∇E(y)`` of an "energy" field: its ``grad_energy`` if present, else autograd of ``energy``."""
+    """``∇E(y)`` of an "energy" field: its ``grad_energy``, else autograd of ``energy``."""
     grad = getattr(field, "grad_energy", None)
     if grad is not None:
         return grad(y)
+    keep = _keep_graph(field, y)
     with torch.enable_grad():
         y_in = y if y.requires_grad else y.detach().requires_grad_(True)
-        (g,) = torch.autograd.grad(field.energy(y_in).sum(), (y_in,), create_graph=True)
+        (g,) = torch.autograd.grad(field.energy(y_in).sum(), (y_in,), create_graph=keep)
     return g
+
+
+def _keep_graph(field: VectorField, *inputs: Tensor) -> bool:
+    """Keep the autograd graph of a gradient only when something upstream needs gradients.
+
+    Otherwise a step taken without gradients would return tensors that require grad.
+    """
+    if not torch.is_grad_enabled():
+        return False
+    return any(x.requires_grad for x in inputs) or any(p.requires_grad for p in field.parameters())

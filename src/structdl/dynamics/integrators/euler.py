@@ -27,7 +27,8 @@ class Euler(Integrator):
     Example:
         >>> import torch
         >>> from structdl.dynamics.physics import HarmonicOscillator
-        >>> q, p = Euler().step(HarmonicOscillator(), 0.0, (torch.ones(1, 1), torch.zeros(1, 1)), 0.1)
+        >>> y0 = (torch.ones(1, 1), torch.zeros(1, 1))
+        >>> q, p = Euler().step(HarmonicOscillator(), 0.0, y0, 0.1)
         >>> (round(q.item(), 6), round(p.item(), 6))
         (1.0, -0.1)
     """

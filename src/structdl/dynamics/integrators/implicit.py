@@ -41,9 +41,7 @@ class ImplicitMidpoint(Integrator):
 
     order: ClassVar[int] = 2
     requires: ClassVar[frozenset[str]] = frozenset()
-    preserves: ClassVar[frozenset[Property]] = frozenset(
-        {Symplectic(), Reversible(), Invertible()}
-    )
+    preserves: ClassVar[frozenset[Property]] = frozenset({Symplectic(), Reversible(), Invertible()})
 
     def __init__(self, *, max_iter: int = 100, tol: float | None = None) -> None:
         if not isinstance(max_iter, int) or max_iter < 1:

@@ -58,9 +58,7 @@ def so3_exp(omega: Tensor) -> Tensor:
     safe2 = torch.where(small, torch.ones_like(theta2), theta2)
     safe = torch.sqrt(safe2)
     a = torch.where(small, 1.0 - theta2 / 6.0 + theta2**2 / 120.0, torch.sin(safe) / safe)
-    b = torch.where(
-        small, 0.5 - theta2 / 24.0 + theta2**2 / 720.0, (1.0 - torch.cos(safe)) / safe2
-    )
+    b = torch.where(small, 0.5 - theta2 / 24.0 + theta2**2 / 720.0, (1.0 - torch.cos(safe)) / safe2)
     k = hat(omega)
     eye = torch.eye(3, dtype=omega.dtype, device=omega.device).expand_as(k)
     return eye + a[..., None, None] * k + b[..., None, None] * (k @ k)

@@ -19,7 +19,7 @@ __all__ = ["RungeKutta"]
 def _combine(y: State, coeffs: tuple[float, ...], ks: list[State], h: float | Tensor) -> State:
     """``y + h Σ_j coeffs_j k_j``, skipping zero coefficients (explicit stages stay cheap)."""
     out = y
-    for coeff, k in zip(coeffs, ks):
+    for coeff, k in zip(coeffs, ks, strict=True):
         if coeff != 0.0:
             out = state_add(out, k, h * coeff)
     return out
@@ -46,7 +46,8 @@ class RungeKutta(Integrator):
     Everything structural is derived from the tableau: ``order`` is the tree order of the
     coefficients; ``preserves`` contains :class:`Symplectic` when ``b_i a_ij + b_j a_ji = b_i b_j``
     (symplectic *for Hamiltonian fields*, the condition that
-    :func:`structdl.structure.guarantees` adds) and :class:`Reversible` when the tableau is symmetric.
+    :func:`structdl.structure.guarantees` adds) and :class:`Reversible` when the tableau is
+    symmetric.
     Explicit tableaux are evaluated stage by stage; implicit ones solve the stage equations by
     fixed-point iteration to a few units of round-off, raising :class:`StepSizeError` if the
     iteration does not converge within ``max_iter`` (the step is too large for the field's

@@ -148,8 +148,7 @@ class StormerVerlet(Integrator):
     def __init__(self, variant: str = "kick-drift-kick") -> None:
         if variant not in self.VARIANTS:
             raise ConfigError(
-                f"StormerVerlet: unknown variant {variant!r}; expected one of "
-                f"{list(self.VARIANTS)}"
+                f"StormerVerlet: unknown variant {variant!r}; expected one of {list(self.VARIANTS)}"
             )
         self.variant = variant
 
@@ -173,7 +172,7 @@ _W0 = -(2.0 ** (1.0 / 3.0)) / (2.0 - 2.0 ** (1.0 / 3.0))
 
 @final
 class Yoshida4(Integrator):
-    """Yoshida's fourth-order triple jump ``Φ_h = V_{w₁h} ∘ V_{w₀h} ∘ V_{w₁h}`` of Störmer–Verlet ``V``.
+    """Yoshida's fourth-order triple jump ``Φ_h = V_{w₁h} ∘ V_{w₀h} ∘ V_{w₁h}`` of Verlet ``V``.
 
     Weights ``w₁ = 1/(2 − 2^{1/3})``, ``w₀ = −2^{1/3}/(2 − 2^{1/3})`` (Yoshida 1990). A symmetric
     composition of symmetric symplectic maps: order 4, explicit, symplectic, volume preserving and

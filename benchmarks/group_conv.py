@@ -1,0 +1,353 @@
+"""Is our p4 / p4m group convolution faster than escnn's, and as fast as a plain Conv2d?
+
+Question (issue 3 §5): forward + backward, in training mode, of
+``structdl.equivariant.GroupConv2d`` on regular fields of ``C4`` (p4) and ``D4`` (p4m) against
+
+* escnn's ``R2Conv`` between the same numbers of C4 / D4 regular fields (training mode, so it
+  expands its filter from its basis on every call, as ours does), and
+* a plain ``nn.Conv2d`` with ``|G|·C`` channels in and out — the floor: it is exactly the
+  convolution our layer runs, minus building the filter bank. Its weights are our layer's
+  exported bank (``GroupConv2d.export``), so the outputs are checked equal before timing.
+
+Plus layer construction time: ``GroupConv2d(256, 256, 3, D4)`` against escnn's
+``R2Conv`` between 256 D4 regular fields.
+
+Targets: p4 time ratio ours/escnn ≤ 0.8 (≥ 1.25× faster); ours/Conv2d ≤ 1.10; our
+256→256 p4m layer built in ≤ 0.05 s.
+
+All three sides run in one process, interleaved round by round (order rotated every round), on
+the same input tensor (the layouts agree: field ``c``, group element ``g`` is channel
+``c·|G| + g`` for all three). One side's work per call: forward, then ``torch.autograd.grad`` of
+``<out, g>`` (fixed random ``g``) with respect to the input and every parameter.
+
+Run it with the interpreter of the escnn environment (``benchmarks/setup-peers.sh escnn``,
+which also installs structdl there)::
+
+    benchmarks/.envs/escnn/bin/python benchmarks/group_conv.py [--quick]
+
+Without escnn importable, the escnn columns are reported as unavailable and the Conv2d
+comparison and our construction time still run.
+"""
+
+from __future__ import annotations
+
+import statistics
+import sys
+import time
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F  # noqa: N812
+from torch import nn
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import (  # noqa: E402  (the harness sits next to this script)
+    common_parser,
+    environment,
+    interleaved_times,
+    print_table,
+    ratio_from_times,
+    write_result,
+)
+
+from structdl.equivariant import C4, D4, GroupConv2d  # noqa: E402
+
+GROUPS = {"p4": C4, "p4m": D4}
+
+
+def load_escnn() -> tuple[object, object] | None:
+    """``(gspaces, escnn.nn)`` or ``None`` if escnn is not importable in this interpreter."""
+    try:
+        with warnings.catch_warnings():
+            # escnn warns that py3nj (Fortran) is missing; only SO(3) needs it, not C4/D4.
+            warnings.simplefilter("ignore")
+            from escnn import gspaces
+            from escnn import nn as enn
+    except ImportError as err:
+        print(f"escnn unavailable ({err}); run under benchmarks/.envs/escnn/bin/python")
+        return None
+    return gspaces, enn
+
+
+def escnn_field(escnn: tuple[object, object], name: str, fields: int) -> object:
+    """escnn FieldType of ``fields`` regular fields of C4 (``p4``) or D4 (``p4m``)."""
+    gspaces, enn = escnn
+    space = gspaces.rot2dOnR2(4) if name == "p4" else gspaces.flipRot2dOnR2(4)
+    return enn.FieldType(space, fields * [space.regular_repr])
+
+
+def build_escnn(escnn: tuple[object, object], name: str, fields: int, kernel: int) -> nn.Module:
+    """escnn R2Conv between ``fields`` regular fields, 'same' padding, with bias."""
+    _, enn = escnn
+    ftype = escnn_field(escnn, name, fields)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return enn.R2Conv(ftype, ftype, kernel_size=kernel, padding=kernel // 2, bias=True)
+
+
+class GatherPrototype:
+    """Diagnostic only (not a peer): our layer's bank built by ONE precomputed gather.
+
+    ``GroupConv2d.filter_bank`` applies, for every ``g``, a permutation of the ``|G|·k·k``
+    entries of each ``(c_out, c_in)`` block of the base filter (permute the group axis, flip,
+    rot90) and stacks the results: ``3|G| + 1`` small ops forward and as many backward.
+    The same bank is
+
+        base.reshape(C_out, C_in, |G|k²)[:, :, perm]  ->  permute  ->  reshape,
+
+    with ``perm`` (``|G|·|G|k²`` integers) obtained once by running ``filter_bank`` itself
+    on ``arange(|G|k²)`` (the bank of a 1→1 layer whose filter holds those indices), so it is
+    exact by construction. It shares the layer's parameters;
+    timing it next to the layer measures what the suggested fix would save.
+    """
+
+    def __init__(self, layer: GroupConv2d) -> None:
+        n, k = layer.group.order, layer.kernel_size
+        probe = GroupConv2d(1, 1, k, layer.group, bias=False).double()
+        with torch.no_grad():
+            probe.weight.copy_(torch.arange(n * k * k, dtype=torch.float64).reshape(1, 1, n, k, k))
+            self.perm = probe.filter_bank().round().long().reshape(-1)
+        self.layer, self.n, self.k = layer, n, k
+
+    def __call__(self, flat: torch.Tensor) -> torch.Tensor:
+        """Same output as ``layer`` on the flattened field ``(B, C·|G|, H, W)`` (stride 1)."""
+        layer, n, k = self.layer, self.n, self.k
+        c_out, c_in = layer.out_channels, layer.in_channels
+        base = layer.weight.reshape(c_out, c_in, n * k * k)
+        bank = base[:, :, self.perm].reshape(c_out, c_in, n, n, k, k)
+        bank = bank.permute(0, 2, 1, 3, 4, 5).reshape(c_out * n, c_in * n, k, k)
+        bias = layer.bias.repeat_interleave(n)
+        return F.conv2d(flat, bank, bias, 1, k // 2)
+
+
+def fwd_bwd(
+    forward: Callable[[torch.Tensor], torch.Tensor],
+    x: torch.Tensor,
+    grad_out: torch.Tensor,
+    params: list[torch.Tensor],
+) -> Callable[[], object]:
+    """One call: ``forward(x)`` then the gradient of ``<out, grad_out>`` w.r.t. x and params."""
+    inputs = [x, *params]
+
+    def run() -> object:
+        out = forward(x)
+        return torch.autograd.grad(out, inputs, grad_out)
+
+    return run
+
+
+def compare_fwd_bwd(
+    name: str,
+    fields: int,
+    batch: int,
+    size: int,
+    kernel: int,
+    escnn: tuple[object, object] | None,
+    args: object,
+) -> dict[str, object]:
+    """Interleave ours / Conv2d / escnn on one configuration; return its JSON record."""
+    group = GROUPS[name]
+    torch.manual_seed(args.seed)
+    ours = GroupConv2d(fields, fields, kernel, group).train()
+    plain = ours.export().train()  # the same bank as a fixed Conv2d: the floor
+    for p in plain.parameters():
+        p.requires_grad_(True)
+    channels = fields * group.order
+    x = torch.randn(batch, channels, size, size, requires_grad=True)
+    grad_out = torch.randn(batch, channels, size, size)
+
+    # Same arithmetic check: our layer and the exported Conv2d must agree before timing.
+    with torch.no_grad():
+        ours_out = ours(x.view(batch, fields, group.order, size, size)).reshape(x.shape)
+        gap = float((ours_out - plain(x)).abs().max())
+        prototype = GatherPrototype(ours)
+        gap_proto = float((ours_out - prototype(x)).abs().max())
+    if max(gap, gap_proto) > 1e-4:
+        raise RuntimeError(
+            f"GroupConv2d disagrees with its exported Conv2d ({gap:.2e}) or with the gather "
+            f"prototype ({gap_proto:.2e})"
+        )
+
+    def ours_forward(inp: torch.Tensor) -> torch.Tensor:
+        return ours(inp.view(batch, fields, group.order, size, size)).reshape(inp.shape)
+
+    sides = {
+        "ours": fwd_bwd(ours_forward, x, grad_out, list(ours.parameters())),
+        "conv2d": fwd_bwd(plain, x, grad_out, list(plain.parameters())),
+    }
+    if args.diagnose:
+        sides["gather_prototype"] = fwd_bwd(prototype, x, grad_out, list(ours.parameters()))
+    escnn_params = None
+    if escnn is not None:
+        theirs = build_escnn(escnn, name, fields, kernel).train()
+        ftype = theirs.in_type
+        _, enn = escnn
+
+        def escnn_forward(inp: torch.Tensor) -> torch.Tensor:
+            return theirs(enn.GeometricTensor(inp, ftype)).tensor
+
+        escnn_params = sum(p.numel() for p in theirs.parameters())
+        sides["escnn"] = fwd_bwd(escnn_forward, x, grad_out, list(theirs.parameters()))
+
+    times = interleaved_times(sides, rounds=args.rounds, warmup=args.warmup)
+    record: dict[str, object] = {
+        "group": name,
+        "fields": fields,
+        "channels": channels,
+        "batch": batch,
+        "size": size,
+        "kernel": kernel,
+        "input_shape": list(x.shape),
+        "params": {
+            "ours": sum(p.numel() for p in ours.parameters()),
+            "conv2d": sum(p.numel() for p in plain.parameters()),
+            "escnn": escnn_params,
+        },
+        "ours_vs_conv2d_output_gap": gap,
+        "ours_vs_gather_prototype_output_gap": gap_proto,
+        "inner": times["inner"],
+        "seconds": times["seconds"],
+        "ours_vs_conv2d": ratio_from_times(times, "ours", "conv2d").as_dict(),
+    }
+    if escnn is not None:
+        record["ours_vs_escnn"] = ratio_from_times(times, "ours", "escnn").as_dict()
+    if args.diagnose:
+        record["gather_prototype_vs_conv2d"] = ratio_from_times(
+            times, "gather_prototype", "conv2d"
+        ).as_dict()
+        record["gather_prototype_vs_ours"] = ratio_from_times(
+            times, "gather_prototype", "ours"
+        ).as_dict()
+    return record
+
+
+def construction(fields: int, rounds: int, escnn_fields: int, escnn_rounds: int, escnn) -> dict:
+    """Construction time of our p4m layer (absolute, many rounds) and vs escnn (few rounds)."""
+    ours_seconds = []
+    for _ in range(rounds):
+        start = time.perf_counter()
+        GroupConv2d(fields, fields, 3, D4)
+        ours_seconds.append(time.perf_counter() - start)
+    record = {
+        "layer": f"p4m {fields}->{fields} fields, kernel 3",
+        "ours_seconds": ours_seconds,
+        "ours_median_seconds": statistics.median(ours_seconds),
+        "ours_min_seconds": min(ours_seconds),
+    }
+    if escnn is not None and escnn_rounds > 0:
+        # escnn builds its kernel basis at construction (tens of seconds at 256 fields), so
+        # only a few interleaved rounds fit the time budget: ours, escnn, ours, escnn, ...
+        pairs = []
+        for _ in range(escnn_rounds):
+            start = time.perf_counter()
+            GroupConv2d(escnn_fields, escnn_fields, 3, D4)
+            t_ours = time.perf_counter() - start
+            start = time.perf_counter()
+            build_escnn(escnn, "p4m", escnn_fields, 3)
+            t_escnn = time.perf_counter() - start
+            pairs.append({"ours": t_ours, "escnn": t_escnn, "ratio": t_ours / t_escnn})
+        ratios = [p["ratio"] for p in pairs]
+        record["vs_escnn"] = {
+            "layer": f"p4m {escnn_fields}->{escnn_fields} fields, kernel 3",
+            "rounds": pairs,
+            "median_ratio": statistics.median(ratios),
+            "min_ratio": min(ratios),
+            "note": "first escnn round includes filling escnn's basis caches",
+        }
+    return record
+
+
+def main() -> None:
+    parser = common_parser(__doc__.splitlines()[0])
+    parser.add_argument(
+        "--diagnose",
+        action="store_true",
+        help="also time a one-gather prototype of our filter-bank expansion (see GatherPrototype)",
+    )
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    if args.rounds is None:
+        args.rounds = 10 if args.quick else 20
+    escnn = load_escnn()
+    env = environment(["torch", "escnn", "numpy", "scipy", "lie_learn"], args.threads, "float32")
+    if args.quick:
+        configs = [("p4", 8, 8, 16, 3), ("p4m", 4, 8, 16, 3)]
+        build = {"fields": 256, "rounds": 10, "escnn_fields": 16, "escnn_rounds": 3}
+    else:
+        configs = [
+            ("p4", 16, 16, 32, 3),
+            ("p4", 32, 8, 32, 3),
+            ("p4m", 8, 16, 32, 3),
+            ("p4m", 16, 8, 32, 3),
+        ]
+        build = {"fields": 256, "rounds": 30, "escnn_fields": 256, "escnn_rounds": 2}
+
+    results = []
+    rows = []
+    for name, fields, batch, size, kernel in configs:
+        rec = compare_fwd_bwd(name, fields, batch, size, kernel, escnn, args)
+        results.append(rec)
+        esc = rec.get("ours_vs_escnn")
+        rows.append(
+            {
+                "group": name,
+                "fields": fields,
+                "B,HxW": f"{batch},{size}x{size}",
+                "ours ms": f"{1e3 * statistics.median(rec['seconds']['ours']):.2f}",
+                "ours/conv2d med (min)": "{median:.3f} ({min:.3f})".format(**rec["ours_vs_conv2d"]),
+                "ours/escnn med (min)": (
+                    "{median:.3f} ({min:.3f})".format(**esc) if esc else "n/a"
+                ),
+            }
+        )
+        if args.diagnose:
+            rows[-1]["gather/conv2d med (min)"] = "{median:.3f} ({min:.3f})".format(
+                **rec["gather_prototype_vs_conv2d"]
+            )
+        print_table(rows[-1:], list(rows[-1]))  # progress, one row at a time
+    print()
+    print_table(rows, list(rows[0]))
+
+    built = construction(
+        build["fields"], build["rounds"], build["escnn_fields"], build["escnn_rounds"], escnn
+    )
+    print(
+        f"\nconstruction {built['layer']}: median {built['ours_median_seconds']:.4f} s, "
+        f"min {built['ours_min_seconds']:.4f} s (target <= 0.05 s)"
+    )
+    if "vs_escnn" in built:
+        vs = built["vs_escnn"]
+        print(
+            f"construction vs escnn ({vs['layer']}): ratio median {vs['median_ratio']:.2e}, "
+            f"min {vs['min_ratio']:.2e}; escnn seconds "
+            + ", ".join(f"{p['escnn']:.2f}" for p in vs["rounds"])
+        )
+
+    payload = {
+        "benchmark": "group_conv",
+        "command": " ".join([Path(sys.executable).name, *sys.argv]),
+        "quick": args.quick,
+        "environment": env,
+        "protocol": {
+            "rounds": args.rounds,
+            "warmup": args.warmup,
+            "order": "rotated every round (ours, conv2d, escnn / conv2d, escnn, ours / ...)",
+            "work": "forward + autograd.grad wrt input and all parameters; training mode",
+            "ratio": "t_ours / t_other per round; < 1 means ours is faster",
+        },
+        "targets": {
+            "ours_vs_escnn_p4": "<= 0.8 (>= 1.25x faster)",
+            "ours_vs_conv2d": "<= 1.10",
+            "construction_256_p4m_seconds": "<= 0.05",
+        },
+        "fwd_bwd": results,
+        "construction": built,
+    }
+    path = write_result("group_conv_quick" if args.quick else "group_conv", payload, args.out)
+    print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    main()

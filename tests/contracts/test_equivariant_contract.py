@@ -1,0 +1,145 @@
+"""One contract, run over every equivariant layer of structdl.equivariant (STYLE habit 9).
+
+For each registered example: forward in float32 and float64, equivariance (exact layers to the
+dtype's tolerance; interpolated ones approximately, and they must not claim exactness),
+declared structure checked by ``assert_preserves``, gradients reach every parameter,
+state-dict round trip, and ``export()`` where the layer has it.
+"""
+
+from __future__ import annotations
+
+import inspect
+
+import pytest
+import torch
+from torch import nn
+
+import structdl.equivariant as equivariant
+from structdl.equivariant._catalogue import layer_examples
+from structdl.structure import Equivariant, assert_preserves, check_equivariance, tolerance
+
+EXAMPLES = layer_examples()
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+def _input(example, dtype, seed=0):
+    gen = torch.Generator().manual_seed(seed)
+    return torch.randn(example.input_shape, generator=gen, dtype=dtype)
+
+
+def _smooth_disc_input(example, dtype):
+    """Blurred noise inside the inscribed disc: rotating it by interpolation is accurate."""
+    x = _input(example, dtype)
+    n = x.shape[-1]
+    t = torch.arange(-3, 4, dtype=dtype)
+    blur = torch.exp(-(t[:, None] ** 2 + t[None, :] ** 2) / (2 * 1.5**2))
+    flat = x.reshape(-1, 1, n, n)
+    flat = torch.nn.functional.conv2d(flat, (blur / blur.sum())[None, None], padding=3)
+    c = torch.arange(n, dtype=dtype) - (n - 1) / 2
+    disc = (c[:, None] ** 2 + c[None, :] ** 2) <= ((n - 1) / 2 - 2) ** 2
+    return (flat * disc).reshape(x.shape)
+
+
+def _build(example, dtype=torch.float32):
+    torch.manual_seed(0)
+    module = example.build().to(dtype)
+    # Non-zero biases and affine parameters, so that their equivariance is tested too.
+    with torch.no_grad():
+        for name, param in module.named_parameters():
+            if name.endswith("bias"):
+                param.normal_(std=0.1)
+    return module
+
+
+def test_every_public_layer_class_is_in_the_catalogue():
+    public = {
+        obj
+        for name in equivariant.__all__
+        if inspect.isclass(obj := getattr(equivariant, name)) and issubclass(obj, nn.Module)
+    }
+    covered = {example.cls for example in EXAMPLES}
+    assert public and public <= covered, f"missing: {sorted(c.__name__ for c in public - covered)}"
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=str)
+@pytest.mark.parametrize("example", EXAMPLES, ids=lambda e: e.name)
+def test_equivariance(example, dtype):
+    module = _build(example, dtype)
+    group, in_action, out_action = example.actions(module)
+    x = _input(example, dtype) if group.exact else _smooth_disc_input(example, dtype)
+    with torch.no_grad():
+        y = module(x)
+        result = check_equivariance(module, group, in_action, out_action, x)
+    assert y.dtype == dtype and torch.isfinite(y).all()
+    if group.exact:
+        assert result.ok, result.reason
+        assert result.worst <= tolerance(dtype).equivariance
+    else:
+        # Interpolated groups: small error, not claimed as exact structure.
+        assert 1e-6 < result.worst < 0.1
+        assert getattr(module, "exact", False) is False
+        assert Equivariant(group) not in getattr(module, "preserves", frozenset())
+
+
+@pytest.mark.parametrize("example", EXAMPLES, ids=lambda e: e.name)
+def test_declared_structure(example):
+    module = _build(example, torch.float64)
+    if not hasattr(module, "in_rep"):
+        pytest.skip("point-wise/spatial module: declares no feature types")
+    assert module.group is not None and module.out_rep is not None
+    x = _input(example, torch.float64)
+    if module.is_exactly_equivariant:
+        assert Equivariant(module.group) in module.preserves
+        with torch.no_grad():
+            assert_preserves(module, x)
+    else:
+        assert module.preserves == frozenset()
+
+
+@pytest.mark.parametrize("example", EXAMPLES, ids=lambda e: e.name)
+def test_gradients_reach_every_parameter(example):
+    module = _build(example, torch.float64)
+    params = dict(module.named_parameters())
+    x = _input(example, torch.float64)
+    (module(x) ** 2).sum().backward()
+    for name, param in params.items():
+        assert param.grad is not None, name
+        assert torch.isfinite(param.grad).all(), name
+    weights = [p for n, p in params.items() if n.endswith("weight")]
+    assert all(p.grad.abs().sum() > 0 for p in weights)
+
+
+@pytest.mark.parametrize("example", EXAMPLES, ids=lambda e: e.name)
+def test_state_dict_round_trip(example):
+    module = _build(example)
+    with torch.no_grad():
+        for param in module.parameters():
+            param.add_(0.05)
+    twin = example.build()
+    twin.load_state_dict(module.state_dict())
+    module.eval()
+    twin.eval()
+    x = _input(example, torch.float32)
+    with torch.no_grad():
+        assert torch.equal(module(x), twin(x))
+
+
+@pytest.mark.parametrize(
+    "example", [e for e in EXAMPLES if hasattr(e.cls, "export")], ids=lambda e: e.name
+)
+def test_export_matches(example):
+    module = _build(example)
+    x = _input(example, torch.float32)
+    conv = module.export(input_size=x.shape[-1])
+    assert type(conv) is nn.Conv2d
+    with torch.no_grad():
+        y = module(x)
+        z = conv(x.reshape(x.shape[0], -1, *x.shape[-2:]))
+    assert torch.equal(z.reshape(y.shape), y)

@@ -1,0 +1,247 @@
+"""Integrator API: compatibility errors naming both sides, the registry, step-size and option
+validation, declared attributes, dtypes."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from structdl._errors import ConfigError, IncompatibleSchemeError, ShapeError, StepSizeError
+from structdl.dynamics._base import FIELD_KINDS, Integrator, VectorField
+from structdl.dynamics.integrators import (
+    AVF,
+    INTEGRATORS,
+    RKMK,
+    Euler,
+    ImplicitMidpoint,
+    ItohAbe,
+    LieEuler,
+    LieTrotter,
+    RungeKutta,
+    SplitField,
+    StormerVerlet,
+    Strang,
+    SymplecticEuler,
+    Yoshida4,
+    compatible_integrators,
+    is_compatible,
+    separable_split,
+)
+from structdl.dynamics.physics import (
+    FreeRigidBody,
+    GradientSystem,
+    HarmonicOscillator,
+    Kepler,
+    LinearSystem,
+    Pendulum,
+    SphereRotation,
+)
+from structdl.structure.properties import Property
+
+torch.set_num_threads(1)
+F64 = torch.float64
+
+
+def _pair(dim: int = 1, dtype: torch.dtype = F64) -> tuple[torch.Tensor, torch.Tensor]:
+    return torch.full((2, dim), 0.5, dtype=dtype), torch.full((2, dim), -0.2, dtype=dtype)
+
+
+class PlainField(VectorField):
+    """A general field with no extra structure."""
+
+    def forward(self, t: float | torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return -y
+
+
+@pytest.mark.parametrize("name", sorted(INTEGRATORS))
+def test_every_registered_integrator_declares_its_structure(name: str) -> None:
+    integrator = INTEGRATORS[name]()
+    assert isinstance(integrator, Integrator)
+    assert isinstance(integrator.order, int) and integrator.order >= 1
+    assert frozenset(integrator.requires) <= FIELD_KINDS
+    assert all(isinstance(p, Property) for p in integrator.preserves)
+
+
+@pytest.mark.parametrize(
+    ("integrator", "field", "suggested"),
+    [
+        (
+            SymplecticEuler(),
+            GradientSystem(lambda y: (y**2).sum(-1), [[0.0, 1.0], [-1.0, 0.0]]),
+            "AVF",
+        ),
+        (StormerVerlet(), PlainField(), "RungeKutta"),
+        (LieEuler(), Pendulum(), "StormerVerlet"),
+        (RKMK(4), HarmonicOscillator(), "Yoshida4"),
+        (AVF(), SphereRotation([0.0, 0.0, 1.0]), "LieEuler"),
+        (ItohAbe(), PlainField(), "Euler"),
+        (Strang(), Pendulum(), "ImplicitMidpoint"),
+        (Yoshida4(), FreeRigidBody(), "RKMK"),
+    ],
+)
+def test_incompatible_pairs_raise_naming_both_and_suggesting(
+    integrator: Integrator, field: VectorField, suggested: str
+) -> None:
+    y = (
+        _pair()
+        if "partitioned" in field.kinds
+        else torch.tensor([[1.0, 0.0, 0.0]], dtype=F64)[:, : (2 if "energy" in field.kinds else 3)]
+    )
+    with pytest.raises(IncompatibleSchemeError) as info:
+        integrator.step(field, 0.0, y, 0.1)
+    message = str(info.value)
+    assert type(integrator).__name__ in message
+    assert type(field).__name__ in message
+    assert "compatible integrators:" in message and suggested in message
+
+
+def test_compatible_integrators_by_field() -> None:
+    assert compatible_integrators(Pendulum()) == [
+        "Euler",
+        "RungeKutta",
+        "SymplecticEuler",
+        "StormerVerlet",
+        "Yoshida4",
+        "ImplicitMidpoint",
+        "AVF",
+        "ItohAbe",
+    ]
+    energy = LinearSystem([[0.0, 1.0], [-1.0, 0.0]], [[1.0, 0.0], [0.0, 1.0]])
+    assert compatible_integrators(energy) == [
+        "Euler",
+        "RungeKutta",
+        "ImplicitMidpoint",
+        "AVF",
+        "ItohAbe",
+    ]
+    assert compatible_integrators(FreeRigidBody()) == [
+        "Euler",
+        "RungeKutta",
+        "ImplicitMidpoint",
+        "LieEuler",
+        "RKMK",
+    ]
+    split = separable_split(Pendulum())
+    assert {"LieTrotter", "Strang"} <= set(compatible_integrators(split))
+    assert "StormerVerlet" not in compatible_integrators(split)
+
+
+def test_is_compatible_agrees_with_check_compatible() -> None:
+    fields = [Pendulum(), PlainField(), FreeRigidBody(), separable_split(Pendulum())]
+    for cls in INTEGRATORS.values():
+        integrator = cls()
+        for field in fields:
+            try:
+                integrator.check_compatible(field)
+                raised = False
+            except IncompatibleSchemeError:
+                raised = True
+            assert raised != is_compatible(integrator, field), (integrator.name, field.name)
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf"), 0.0, 0])
+@pytest.mark.parametrize("make", [Euler, StormerVerlet, ImplicitMidpoint, AVF, LieEuler])
+def test_bad_step_sizes_raise(make: type[Integrator], bad: float) -> None:
+    integrator = make()
+    if isinstance(integrator, LieEuler):
+        field, y = SphereRotation([0.0, 0.0, 1.0]), torch.tensor([[1.0, 0.0, 0.0]], dtype=F64)
+    else:
+        field, y = Pendulum(), _pair()
+    with pytest.raises(StepSizeError, match="step size must be"):
+        integrator.step(field, 0.0, y, bad)
+    with pytest.raises(StepSizeError):
+        integrator.step(field, 0.0, y, torch.tensor(bad, dtype=F64))
+
+
+def test_negative_steps_integrate_backwards() -> None:
+    ho, y0 = HarmonicOscillator(), _pair()
+    back = RungeKutta("rk4").step(ho, 0.0, y0, -0.1)
+    exact = ho.exact_solution(-0.1, *y0)
+    assert max(float((a - b).abs().max()) for a, b in zip(back, exact, strict=True)) < 1e-7
+
+
+def test_step_size_of_wrong_type_and_bad_states() -> None:
+    with pytest.raises(StepSizeError, match="float or a tensor"):
+        Euler().step(PlainField(), 0.0, torch.ones(1, 2), "0.1")  # type: ignore[arg-type]
+    with pytest.raises(ShapeError, match="NaN or infinite"):
+        Euler().step(PlainField(), 0.0, torch.tensor([[1.0, float("nan")]]), 0.1)
+    with pytest.raises(ShapeError, match="floating dtype"):
+        Euler().step(PlainField(), 0.0, torch.ones(1, 2, dtype=torch.int64), 0.1)
+    with pytest.raises(ShapeError, match="partitioned state"):
+        Pendulum()(0.0, torch.ones(1, 1))
+
+
+def test_implicit_solve_that_cannot_converge_raises_step_size_error() -> None:
+    stiff = LinearSystem([[-1.0, 0.0], [0.0, -1.0]], [[100.0, 0.0], [0.0, 100.0]])
+    y = torch.tensor([[1.0, -1.0]], dtype=F64)
+    for integrator in (ImplicitMidpoint(max_iter=30), RungeKutta("gauss4", max_iter=30), AVF()):
+        with pytest.raises(StepSizeError, match="did not converge.*reduce the step size"):
+            integrator.step(stiff, 0.0, y, 0.5)
+    # a small enough step converges
+    assert torch.isfinite(ImplicitMidpoint().step(stiff, 0.0, y, 0.005)).all()
+
+
+@pytest.mark.parametrize(
+    ("build", "match"),
+    [
+        (lambda: SymplecticEuler("leapfrog"), "unknown variant"),
+        (lambda: StormerVerlet("kick-kick"), "unknown variant"),
+        (lambda: RKMK(3), "order must be 2 or 4"),
+        (lambda: RungeKutta("rk45"), "unknown Butcher tableau"),
+        (lambda: RungeKutta(42), "ButcherTableau or a tableau name"),
+        (lambda: RungeKutta("gauss4", max_iter=0), "max_iter"),
+        (lambda: ImplicitMidpoint(tol=2.0), "tol"),
+        (lambda: AVF(nodes=0), "nodes"),
+        (lambda: LieTrotter(sub_integrator="rk4"), "sub_integrator"),
+        (lambda: SplitField([Pendulum()]), "at least two"),
+    ],
+)
+def test_bad_options_raise_config_error(build, match: str) -> None:  # noqa: ANN001
+    with pytest.raises(ConfigError, match=match):
+        build()
+
+
+def test_splitting_without_exact_flow_needs_a_sub_integrator() -> None:
+    field = SplitField([PlainField(), PlainField()])
+    with pytest.raises(IncompatibleSchemeError, match="no exact_flow"):
+        Strang().step(field, 0.0, torch.ones(1, 2, dtype=F64), 0.1)
+    out = Strang(RungeKutta("rk4")).step(field, 0.0, torch.ones(1, 2, dtype=F64), 0.1)
+    assert torch.allclose(out, torch.full((1, 2), math.exp(-0.2), dtype=F64), atol=1e-8)
+
+
+def test_strang_of_kick_drift_split_is_stormer_verlet() -> None:
+    field = Kepler(0.3)
+    y = field.initial_state(1)
+    a = Strang().step(separable_split(field), 0.0, y, 0.05)
+    b = StormerVerlet().step(field, 0.0, y, 0.05)
+    assert all(torch.equal(x, z) for x, z in zip(a, b, strict=True))
+
+
+def test_derived_preserves_of_runge_kutta() -> None:
+    names = {n: {str(p) for p in RungeKutta(n).preserves} for n in ("rk4", "gauss2", "gauss4")}
+    assert names == {
+        "rk4": set(),
+        "gauss2": {"Reversible", "Symplectic"},
+        "gauss4": {"Reversible", "Symplectic"},
+    }
+    assert RungeKutta("gauss4").order == 4 and RungeKutta("ssp_rk3").order == 3
+    assert RungeKutta("gauss4").name == "RungeKutta(gauss4)"
+
+
+@pytest.mark.parametrize(
+    "make", [Euler, SymplecticEuler, StormerVerlet, Yoshida4, ImplicitMidpoint, AVF, ItohAbe]
+)
+def test_float32_states_stay_float32(make: type[Integrator]) -> None:
+    q, p = make().step(Pendulum(), 0.0, _pair(dtype=torch.float32), 0.1)
+    assert q.dtype == p.dtype == torch.float32
+    assert torch.isfinite(q).all() and torch.isfinite(p).all()
+
+
+def test_integrate_over_a_grid_returns_every_state() -> None:
+    ho = HarmonicOscillator()
+    states = StormerVerlet().integrate(ho, ho.initial_state(), torch.linspace(0, 1, 11))
+    assert len(states) == 11
+    with pytest.raises(StepSizeError):
+        StormerVerlet().integrate(ho, ho.initial_state(), [0.0, 0.5, 0.5, 1.0])

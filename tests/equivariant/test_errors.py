@@ -1,0 +1,134 @@
+"""Bad input raises the typed errors of structdl._errors, naming what was expected."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from structdl import ConfigError, IncompatibleSchemeError, ShapeError
+from structdl.equivariant import (
+    C4,
+    D1,
+    D4,
+    C,
+    CyclicGroup,
+    EquivariantSequential,
+    GlobalPool,
+    GroupBatchNorm,
+    GroupConv2d,
+    GroupPool,
+    LiftingConv2d,
+    NormNonlinearity,
+    PointwiseNonlinearity,
+    RelaxedGroupConv2d,
+    SpatialPool2d,
+    SubgroupPool,
+    act_image,
+    act_regular,
+    restrict,
+)
+
+
+def test_wrong_channel_count():
+    layer = LiftingConv2d(3, 2, 3, C4)
+    with pytest.raises(ShapeError, match="wrong channel count — expected 3 channels"):
+        layer(torch.randn(1, 2, 9, 9))
+
+
+def test_wrong_group_axis_size_c4_field_into_d4_layer():
+    layer = GroupConv2d(2, 2, 3, D4)
+    with pytest.raises(ShapeError, match="wrong group-axis size — expected 8"):
+        layer(torch.randn(1, 2, 4, 9, 9))
+
+
+def test_image_into_group_conv_and_field_into_lifting():
+    with pytest.raises(ShapeError, match="lift images with LiftingConv2d first"):
+        GroupConv2d(2, 2, 3, C4)(torch.randn(1, 2, 9, 9))
+    with pytest.raises(ShapeError, match="pool the group axis first"):
+        LiftingConv2d(2, 2, 3, C4)(torch.randn(1, 2, 4, 9, 9))
+
+
+def test_non_square_input_for_quarter_turns():
+    with pytest.raises(ShapeError, match="only if it is square — expected H == W — received 9×10"):
+        LiftingConv2d(1, 2, 3, C4)(torch.randn(1, 1, 9, 10))
+    with pytest.raises(ShapeError, match="quarter turn"):
+        act_image(C4.element(1), torch.randn(1, 9, 10))
+    # Mirrors and half turns do map a rectangle onto itself: accepted.
+    assert LiftingConv2d(1, 2, 3, D1)(torch.randn(1, 1, 9, 10)).shape == (1, 2, 2, 9, 10)
+
+
+def test_interpolated_group_asked_to_be_exact():
+    with pytest.raises(IncompatibleSchemeError, match="only approximately equivariant.*C8"):
+        GroupConv2d(2, 2, 3, C(8), require_exact=True)
+    assert not GroupConv2d(2, 2, 3, C(8)).exact
+
+
+def test_incompatible_feature_types_in_sequence():
+    with pytest.raises(IncompatibleSchemeError, match=r"expected input RegularRep\(D4\)"):
+        EquivariantSequential(LiftingConv2d(1, 2, 3, C4), GroupConv2d(2, 2, 3, D4))
+
+
+def test_element_of_another_group():
+    with pytest.raises(IncompatibleSchemeError, match="is not in C4"):
+        act_regular(C(8).element(1), torch.randn(1, 1, 4, 5, 5), C4)
+    with pytest.raises(IncompatibleSchemeError, match="not a subgroup of C4"):
+        SubgroupPool(C4, D1)
+    with pytest.raises(IncompatibleSchemeError, match="not a subgroup of D4"):
+        restrict(GroupConv2d(1, 1, 3, D4), C(8))
+
+
+@pytest.mark.parametrize(
+    ("make", "match"),
+    [
+        (lambda: GroupConv2d(2, 2, 3, C4, stride=0), "invalid stride — expected an integer ≥ 1"),
+        (lambda: GroupConv2d(2, 2, 0, C4), "invalid kernel_size"),
+        (lambda: GroupConv2d(0, 2, 3, C4), "invalid in_channels"),
+        (lambda: GroupConv2d(2, 2, 3, C4, padding=-1), "invalid padding"),
+        (lambda: GroupConv2d(2, 2, 3, C4, padding="full"), "invalid padding"),
+        (lambda: GroupConv2d(2, 2, 3, C4, padding_mode="mirror"), "unknown padding_mode"),
+        (lambda: GroupPool(C4, mode="median"), "unknown pooling mode"),
+        (lambda: SpatialPool2d(2, stride=0), "invalid stride"),
+        (lambda: PointwiseNonlinearity("swish"), "unknown activation"),
+        (lambda: RelaxedGroupConv2d(1, 1, 3, C4, relaxation=-0.1), "invalid relaxation"),
+        (lambda: CyclicGroup(0), "invalid rotation order"),
+        (lambda: C4.element(1, flip=1), "a cyclic group has no reflections"),
+        (lambda: GroupBatchNorm(2, C4, rep="quotient"), "unknown rep"),
+    ],
+)
+def test_invalid_configuration(make, match):
+    with pytest.raises(ConfigError, match=match):
+        make()
+
+
+def test_not_a_group():
+    with pytest.raises(IncompatibleSchemeError, match="expected a finite planar group"):
+        LiftingConv2d(1, 1, 3, "C4")
+
+
+def test_strided_export_needs_input_size():
+    with pytest.raises(ConfigError, match="needs input_size"):
+        GroupConv2d(1, 1, 3, C4, stride=2).export()
+
+
+def test_dtype_mismatch_and_integer_input():
+    layer = GroupConv2d(1, 1, 3, C4)
+    with pytest.raises(ShapeError, match="differs from the parameters"):
+        layer(torch.randn(1, 1, 4, 5, 5, dtype=torch.float64))
+    with pytest.raises(ShapeError, match="floating-point input"):
+        layer(torch.ones(1, 1, 4, 5, 5, dtype=torch.long))
+
+
+def test_input_too_small_for_the_sampling_grid():
+    with pytest.raises(ShapeError, match="input too small"):
+        GroupConv2d(1, 1, 5, C4, padding="valid")(torch.randn(1, 1, 4, 3, 3))
+
+
+def test_pool_and_norm_layers_validate_their_input():
+    with pytest.raises(ShapeError, match="wrong group-axis size"):
+        GroupPool(D4)(torch.randn(1, 2, 4, 5, 5))
+    with pytest.raises(ShapeError, match="expected"):
+        GlobalPool()(torch.randn(3, 4))
+    with pytest.raises(ShapeError, match="one value per channel"):
+        GroupBatchNorm(2, C1 := C(1))(torch.randn(1, 2, C1.order, 1, 1))
+    with pytest.raises(ShapeError, match="non-finite input"):
+        NormNonlinearity(1, C4)(torch.full((1, 1, 4, 3, 3), float("nan")))
