@@ -13,6 +13,8 @@ from collections.abc import Callable
 
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import structdl.dynamics as dynamics
 from structdl.dynamics import FIELD_KINDS, VectorField
@@ -125,3 +127,33 @@ def test_declared_hamiltonian_fields_are_j_grad_h(name: str) -> None:
     gq, gp = torch.autograd.grad(field.energy(q, p).sum(), (q, p))
     dq, dp = field(0.0, (q, p))
     assert torch.allclose(dq, gp, atol=1e-12) and torch.allclose(dp, -gq, atol=1e-12)
+
+
+TENSOR_FIELDS: dict[str, Callable[[int], VectorField]] = {
+    "Residual": lambda d: dynamics.Residual(d, width=2 * d),
+    "GradientFlow": lambda d: dynamics.GradientFlow(d, width=d + 1),
+    "Antisymmetric": lambda d: dynamics.Antisymmetric(d),
+    "RidgeShear": lambda d: dynamics.RidgeShear(d, n_ridges=2),
+}
+PAIR_FIELDS: dict[str, Callable[[int], VectorField]] = {
+    "SeparableHamiltonian": lambda d: dynamics.SeparableHamiltonian(d, width=d + 1),
+    "SecondOrder": lambda d: dynamics.SecondOrder(d),
+    "HamiltonianTwoStream": lambda d: dynamics.HamiltonianTwoStream(d),
+}
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    name=st.sampled_from(sorted(TENSOR_FIELDS) + sorted(PAIR_FIELDS)),
+    dim=st.integers(1, 6),
+    batch=st.lists(st.integers(1, 4), min_size=1, max_size=2),
+)
+def test_any_width_and_batch_shape(name: str, dim: int, batch: list[int]) -> None:
+    factory = TENSOR_FIELDS.get(name) or PAIR_FIELDS[name]
+    field = factory(dim).double()
+    shape = (*batch, dim)
+    if name in PAIR_FIELDS:
+        y = (torch.randn(shape, dtype=torch.float64), torch.randn(shape, dtype=torch.float64))
+        assert all(part.shape == shape for part in field(0.0, y))
+    else:
+        assert field(0.0, torch.randn(shape, dtype=torch.float64)).shape == shape

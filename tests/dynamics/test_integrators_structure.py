@@ -9,6 +9,7 @@ import pytest
 import torch
 from torch import Tensor
 
+from structdl._errors import IncompatibleSchemeError
 from structdl.dynamics._base import Integrator, State, VectorField
 from structdl.dynamics.integrators import (
     AVF,
@@ -200,6 +201,31 @@ def test_avf_conserves_hamiltonian_of_partitioned_field() -> None:
         [field.energy(*y) for y in _trajectory(StormerVerlet(), field, y0, 0.2, 200)]
     )
     assert float((verlet - verlet[0]).abs().max()) > 1e-6  # Verlet only nearly conserves H
+
+
+class NonSeparable(VectorField):
+    """``H = ½(q² + p²) + ¼ q²p²``: Hamiltonian but not separable (no grad_q(t, q) form)."""
+
+    kinds = frozenset({"partitioned", "hamiltonian"})
+
+    def energy(self, q: Tensor, p: Tensor) -> Tensor:
+        return (0.5 * (q**2 + p**2) + 0.25 * q**2 * p**2).sum(-1)
+
+    def forward(self, t: float | Tensor, y: State) -> State:
+        q, p = y
+        return p + 0.5 * q**2 * p, -(q + 0.5 * q * p**2)
+
+
+def test_non_separable_hamiltonian_avf_and_midpoint() -> None:
+    field = NonSeparable()
+    y0 = (torch.tensor([[0.8], [0.1]], dtype=F64), torch.tensor([[-0.3], [1.0]], dtype=F64))
+    energies = torch.stack([field.energy(*y) for y in _trajectory(AVF(), field, y0, 0.2, 100)])
+    assert float((energies - energies[0]).abs().max()) <= EXACT  # ∇H cubic: quadrature exact
+    result = check_symplectic(step_map(ImplicitMidpoint(), field, 0.3), sample_points(1))
+    assert result.ok, result.reason
+    for integrator in (StormerVerlet(), SymplecticEuler()):  # explicit methods need separability
+        with pytest.raises(IncompatibleSchemeError, match="separable"):
+            integrator.step(field, 0.0, y0, 0.1)
 
 
 def test_preserves_for_is_derived_from_s() -> None:

@@ -28,6 +28,7 @@ from structdl.structure import (
     NonExpansive,
     OnManifold,
     Symplectic,
+    assert_preserves,
     check_inverse,
     check_lipschitz,
 )
@@ -307,3 +308,12 @@ def test_bad_embedded_inputs_raise_shape_errors() -> None:
         ODENet(SeparableHamiltonian(2), SymplecticEuler(), steps=2, embed="phase").inverse(
             torch.zeros(3, 2)
         )
+
+
+def test_assert_preserves_runs_the_checks_of_the_network_guarantees() -> None:
+    lie = ODENet(LieAlgebraField(6), LieEuler(), steps=5, T=2.0).double()
+    y = torch.nn.functional.normalize(torch.randn(10, 3, dtype=F64), dim=1)
+    assert set(assert_preserves(lie, y)) == {repr(OnManifold("sphere"))}
+    flow = ODENet(GradientFlow(2, width=6), Euler(), steps=4, T=8.0, step_rule="clip").double()
+    results = assert_preserves(flow, torch.randn(16, 2, dtype=F64))
+    assert results[repr(NonExpansive(1.0))].worst <= 1.0 + 1e-6

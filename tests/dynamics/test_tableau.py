@@ -11,14 +11,19 @@ from structdl._errors import ConfigError
 from structdl.dynamics.tableau import (
     TABLEAUX,
     ButcherTableau,
+    PartitionedTableau,
+    bicolored_trees,
     euler,
     gauss2,
     gauss4,
     heun,
+    lobatto_3a_3b,
+    lobatto_3a_3b_3stage,
     midpoint,
     rk4,
     rooted_trees,
     ssp_rk3,
+    symplectic_euler_prk,
     tableau,
 )
 
@@ -139,3 +144,55 @@ def test_tableau_is_immutable_data() -> None:
     a, b, c = rk4.arrays
     b[0] = 99.0  # a copy: the tableau is unchanged
     assert rk4.b[0] == pytest.approx(1 / 6)
+
+
+def test_bicolored_tree_counts_match_oeis_a000151() -> None:
+    assert [len(bicolored_trees(n)) for n in range(1, 6)] == [2, 4, 14, 52, 214]
+
+
+@pytest.mark.parametrize(
+    ("pair", "order", "symplectic", "symmetric"),
+    [
+        (lobatto_3a_3b, 2, True, True),
+        (lobatto_3a_3b_3stage, 4, True, True),
+        (symplectic_euler_prk, 1, True, False),
+        (PartitionedTableau(gauss4, gauss4), 4, True, True),
+        (PartitionedTableau(rk4, rk4), 4, False, False),
+    ],
+)
+def test_partitioned_tableau_properties_are_derived(
+    pair: PartitionedTableau, order: int, symplectic: bool, symmetric: bool
+) -> None:
+    assert pair.order == order
+    assert pair.is_symplectic is symplectic
+    assert pair.is_symmetric is symmetric
+
+
+def test_partitioned_pair_needs_coupling_conditions() -> None:
+    # two fourth-order tableaux do not make a fourth-order pair: the bicoloured coupling
+    # conditions of order 3 fail for RK4 combined with the 3/8 rule
+    three_eighths = ButcherTableau(
+        [[0, 0, 0, 0], [1 / 3, 0, 0, 0], [-1 / 3, 1, 0, 0], [1, -1, 1, 0]],
+        [1 / 8, 3 / 8, 3 / 8, 1 / 8],
+        [0, 1 / 3, 2 / 3, 1],
+    )
+    pair = PartitionedTableau(rk4, three_eighths)
+    assert three_eighths.order == 4 and pair.order < 4 and pair.is_explicit
+
+
+def test_separable_only_symplectic_pair() -> None:
+    # b ≠ b̂ with the coupling condition b_i â_ij + b̂_j a_ji = b_i b̂_j: symplectic only for
+    # separable Hamiltonians (explicit Euler / implicit-Euler pair with weights split unevenly
+    # would break consistency, so build it from two consistent 2-stage tableaux)
+    first = ButcherTableau([[0.0, 0.0], [1.0, 0.0]], [1.0, 0.0], [0.0, 1.0])
+    second = ButcherTableau([[1.0, 0.0], [1.0, 0.0]], [0.0, 1.0], [1.0, 1.0])
+    pair = PartitionedTableau(first, second)
+    assert pair.is_symplectic_separable == (pair._symplectic_defect <= 1e-12)
+    assert not pair.is_symplectic  # b ≠ b̂
+
+
+def test_partitioned_tableau_validation() -> None:
+    with pytest.raises(ConfigError, match="same number of stages"):
+        PartitionedTableau(rk4, euler)
+    with pytest.raises(ConfigError, match="ButcherTableau objects"):
+        PartitionedTableau(rk4, "rk4")  # type: ignore[arg-type]

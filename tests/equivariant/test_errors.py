@@ -25,6 +25,7 @@ from structdl.equivariant import (
     SubgroupPool,
     act_image,
     act_regular,
+    equivariance_errors,
     restrict,
 )
 
@@ -132,3 +133,8 @@ def test_pool_and_norm_layers_validate_their_input():
         GroupBatchNorm(2, C1 := C(1))(torch.randn(1, 2, C1.order, 1, 1))
     with pytest.raises(ShapeError, match="non-finite input"):
         NormNonlinearity(1, C4)(torch.full((1, 1, 4, 3, 3), float("nan")))
+
+
+def test_relative_error_of_a_zero_output_is_refused():
+    with pytest.raises(ShapeError, match="relative error is undefined"):
+        equivariance_errors(lambda t: t * 0, C4, act_image, act_image, torch.randn(1, 1, 5, 5))

@@ -53,6 +53,7 @@ def test_worst_point_is_reported():
     result = check_on_manifold(UnitSphere(), on)
     assert "worst at point 3" in result.reason
     assert "UnitSphere" in result.reason
+    assert "the zero set of sphere_defect" in check_on_manifold(sphere_defect, on).reason
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

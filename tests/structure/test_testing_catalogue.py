@@ -188,6 +188,11 @@ def test_equivariant_on_manifold_and_bijection_tags():
     assert assert_preserves(Normalise(), x)
     with pytest.raises(StructureViolation, match="membership"):
         assert_preserves(lambda v: v, x, properties=[OnManifold(sphere_defect)])
+    assert assert_preserves(Normalise(), x, properties=[OnManifold("sphere")])
+    with pytest.raises(StructureViolation, match="membership"):
+        assert_preserves(lambda v: 2 * v, x, properties=[OnManifold("sphere")])
+    with pytest.raises(ConfigError, match="manifold"):
+        assert_preserves(Normalise(), x, properties=[OnManifold("hyperboloid")])
 
     class Bijection:
         """A bijection in the invertible/ convention: fused value-and-logdet in each direction."""
@@ -280,3 +285,12 @@ def test_public_surface():
     assert inspect.signature(structure.assert_lipschitz) == inspect.signature(
         structure.check_lipschitz
     )
+
+
+def test_checker_self_tests_are_registered_and_pass():
+    names = [n for n in all_checks() if n.startswith("structure.checker_")]
+    assert len(names) == 6
+    for name in names:
+        result = all_checks()[name]()
+        assert result.ok, result.reason
+        assert "rejects the negative control" in result.reason

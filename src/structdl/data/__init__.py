@@ -7,6 +7,7 @@
 
 from ._split import Split, stratified_split
 from .digits import digits_split, load_digits
+from .physics import PHYSICS_SYSTEMS, Trajectories, make_trajectories, true_energy
 from .toys import (
     TOY_DATASETS,
     make_moons,
@@ -18,8 +19,10 @@ from .toys import (
 )
 
 __all__ = [
+    "PHYSICS_SYSTEMS",
     "TOY_DATASETS",
     "Split",
+    "Trajectories",
     "digits_split",
     "load_digits",
     "make_moons",
@@ -27,6 +30,8 @@ __all__ = [
     "make_spirals",
     "make_swiss_roll_2class",
     "make_toy",
+    "make_trajectories",
     "stratified_split",
     "toy_split",
+    "true_energy",
 ]

@@ -149,13 +149,12 @@ class SecondOrder(_SeparableField):
 class HamiltonianTwoStream(StructuredField):
     """Haber–Ruthotto two-stream field ``y' = σ(Kz + b)``, ``z' = −σ(Kᵀy + b)``.
 
-    Partitioned, but **not Hamiltonian** in general: ``∂y'/∂z = diag(σ')K`` is not symmetric
-    against ``∂z'/∂y``, so its flow is not symplectic. Its Jacobian is block off-diagonal, so it
-    is divergence-free; the exactly Hamiltonian form (with the transposes) is
-    :class:`SeparableHamiltonian` (METHODS §2.2). Because ``y'`` depends on ``z`` only and ``z'``
-    on ``y`` only, the partitioned Euler/Verlet steps are compositions of shears (volume-preserving,
-    explicitly invertible) — but ``kinds`` deliberately omits "hamiltonian", so no symplecticity
-    is ever claimed.
+    Partitioned, but **not Hamiltonian** in general: ``J⁻¹Df`` is not symmetric (``∂y'/∂z =
+    diag(σ')K`` against ``∂z'/∂y = −diag(σ')Kᵀ``), so its flow is not symplectic, and
+    ``kinds`` omits "hamiltonian": ``structure.guarantees`` never claims symplecticity for it,
+    and the explicit symplectic methods (which require a separable Hamiltonian) refuse it. Its
+    Jacobian is block off-diagonal, so it is divergence-free. The exactly Hamiltonian form, with
+    the transposes, is :class:`SeparableHamiltonian` (METHODS §2.2).
 
     Args:
         dim: width ``d`` of each stream ``y`` and ``z``.

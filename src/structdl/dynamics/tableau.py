@@ -37,14 +37,19 @@ from .._errors import ConfigError
 __all__ = [
     "TABLEAUX",
     "ButcherTableau",
+    "PartitionedTableau",
+    "bicolored_trees",
     "euler",
     "gauss2",
     "gauss4",
     "heun",
+    "lobatto_3a_3b",
+    "lobatto_3a_3b_3stage",
     "midpoint",
     "rk4",
     "rooted_trees",
     "ssp_rk3",
+    "symplectic_euler_prk",
     "tableau",
 ]
 
@@ -364,3 +369,188 @@ def tableau(name: str) -> ButcherTableau:
             f"unknown Butcher tableau {name!r}; expected one of {sorted(TABLEAUX)}; pass a "
             "ButcherTableau(a, b, c) for a custom method"
         ) from None
+
+
+# -- partitioned Runge–Kutta methods -----------------------------------------------------------
+
+#: A bicoloured tree is ``(colour, children)`` with colour 0 (first component, ``q``) or 1 (``p``)
+#: and ``children`` the sorted tuple of bicoloured subtrees.
+ColoredTree = tuple
+
+
+def _colored_with(n: int, cache: dict[int, list[ColoredTree]]) -> list[ColoredTree]:
+    if n in cache:
+        return cache[n]
+    found: set[ColoredTree] = set()
+    for forest in _colored_forests(n - 1, cache):
+        children = tuple(sorted(forest))
+        found.add((0, children))
+        found.add((1, children))
+    cache[n] = sorted(found, key=repr)
+    return cache[n]
+
+
+def _colored_forests(total: int, cache: dict[int, list[ColoredTree]]) -> list[tuple]:
+    if total == 0:
+        return [()]
+    out: list[tuple] = []
+    for first in range(1, total + 1):
+        for sub in _colored_with(first, cache):
+            for rest in _colored_forests(total - first, cache):
+                out.append((sub, *rest))
+    return out
+
+
+def bicolored_trees(vertices: int) -> list[ColoredTree]:
+    """All bicoloured rooted trees with exactly ``vertices`` vertices (2, 4, 14, 52, 214, …)."""
+    return list(_colored_with(vertices, {}))
+
+
+def _colored_size(tree: ColoredTree) -> int:
+    return 1 + sum(_colored_size(child) for child in tree[1])
+
+
+def _colored_density(tree: ColoredTree) -> int:
+    return _colored_size(tree) * math.prod(_colored_density(child) for child in tree[1])
+
+
+def _colored_stage_weights(tree: ColoredTree, mats: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
+    # a child of colour k contributes through the stage matrix of component k
+    out = np.ones(mats[0].shape[0])
+    for child in tree[1]:
+        out = out * (mats[child[0]] @ _colored_stage_weights(child, mats))
+    return out
+
+
+@dataclass(frozen=True, eq=False)
+class PartitionedTableau:
+    """A partitioned Runge–Kutta method: ``(A, b, c)`` for ``q`` and ``(Â, b̂, ĉ)`` for ``p``.
+
+    Defining equations for ``q' = f(q, p)``, ``p' = g(q, p)``::
+
+        Q_i = q₀ + h Σ_j a_ij f(Q_j, P_j),     P_i = p₀ + h Σ_j â_ij g(Q_j, P_j)
+        q₁  = q₀ + h Σ_i b_i f(Q_i, P_i),      p₁  = p₀ + h Σ_i b̂_i g(Q_i, P_i)
+
+    Derived properties: ``is_explicit`` (both matrices strictly lower triangular),
+    ``is_symplectic`` (``b_i â_ij + b̂_j a_ji = b_i b̂_j`` and ``b = b̂``: symplectic for every
+    Hamiltonian), ``is_symplectic_separable`` (the first condition alone, which suffices for
+    separable ``H = T(p) + V(q)``; Hairer–Lubich–Wanner Thm. VI.4.6), ``is_symmetric`` and
+    ``order`` from the bicoloured-tree conditions ``b^{(root)}ᵀ Φ(τ) = 1/γ(τ)``.
+
+    Args:
+        first: the tableau applied to the first component ``q``.
+        second: the tableau applied to the second component ``p`` (same number of stages).
+        name: a short label.
+
+    Example:
+        >>> lobatto_3a_3b.order, lobatto_3a_3b.is_symplectic, lobatto_3a_3b.is_symmetric
+        (2, True, True)
+    """
+
+    first: ButcherTableau
+    second: ButcherTableau
+    name: str = "custom"
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.first, ButcherTableau) or not isinstance(
+            self.second, ButcherTableau
+        ):
+            raise ConfigError(
+                f"partitioned tableau {self.name!r}: both parts must be ButcherTableau objects, "
+                f"got {type(self.first).__name__} and {type(self.second).__name__}"
+            )
+        if self.first.stages != self.second.stages:
+            raise ConfigError(
+                f"partitioned tableau {self.name!r}: both parts need the same number of stages, "
+                f"got {self.first.stages} and {self.second.stages}; pad the shorter one with "
+                "zero-weight stages"
+            )
+
+    @property
+    def stages(self) -> int:
+        """Number of stages ``s``."""
+        return self.first.stages
+
+    @cached_property
+    def is_explicit(self) -> bool:
+        """Every stage depends only on earlier stages in both components."""
+        return self.first.is_explicit and self.second.is_explicit
+
+    @cached_property
+    def _symplectic_defect(self) -> float:
+        a, b, _ = self.first.arrays
+        ah, bh, _ = self.second.arrays
+        m = b[:, None] * ah + (bh[:, None] * a).T - np.outer(b, bh)
+        return float(np.max(np.abs(m)))
+
+    @cached_property
+    def is_symplectic_separable(self) -> bool:
+        """``b_i â_ij + b̂_j a_ji = b_i b̂_j``: symplectic for separable Hamiltonians."""
+        return self._symplectic_defect <= _COND_TOL
+
+    @cached_property
+    def is_symplectic(self) -> bool:
+        """Symplectic for every Hamiltonian: the condition above and ``b = b̂``."""
+        _, b, _ = self.first.arrays
+        _, bh, _ = self.second.arrays
+        return self.is_symplectic_separable and float(np.max(np.abs(b - bh))) <= _COND_TOL
+
+    @cached_property
+    def is_symmetric(self) -> bool:
+        """Both parts symmetric (with the same stage reversal): ``Φ_{−h} = Φ_h⁻¹``."""
+        return self.first.is_symmetric and self.second.is_symmetric
+
+    def order_defects(self, order: int) -> dict[ColoredTree, float]:
+        """``b^{(root)}ᵀΦ(τ) − 1/γ(τ)`` for every bicoloured tree with ``order`` vertices."""
+        a, b, _ = self.first.arrays
+        ah, bh, _ = self.second.arrays
+        weights = (b, bh)
+        return {
+            tree: float(
+                weights[tree[0]] @ _colored_stage_weights(tree, (a, ah))
+                - 1.0 / _colored_density(tree)
+            )
+            for tree in bicolored_trees(order)
+        }
+
+    @cached_property
+    def order(self) -> int:
+        """Largest ``p ≤ min(max_order)`` with every bicoloured tree condition up to size ``p``."""
+        p = 0
+        for n in range(1, min(self.first.max_order, self.second.max_order, 5) + 1):
+            if max(abs(d) for d in self.order_defects(n).values()) > _COND_TOL:
+                break
+            p = n
+        return p
+
+
+#: Lobatto IIIA–IIIB pair (2 stages) = kick–drift–kick Störmer–Verlet: order 2, symplectic,
+#: symmetric. (IIIB's nodes are given as its row sums, 1/2, as the validation requires; stage
+#: times follow the first tableau's nodes.)
+lobatto_3a_3b = PartitionedTableau(
+    ButcherTableau([[0.0, 0.0], [0.5, 0.5]], [0.5, 0.5], [0.0, 1.0], name="lobatto_3a"),
+    ButcherTableau([[0.5, 0.0], [0.5, 0.0]], [0.5, 0.5], [0.5, 0.5], name="lobatto_3b"),
+    name="lobatto_3a_3b",
+)
+#: Three-stage Lobatto IIIA–IIIB pair: order 4, symplectic, symmetric.
+lobatto_3a_3b_3stage = PartitionedTableau(
+    ButcherTableau(
+        [[0.0, 0.0, 0.0], [5 / 24, 1 / 3, -1 / 24], [1 / 6, 2 / 3, 1 / 6]],
+        [1 / 6, 2 / 3, 1 / 6],
+        [0.0, 0.5, 1.0],
+        name="lobatto_3a_3",
+    ),
+    ButcherTableau(
+        [[1 / 6, -1 / 6, 0.0], [1 / 6, 1 / 3, 0.0], [1 / 6, 5 / 6, 0.0]],
+        [1 / 6, 2 / 3, 1 / 6],
+        [0.0, 0.5, 1.0],
+        name="lobatto_3b_3",
+    ),
+    name="lobatto_3a_3b_3stage",
+)
+#: Symplectic Euler as a pair: implicit Euler for q, explicit Euler for p (order 1).
+symplectic_euler_prk = PartitionedTableau(
+    ButcherTableau([[1.0]], [1.0], [1.0], name="implicit_euler"),
+    ButcherTableau([[0.0]], [1.0], [0.0], name="explicit_euler"),
+    name="symplectic_euler_prk",
+)

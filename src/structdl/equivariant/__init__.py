@@ -4,7 +4,8 @@ Finite planar groups (:mod:`.groups`), their actions on images and on regular / 
 feature fields (:mod:`.actions`), and layers that carry ``group``, ``in_rep`` and ``out_rep``:
 lifting and group convolutions built at forward time from one base filter (:mod:`.conv`),
 relaxed convolutions (:mod:`.relaxed`), pooling (:mod:`.pooling`), batch norm (:mod:`.norm`),
-non-linearities (:mod:`.nonlinear`), restriction to subgroups (:mod:`.restrict`).
+non-linearities (:mod:`.nonlinear`), restriction to subgroups (:mod:`.restrict`), a container
+that checks feature types (:mod:`.sequential`) and per-element errors (:mod:`.metrics`).
 
 Exactness: ``C1, C2, C4, D1, D2, D4`` act exactly on square pixel grids (p4 / p4m with
 translations), and every layer here is then exactly equivariant — also with stride and for odd
@@ -41,6 +42,7 @@ from .groups import (
     FiniteGroup,
     GroupElement,
 )
+from .metrics import equivariance_errors
 from .nonlinear import NormNonlinearity, PointwiseNonlinearity
 from .norm import GroupBatchNorm
 from .pooling import GlobalPool, GroupPool, SpatialPool2d, SubgroupPool
@@ -79,6 +81,7 @@ __all__ = [
     "act_image",
     "act_quotient",
     "act_regular",
+    "equivariance_errors",
     "restrict",
     "restrict_regular",
     "rotate_interpolated",

@@ -9,6 +9,10 @@ element. Data layout (drawn once)::
 
 so the layer is exactly ``conv2d(x.reshape(B, -1, H, W), bank)`` and :meth:`export` can return
 a plain :class:`torch.nn.Conv2d`.
+
+On CUDA, TF32 convolutions (``torch.backends.cudnn.allow_tf32``, on by default) keep only about
+three decimal digits, far above the float32 equivariance tolerance; turn TF32 off when checking
+exactness on a GPU. (Only the CPU path has been measured.)
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from torch import nn
 from .._errors import ConfigError, ShapeError
 from . import _validate as v
 from ._declare import DeclaresEquivariance
-from ._interp import disc_mask, rotate_filter
+from ._interp import MARGIN, disc_mask, rotate_filter
 from ._sampling import AxisPlan, axis_plan, widen_kernel
 from .actions import Representation, act_image, permute_regular
 from .groups import FiniteGroup, GroupElement
@@ -73,8 +77,12 @@ class GroupConvBase(DeclaresEquivariance, nn.Module, ABC):
         self.in_channels = v.positive_int("in_channels", in_channels)
         self.out_channels = v.positive_int("out_channels", out_channels)
         self.kernel_size = v.positive_int("kernel_size", kernel_size)
+        # Interpolated groups evaluate the rotated filters with a margin (see _interp), so the
+        # bank is larger than the base filter; the padding grows by the margin to keep sizes.
+        margin = 0 if self.group.exact else MARGIN
+        self.bank_size = self.kernel_size + 2 * margin
         self.stride = v.positive_int("stride", stride)
-        self.padding = v.nominal_padding(padding, self.kernel_size)
+        self.padding = v.nominal_padding(padding, self.kernel_size) + margin
         self.padding_mode = v.padding_mode(padding_mode)
         self.in_rep = in_rep
         self.out_rep = out_rep
@@ -90,7 +98,7 @@ class GroupConvBase(DeclaresEquivariance, nn.Module, ABC):
     # -- to be defined by each layer --------------------------------------------------------
     @abstractmethod
     def filter_bank(self) -> torch.Tensor:
-        """The expanded bank ``(C_out·|G|, C_in·|G_in|, k, k)`` (see module docstring)."""
+        """The expanded bank ``(C_out·|G|, C_in·|G_in|, k', k')``, ``k' = bank_size``."""
 
     # -- shared -----------------------------------------------------------------------------
     def _init_uniform(self, weight: torch.Tensor, fan_in: int) -> None:
@@ -128,16 +136,16 @@ class GroupConvBase(DeclaresEquivariance, nn.Module, ABC):
     def sampling_plan(self, height: int, width: int) -> tuple[AxisPlan, AxisPlan]:
         """Effective window, symmetric padding and output size along each axis."""
         return (
-            axis_plan(height, self.kernel_size, self.stride, self.padding),
-            axis_plan(width, self.kernel_size, self.stride, self.padding),
+            axis_plan(height, self.bank_size, self.stride, self.padding),
+            axis_plan(width, self.bank_size, self.stride, self.padding),
         )
 
     def _bank_for(self, plan_h: AxisPlan, plan_w: AxisPlan) -> torch.Tensor:
         bank = self.filter_bank()
         return widen_kernel(
             bank,
-            rows=plan_h.window > self.kernel_size,
-            cols=plan_w.window > self.kernel_size,
+            rows=plan_h.window > self.bank_size,
+            cols=plan_w.window > self.bank_size,
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -178,7 +186,7 @@ class GroupConvBase(DeclaresEquivariance, nn.Module, ABC):
                     f"(H, W) the exported conv will see (padding depends on it when stride > 1) "
                     f"— received None — call export(input_size=(H, W))"
                 )
-            input_size = (self.kernel_size, self.kernel_size)
+            input_size = (self.bank_size, self.bank_size)
         if isinstance(input_size, int):
             input_size = (input_size, input_size)
         plan_h, plan_w = self.sampling_plan(*input_size)

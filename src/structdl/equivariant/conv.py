@@ -83,7 +83,7 @@ class LiftingConv2d(GroupConvBase):
         bank = torch.stack(
             [self.transform_filter(g, base, regular=False) for g in self.group.elements()], dim=1
         )
-        return bank.reshape(-1, self.in_channels, self.kernel_size, self.kernel_size)
+        return bank.reshape(-1, self.in_channels, *bank.shape[-2:])
 
 
 class GroupConv2d(GroupConvBase):
@@ -157,4 +157,4 @@ class GroupConv2d(GroupConvBase):
         bank = torch.stack(
             [self.transform_filter(g, base, regular=True) for g in self.group.elements()], dim=1
         )
-        return bank.reshape(c_out * n, c_in * n, k, k)
+        return bank.reshape(c_out * n, c_in * n, *bank.shape[-2:])

@@ -25,9 +25,10 @@ def restrict(
 
         restrict(layer, H)(restrict_regular(x)) == restrict_regular(layer(x))     (exactly)
 
-    (for a lifting layer the input is an image and is not restricted). Exact whenever both
-    groups act exactly; for an interpolated ``G`` the rotations shared with ``H`` use the same
-    kernels only if they are multiples of 90° (they are then exact in both).
+    (for a lifting layer the input is an image and is not restricted). Exact for exact ``G``;
+    for an interpolated ``G`` (e.g. ``C8 → C4``) the shared rotations are multiples of 90°, whose
+    interpolated filters equal the rot90 ones up to round-off, so the outputs agree to round-off.
+    ``H`` must act exactly.
 
     Args:
         layer: a :class:`LiftingConv2d` or :class:`GroupConv2d` of ``G``.
@@ -44,6 +45,13 @@ def restrict(
         )
     group = layer.group
     group.require_subgroup(subgroup)
+    if not subgroup.exact:
+        raise IncompatibleSchemeError(
+            f"restrict to {subgroup.name}: the subgroup acts by interpolation, so its layers "
+            f"re-interpolate their filters and cannot hold an arbitrary bank — expected an exact "
+            f"subgroup (C1, C2, C4, D1, D2, D4) — received {subgroup.name} — restrict to one of "
+            "those"
+        )
     reps = group.right_coset_representatives(subgroup)
     m = len(reps)
     n = group.order
@@ -65,7 +73,7 @@ def restrict(
         "padding_mode": layer.padding_mode,
         "bias": layer.bias is not None,
     }
-    k = layer.kernel_size
+    k = bank.shape[-1]  # the bank is larger than the base filter for interpolated groups
     if lifting:
         new = LiftingConv2d(layer.in_channels, layer.out_channels * m, k, subgroup, **options)
     else:

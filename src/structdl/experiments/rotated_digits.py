@@ -103,7 +103,7 @@ class _PlainCNN(nn.Sequential):
             nn.Conv2d(channels, channels, 3, padding=1), nn.ReLU(),
             nn.MaxPool2d(2),
             nn.Conv2d(channels, channels, 3, padding=1), nn.ReLU(),
-            GlobalPool("mean"), nn.Linear(channels, 10),
+            GlobalPool("max"), nn.Linear(channels, 10),
         )
 
 
@@ -116,7 +116,7 @@ class _InvariantGCNN(nn.Sequential):
             GroupConv2d(fields, fields, 3, group), nn.ReLU(),
             SpatialPool2d(2, mode="max"),
             GroupConv2d(fields, fields, 3, group), nn.ReLU(),
-            GlobalPool("mean"), nn.Linear(fields, 10),
+            GlobalPool("max"), nn.Linear(fields, 10),
         )
 
 

@@ -18,7 +18,8 @@ EnergyConserving       ``check_energy(obj.energy, trajectory, mode="conserved")`
 Dissipative            ``check_energy(getattr(obj, tag.energy), trajectory,
                        mode="non_increasing")``
 Equivariant            ``check_equivariance(obj, tag.group, input_action, output_action, x)``
-OnManifold             ``check_on_manifold(tag.manifold, obj(x))``
+OnManifold             ``check_on_manifold(tag.manifold, obj(x))`` (``"sphere"`` names the
+                       unit sphere; other names need ``obj.manifold``)
 =====================  =====================================================================
 
 A tag that cannot be checked with what the object exposes raises :class:`~structdl.ConfigError`
@@ -62,6 +63,18 @@ __all__ = ["DTYPES", "Tolerance", "assert_preserves", "declared_properties", "to
 
 #: The dtypes the structure tests run in: float64 for exactness, float32 for what users run.
 DTYPES = (torch.float32, torch.float64)
+
+
+def _unit_sphere_defect(x: torch.Tensor) -> torch.Tensor:
+    """Distance of each row from the unit sphere, ``|‖x‖ − 1|``."""
+    return (x.reshape(x.shape[0], -1).norm(dim=1) - 1.0).abs()
+
+
+#: Manifolds a tag may name by string (``OnManifold("sphere")``) when the object has no
+#: ``manifold`` attribute: name → defect function ``(batch, …) → (batch,)``.
+_NAMED_DEFECTS: dict[Any, Callable[[torch.Tensor], torch.Tensor]] = {
+    "sphere": _unit_sphere_defect,
+}
 
 
 def _missing(obj: Any, tag: Property, what: str) -> ConfigError:
@@ -161,9 +174,14 @@ def _run_one(obj: Any, tag: Property, x: Any, options: dict[str, Any]) -> CheckR
     if isinstance(tag, OnManifold):
         manifold = tag.manifold
         if manifold is None or isinstance(manifold, str):
-            manifold = getattr(obj, "manifold", None)
+            manifold = getattr(obj, "manifold", None) or _NAMED_DEFECTS.get(tag.manifold)
         if manifold is None:
-            raise _missing(obj, tag, "a manifold object on the tag or as obj.manifold")
+            raise _missing(
+                obj,
+                tag,
+                f"a manifold object on the tag or as obj.manifold, or a name in "
+                f"{sorted(_NAMED_DEFECTS)}",
+            )
         return check_on_manifold(manifold, forward(x))
     raise ConfigError(
         f"assert_preserves: no check is known for the tag {tag!r} — expected one of the tags "

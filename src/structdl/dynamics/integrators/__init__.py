@@ -15,7 +15,7 @@ from .discrete_gradient import AVF, ItohAbe, energy_structure
 from .euler import Euler
 from .implicit import ImplicitMidpoint
 from .lie_group import RKMK, LieEuler, commutator, dexpinv, hat, lie_exp, so3_exp
-from .runge_kutta import RungeKutta
+from .runge_kutta import PartitionedRungeKutta, RungeKutta
 from .splitting import Drift, Kick, LieTrotter, SplitField, Strang, separable_split
 from .symplectic import StormerVerlet, SymplecticEuler, Yoshida4
 
@@ -30,6 +30,7 @@ __all__ = [
     "Kick",
     "LieEuler",
     "LieTrotter",
+    "PartitionedRungeKutta",
     "RungeKutta",
     "SplitField",
     "StormerVerlet",
@@ -53,6 +54,7 @@ INTEGRATORS: dict[str, type[Integrator]] = {
     for cls in (
         Euler,
         RungeKutta,
+        PartitionedRungeKutta,
         SymplecticEuler,
         StormerVerlet,
         Yoshida4,

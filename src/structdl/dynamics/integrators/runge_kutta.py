@@ -9,11 +9,11 @@ from torch import Tensor
 from ..._errors import ConfigError
 from ...structure.properties import Property, Reversible, Symplectic
 from .._base import Integrator, State, VectorField, state_add
-from ..tableau import ButcherTableau, rk4
+from ..tableau import ButcherTableau, PartitionedTableau, lobatto_3a_3b, rk4
 from ..tableau import tableau as lookup_tableau
 from ._common import fixed_point, solver_tolerance, state_dtype, validate_inputs
 
-__all__ = ["RungeKutta"]
+__all__ = ["PartitionedRungeKutta", "RungeKutta"]
 
 
 def _combine(y: State, coeffs: tuple[float, ...], ks: list[State], h: float | Tensor) -> State:
@@ -140,5 +140,124 @@ class RungeKutta(Integrator):
             raise NotImplementedError(
                 f"{self.name} has no exact inverse step: its tableau is not symmetric; use a "
                 "symmetric method (gauss2, gauss4) or a fixed-point inverse"
+            )
+        return self.step(field, t + h, y_next, -h)
+
+
+@final
+class PartitionedRungeKutta(Integrator):
+    """Partitioned Runge–Kutta method for ``q' = f(t, q, p)``, ``p' = g(t, q, p)``.
+
+    ``Q_i = q₀ + h Σ_j a_ij f_j``, ``P_i = p₀ + h Σ_j â_ij g_j`` with
+    ``(f_j, g_j) = field(t + c_j h, (Q_j, P_j))``, then ``q₁ = q₀ + h Σ b_i f_i``,
+    ``p₁ = p₀ + h Σ b̂_i g_i``. Stage times use the nodes ``c`` of the first (``q``) tableau.
+    Explicit pairs are evaluated stage by stage; others by fixed-point iteration on the stage
+    derivatives (for separable fields and Lobatto IIIA–IIIB it terminates after a few sweeps).
+    With the default Lobatto IIIA–IIIB pair it reproduces kick–drift–kick Störmer–Verlet, and
+    with ``symplectic_euler_prk`` drift–kick symplectic Euler.
+
+    ``order`` and ``preserves`` are derived from the pair: :class:`Symplectic` when
+    ``b_i â_ij + b̂_j a_ji = b_i b̂_j`` and ``b = b̂``; :class:`Reversible` when both parts are
+    symmetric. A pair that satisfies only the first condition (e.g. symplectic Euler) is
+    symplectic for separable Hamiltonians: :meth:`preserves_for` reports it per field.
+
+    Args:
+        tableau: a :class:`PartitionedTableau` (default: Lobatto IIIA–IIIB = Störmer–Verlet).
+        max_iter: maximum fixed-point iterations of an implicit solve.
+        tol: relative tolerance of the solve (default: 8 ulp of the state dtype).
+    """
+
+    requires = frozenset({"partitioned"})
+
+    def __init__(
+        self,
+        tableau: PartitionedTableau = lobatto_3a_3b,
+        *,
+        max_iter: int = 100,
+        tol: float | None = None,
+    ) -> None:
+        if not isinstance(tableau, PartitionedTableau):
+            raise ConfigError(
+                f"PartitionedRungeKutta needs a PartitionedTableau, got {type(tableau).__name__}; "
+                "pass e.g. PartitionedTableau(tableau_q, tableau_p)"
+            )
+        if not isinstance(max_iter, int) or max_iter < 1:
+            raise ConfigError(
+                f"PartitionedRungeKutta: max_iter must be a positive int, got {max_iter!r}"
+            )
+        if tol is not None and not (0.0 < tol < 1.0):
+            raise ConfigError(f"PartitionedRungeKutta: tol must lie in (0, 1), got {tol!r}")
+        self.tableau = tableau
+        self.max_iter = max_iter
+        self.tol = tol
+        self.order = tableau.order
+        derived: set[Property] = set()
+        if tableau.is_symplectic:
+            derived.add(Symplectic())
+        if tableau.is_symmetric:
+            derived.add(Reversible())
+        self.preserves = frozenset(derived)
+
+    @property
+    def name(self) -> str:
+        """``PartitionedRungeKutta(<pair name>)``."""
+        return f"PartitionedRungeKutta({self.tableau.name})"
+
+    def preserves_for(self, field: VectorField) -> frozenset[Property]:
+        """``preserves``, plus :class:`Symplectic` on separable fields for such pairs."""
+        if "separable" in field.kinds and self.tableau.is_symplectic_separable:
+            return self.preserves | {Symplectic()}
+        return self.preserves
+
+    def _stage(
+        self, i: int, y: State, fs: list[Tensor], gs: list[Tensor], h: float | Tensor, *, full: bool
+    ) -> tuple[Tensor, Tensor]:
+        first, second = self.tableau.first, self.tableau.second
+        width = len(fs) if full else i
+        q = _combine(y[0], first.a[i][:width], fs, h)
+        p = _combine(y[1], second.a[i][:width], gs, h)
+        return q, p  # type: ignore[return-value]
+
+    def step(self, field: VectorField, t: float | Tensor, y: State, h: float | Tensor) -> State:
+        """Advance ``(q, p)`` from ``t`` to ``t + h``."""
+        validate_inputs(self, field, y, h)
+        first, second = self.tableau.first, self.tableau.second
+        s = self.tableau.stages
+        if self.tableau.is_explicit:
+            fs: list[Tensor] = []
+            gs: list[Tensor] = []
+            for i in range(s):
+                f, g = field(t + first.c[i] * h, self._stage(i, y, fs, gs, h, full=False))
+                fs.append(f)
+                gs.append(g)
+        else:
+
+            def update(flat: tuple[Tensor, ...]) -> tuple[Tensor, ...]:
+                fs_, gs_ = list(flat[:s]), list(flat[s:])
+                pairs = [
+                    field(t + first.c[i] * h, self._stage(i, y, fs_, gs_, h, full=True))
+                    for i in range(s)
+                ]
+                return tuple(f for f, _ in pairs) + tuple(g for _, g in pairs)
+
+            f0, g0 = field(t, y)
+            tol = self.tol if self.tol is not None else solver_tolerance(state_dtype(y))
+            flat = fixed_point(
+                update, (f0,) * s + (g0,) * s, tol=tol, max_iter=self.max_iter, who=self.name, h=h
+            )
+            fs, gs = list(flat[:s]), list(flat[s:])
+        return _combine(y[0], first.b, fs, h), _combine(y[1], second.b, gs, h)
+
+    def has_inverse(self) -> bool:
+        """Symmetric pairs invert by ``−h`` started at ``t + h``."""
+        return self.tableau.is_symmetric
+
+    def inverse_step(
+        self, field: VectorField, t: float | Tensor, y_next: State, h: float | Tensor
+    ) -> State:
+        """Return ``(q, p)`` with ``step(field, t, (q, p), h) = y_next`` (symmetric pairs only)."""
+        if not self.tableau.is_symmetric:
+            raise NotImplementedError(
+                f"{self.name} has no exact inverse step: its pair is not symmetric"
             )
         return self.step(field, t + h, y_next, -h)

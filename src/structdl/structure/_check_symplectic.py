@@ -1,0 +1,161 @@
+"""Symplecticity and volume preservation, from per-point Jacobians."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from .._errors import ShapeError
+from ._common import dtype_name, positive_number, verdict
+from ._jacobian import batched_jacobian
+from ._validate import (
+    as_batch,
+    call_map,
+    require_callable,
+    resolve_tolerance,
+)
+from .result import CheckResult, tolerance
+
+__all__ = ["canonical_J", "check_symplectic", "check_volume_preserving"]
+
+
+def canonical_J(dim: int, dtype: torch.dtype = torch.float64, device: Any = None) -> Tensor:
+    """The canonical symplectic matrix ``J = [[0, I], [−I, 0]]`` of size ``2·dim``."""
+    eye = torch.eye(dim, dtype=dtype, device=device)
+    zero = torch.zeros(dim, dim, dtype=dtype, device=device)
+    return torch.cat([torch.cat([zero, eye], 1), torch.cat([-eye, zero], 1)], 0)
+
+
+def check_symplectic(
+    map: Callable[[Tensor], Tensor],
+    z: Tensor,
+    *,
+    J: Tensor | None = None,
+    rate: float = 1.0,
+    atol: float | None = None,
+) -> CheckResult:
+    """Check ``DΦ(z)ᵀ J DΦ(z) = rate · J`` at every sample point.
+
+    A map Φ on phase space ``z = (q, p) ∈ R^{2d}`` is symplectic when its Jacobian preserves the
+    symplectic form, ``DΦᵀ J DΦ = J`` with ``J = [[0, I], [−I, 0]]``; it is conformal
+    symplectic with contraction ``rate`` when ``DΦᵀ J DΦ = rate · J`` (a damped step).
+
+    Args:
+        map: batched map ``(n, 2d) → (n, 2d)``.
+        z: sample points, shape ``(n, 2d)``.
+        J: the structure matrix ``(2d, 2d)``; defaults to the canonical one.
+        rate: expected conformal factor (1 for symplectic maps).
+        atol: bound on ``max_i ‖DΦ(z_i)ᵀ J DΦ(z_i) − rate·J‖_F``; default
+            ``tolerance(z.dtype).exact``.
+
+    Returns:
+        ``worst`` is the largest Frobenius defect over the points.
+
+    Raises:
+        ShapeError: ``z`` is not a finite ``(n, 2d)`` tensor, ``J`` has the wrong shape, or the
+            map does not return ``(n, 2d)``.
+        ConfigError: ``map`` is not callable, ``rate`` or ``atol`` invalid.
+    """
+    check = "check_symplectic"
+    require_callable(map, "map", check)
+    z = as_batch(z, "z", check, flat=True)
+    n, dim = z.shape
+    if dim % 2:
+        raise ShapeError(
+            f"{check}: `z` has an odd dimension — expected phase-space points (n, 2d) = (q, p) "
+            f"— received shape {tuple(z.shape)} — concatenate q and p along dim 1"
+        )
+    rate = positive_number(rate, "rate", check)
+    atol = resolve_tolerance(atol, tolerance(z.dtype).exact, "atol", check)
+    if J is None:
+        J = canonical_J(dim // 2, z.dtype, z.device)
+    elif not isinstance(J, Tensor) or J.shape != (dim, dim) or not bool(torch.isfinite(J).all()):
+        got = tuple(J.shape) if isinstance(J, Tensor) else type(J).__name__
+        raise ShapeError(
+            f"{check}: `J` is invalid — expected a finite ({dim}, {dim}) tensor — received "
+            f"{got} — pass J=None for the canonical [[0, I], [-I, 0]]"
+        )
+    J = J.to(z.dtype)
+    out = call_map(map, z, check)
+    if out.shape != z.shape:
+        raise ShapeError(
+            f"{check}: `map` changes the shape — expected (n, 2d) → (n, 2d) with shape "
+            f"{tuple(z.shape)} — received output shape {tuple(out.shape)} — check the map"
+        )
+    jac = batched_jacobian(map, z)
+    defect = torch.linalg.matrix_norm(jac.transpose(1, 2) @ J @ jac - rate * J)
+    worst_i = int(defect.argmax())
+    claim = "symplecticity" if rate == 1.0 else f"conformal symplecticity (rate {rate:.4g})"
+    return verdict(
+        float(defect.max()),
+        atol,
+        claim,
+        f"max_i ‖DΦᵀJDΦ − {rate:.4g}·J‖_F over {n} points (worst at point {worst_i})",
+        f"atol {atol:.3g} ({dtype_name(z.dtype)})",
+    )
+
+
+def check_volume_preserving(
+    map: Callable[[Tensor], Tensor],
+    x: Tensor,
+    *,
+    logdet: Callable[[Tensor], Tensor] | None = None,
+    atol: float | None = None,
+) -> CheckResult:
+    """Check ``log|det DΦ(x)| = 0`` (or the reported log-determinant) at every sample point.
+
+    A map preserves volume when ``|det DΦ| = 1``; a bijection that reports its log-Jacobian
+    (``logdet(x)``) is checked against the autograd Jacobian instead.
+
+    Args:
+        map: batched map ``(n, …) → (n, …)`` with as many outputs as inputs per point.
+        x: sample points ``(n, …)``.
+        logdet: optional callable returning the claimed ``log|det DΦ(x)|``, shape ``(n,)``.
+        atol: bound on ``max_i |log|det DΦ(x_i)| − logdet_i|``; default
+            ``tolerance(x.dtype).exact``.
+
+    Raises:
+        ShapeError: bad points, a non-square Jacobian, or a ``logdet`` of the wrong shape.
+        ConfigError: a non-callable ``map`` or ``logdet``, or a bad ``atol``.
+    """
+    check = "check_volume_preserving"
+    require_callable(map, "map", check)
+    x = as_batch(x, "x", check)
+    atol = resolve_tolerance(atol, tolerance(x.dtype).exact, "atol", check)
+    out = call_map(map, x, check)
+    n = x.shape[0]
+    if out[0].numel() != x[0].numel():
+        raise ShapeError(
+            f"{check}: `map` has a non-square Jacobian — expected as many outputs as inputs per "
+            f"point ({x[0].numel()}) — received output shape {tuple(out.shape)} — volume is "
+            f"only defined for maps of a space to itself"
+        )
+    target = torch.zeros(n, dtype=torch.float64, device=x.device)
+    if logdet is not None:
+        require_callable(logdet, "logdet", check)
+        claimed = logdet(x)
+        if not isinstance(claimed, Tensor) or claimed.numel() != n:
+            got = tuple(claimed.shape) if isinstance(claimed, Tensor) else type(claimed).__name__
+            raise ShapeError(
+                f"{check}: `logdet(x)` has the wrong shape — expected ({n},) — received {got} "
+                f"— return one log-determinant per point"
+            )
+        target = claimed.detach().reshape(n).to(torch.float64)
+    jac = batched_jacobian(map, x)
+    # The determinant itself is formed in float64 so that only the Jacobian carries x's rounding.
+    sign, logabs = torch.linalg.slogdet(jac.to(torch.float64))
+    defect = torch.where(sign == 0, torch.full_like(logabs, math.inf), (logabs - target).abs())
+    defect = torch.where(torch.isfinite(defect), defect, torch.full_like(defect, math.inf))
+    worst_i = int(defect.argmax())
+    against = "the reported logdet" if logdet is not None else "0"
+    return verdict(
+        float(defect.max()),
+        atol,
+        "volume preservation" if logdet is None else "log-determinant agreement",
+        f"max_i |log|det DΦ(x_i)| − {against}| over {n} points (worst at point {worst_i})",
+        f"atol {atol:.3g} ({dtype_name(x.dtype)})",
+    )
