@@ -281,24 +281,30 @@ def diagnose(scheme: str, width: int, depth: int, batch: int, args: object) -> d
     y0 = (torch.randn(shape), torch.randn(shape)) if pair else torch.randn(shape)
     g = (torch.randn(shape), torch.randn(shape)) if pair else torch.randn(shape)
 
-    def variant(level: str) -> Callable[[], object]:
-        call = grad_call(net, y0, g, params)
+    def loop(y: object) -> object:
+        return LOOPS[scheme](net.fields, y, h)
 
+    def switched(level: str, call: Callable[[], object]) -> Callable[[], object]:
         def run() -> object:
             with _switched_off(level):
                 return call()
 
         return run
 
-    def loop(y: object) -> object:
-        return LOOPS[scheme](net.fields, y, h)
-
     sides = {
         "odenet": grad_call(net, y0, g, params),
-        "no_scans": variant("no_scans"),
-        "no_validation": variant("no_validation"),
+        "no_scans": switched("no_scans", grad_call(net, y0, g, params)),
+        "no_validation": switched("no_validation", grad_call(net, y0, g, params)),
         "loop": grad_call(loop, y0, g, params),
     }
+    if torchdiffeq is not None and scheme in STAGES:
+        # torchdiffeq calls the same field objects, so switching off the fields' validation
+        # speeds it up too: compare like with like.
+        solve = torchdiffeq_side(net.fields, scheme, y0)
+        sides["torchdiffeq"] = grad_call(solve, y0, g, params)
+        sides["torchdiffeq_no_validation"] = switched(
+            "no_validation", grad_call(solve, y0, g, params)
+        )
     with torch.no_grad(), _switched_off("no_validation"):
         gap = max_gap(net(y0), loop(y0))  # the switched-off net still computes the same map
     times = interleaved_times(sides, rounds=args.rounds, warmup=args.warmup)
@@ -306,6 +312,11 @@ def diagnose(scheme: str, width: int, depth: int, batch: int, args: object) -> d
         f"{label}_vs_loop": ratio_from_times(times, label, "loop").as_dict()
         for label in ("odenet", "no_scans", "no_validation")
     }
+    if "torchdiffeq" in sides:
+        ratios["odenet_vs_torchdiffeq"] = ratio_from_times(times, "odenet", "torchdiffeq").as_dict()
+        ratios["no_validation_vs_torchdiffeq_no_validation"] = ratio_from_times(
+            times, "no_validation", "torchdiffeq_no_validation"
+        ).as_dict()
     return {
         "scheme": scheme,
         "width": width,
@@ -343,6 +354,7 @@ def main() -> None:
     parser.add_argument(
         "--diagnose", action="store_true", help="attribute the ODENet/loop gap (see docstring)"
     )
+    parser.add_argument("--diagnose-only", action="store_true", help="run only the --diagnose part")
     parser.add_argument("--batch", type=int, default=None, help="batch size (default 128)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -362,6 +374,8 @@ def main() -> None:
     if torchdiffeq is None:
         print("torchdiffeq unavailable; run under benchmarks/.envs/peers/bin/python")
 
+    if args.diagnose_only:
+        args.diagnose, configs = True, []
     results, rows = [], []
     for scheme, width, depth in configs:
         rec = compare(scheme, width, depth, batch, args)
@@ -381,8 +395,9 @@ def main() -> None:
             }
         )
         print_table(rows[-1:], list(rows[0]))  # progress, one row at a time
-    print()
-    print_table(rows, list(rows[0]))
+    if rows:
+        print()
+        print_table(rows, list(rows[0]))
 
     profiles = {}
     if args.profile:
@@ -404,6 +419,10 @@ def main() -> None:
                     row[f"{label}/loop"] = "{median:.3f} ({min:.3f})".format(
                         **rec[f"{label}_vs_loop"]
                     )
+                both = rec.get("no_validation_vs_torchdiffeq_no_validation")
+                row["no_validation/tdq_no_validation"] = (
+                    "{median:.3f} ({min:.3f})".format(**both) if both else "n/a"
+                )
                 diag_rows.append(row)
         print("\n== diagnosis: ODENet/loop with validation parts switched off, median (min)")
         print_table(diag_rows, list(diag_rows[0]))
@@ -429,7 +448,8 @@ def main() -> None:
         "diagnosis": diagnoses,
         "profiles": profiles,
     }
-    path = write_result("ode_networks_quick" if args.quick else "ode_networks", payload, args.out)
+    name = "ode_networks" + ("_diagnosis" if args.diagnose_only else "")
+    path = write_result(name + ("_quick" if args.quick else ""), payload, args.out)
     print(f"wrote {path}")
 
 

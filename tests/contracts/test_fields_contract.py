@@ -26,6 +26,8 @@ FACTORIES: dict[str, Callable[[], VectorField]] = {
     "SeparableHamiltonian": lambda: dynamics.SeparableHamiltonian(3, width=4),
     "SecondOrder": lambda: dynamics.SecondOrder(3, width=4),
     "HamiltonianTwoStream": lambda: dynamics.HamiltonianTwoStream(3),
+    "HamiltonianShear": lambda: dynamics.HamiltonianShear(3),
+    "HamiltonianRidge": lambda: dynamics.HamiltonianRidge(3, n_ridges=3),
     "ShearRidge": lambda: dynamics.ShearRidge(3),
     "RidgeShear": lambda: dynamics.RidgeShear(3, n_ridges=3),
     "LieAlgebraField": lambda: dynamics.LieAlgebraField(6),
@@ -139,6 +141,7 @@ PAIR_FIELDS: dict[str, Callable[[int], VectorField]] = {
     "SeparableHamiltonian": lambda d: dynamics.SeparableHamiltonian(d, width=d + 1),
     "SecondOrder": lambda d: dynamics.SecondOrder(d),
     "HamiltonianTwoStream": lambda d: dynamics.HamiltonianTwoStream(d),
+    "HamiltonianRidge": lambda d: dynamics.HamiltonianRidge(d, n_ridges=2),
 }
 
 

@@ -12,6 +12,8 @@ from structdl.dynamics import (
     Antisymmetric,
     Euler,
     GradientFlow,
+    HamiltonianRidge,
+    HamiltonianShear,
     HamiltonianTwoStream,
     LieAlgebraField,
     LieEuler,
@@ -38,6 +40,10 @@ def _seed() -> None:
 
 def _rand(*shape: int) -> torch.Tensor:
     return torch.randn(*shape, dtype=F64)
+
+
+def _max_diff(a: tuple[torch.Tensor, ...], b: tuple[torch.Tensor, ...]) -> float:
+    return max(float((x - y).detach().abs().max()) for x, y in zip(a, b, strict=True))
 
 
 # -- activations ------------------------------------------------------------------------------
@@ -320,3 +326,27 @@ def test_fields_reject_bad_dimensions(dim: object) -> None:
 def test_potential_validates_its_input() -> None:
     with pytest.raises(ShapeError, match="wrong shape"):
         GradientFlow(3).potential(0.0, torch.zeros(2, 4))
+
+
+# -- Hamiltonian ridges ------------------------------------------------------------------------
+
+
+def test_hamiltonian_shear_exact_flow_conserves_energy_and_inverts() -> None:
+    shear = HamiltonianShear(3).double()
+    y = (_rand(8, 3), _rand(8, 3))
+    z = shear.exact_flow(0.0, y, 1.7)
+    assert (shear.energy(*z) - shear.energy(*y)).abs().max() < EXACT
+    back = shear.inverse_exact_flow(0.0, z, 1.7)
+    assert _max_diff(back, y) <= 1e-12
+    grid = torch.linspace(0.0, 1.7, 18, dtype=F64).tolist()
+    fine = RungeKutta("rk4").integrate(shear, y, grid)[-1]  # s is constant: RK4 is exact
+    assert _max_diff(fine, z) < 1e-12
+
+
+def test_hamiltonian_ridge_is_j_grad_h_and_not_separable() -> None:
+    field = HamiltonianRidge(2, n_ridges=3).double()
+    q, p = _rand(5, 2).requires_grad_(True), _rand(5, 2).requires_grad_(True)
+    gq, gp = torch.autograd.grad(field.energy(q, p).sum(), (q, p))
+    dq, dp = field(0.0, (q, p))
+    assert torch.allclose(dq, gp, atol=EXACT) and torch.allclose(dp, -gq, atol=EXACT)
+    assert "separable" not in field.kinds and len(field.parts) == 3

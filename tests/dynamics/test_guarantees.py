@@ -11,6 +11,7 @@ from structdl.dynamics import (
     AVF,
     Euler,
     GradientFlow,
+    HamiltonianRidge,
     HamiltonianTwoStream,
     ImplicitMidpoint,
     LieAlgebraField,
@@ -181,6 +182,21 @@ def test_strang_of_kick_drift_is_symplectic() -> None:
     split = separable_split(SeparableHamiltonian(2, width=3).double())
     claims = guarantees(split, Strang(), 0.2)
     assert {Symplectic(), VolumePreserving(), Reversible()} <= claims
+
+
+@pytest.mark.parametrize("integrator", [LieTrotter(), Strang(), ImplicitMidpoint()])
+def test_hamiltonian_ridge_layers_are_symplectic(integrator) -> None:  # noqa: ANN001
+    field = HamiltonianRidge(2, n_ridges=3).double()
+    assert {Symplectic(), VolumePreserving(), Invertible()} <= guarantees(field, integrator, 0.4)
+    z = torch.randn(6, 4, dtype=F64)
+    assert check_symplectic(_pair_map(integrator, field, 0.4), z).ok
+
+
+def test_euler_on_hamiltonian_ridge_is_not_symplectic() -> None:
+    field = HamiltonianRidge(2, n_ridges=3).double()
+    assert Symplectic() not in guarantees(field, Euler(), 0.4)
+    z = torch.randn(6, 4, dtype=F64)
+    assert not check_symplectic(_pair_map(Euler(), field, 0.4), z).ok
 
 
 # -- reversibility ----------------------------------------------------------------------------

@@ -21,6 +21,7 @@ from structdl.dynamics.integrators import (
     ItohAbe,
     LieEuler,
     LieTrotter,
+    PartitionedRungeKutta,
     RungeKutta,
     SplitField,
     StormerVerlet,
@@ -30,7 +31,12 @@ from structdl.dynamics.integrators import (
     separable_split,
 )
 from structdl.dynamics.physics import FreeRigidBody, HarmonicOscillator, LinearSystem
-from structdl.dynamics.tableau import TABLEAUX
+from structdl.dynamics.tableau import (
+    TABLEAUX,
+    lobatto_3a_3b,
+    lobatto_3a_3b_3stage,
+    symplectic_euler_prk,
+)
 from structdl.structure.result import tolerance
 
 torch.set_num_threads(1)
@@ -80,6 +86,9 @@ HO_CASES: list[tuple[Callable[[], Integrator], list[int]]] = [
     (Yoshida4, [10, 20, 40]),
     (ImplicitMidpoint, [20, 40, 80]),
     (AVF, [20, 40, 80]),
+    (lambda: PartitionedRungeKutta(lobatto_3a_3b), [20, 40, 80]),
+    (lambda: PartitionedRungeKutta(lobatto_3a_3b_3stage), [10, 20, 40]),
+    (lambda: PartitionedRungeKutta(symplectic_euler_prk), [40, 80, 160]),
     # low-order tableaux need smaller steps to be in the asymptotic regime
     *[
         (lambda t=t: RungeKutta(t), [10, 20, 40] if TABLEAUX[t].order >= 3 else [40, 80, 160])

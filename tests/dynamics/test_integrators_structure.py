@@ -19,6 +19,7 @@ from structdl.dynamics.integrators import (
     ItohAbe,
     LieEuler,
     LieTrotter,
+    PartitionedRungeKutta,
     RungeKutta,
     StormerVerlet,
     Strang,
@@ -33,6 +34,12 @@ from structdl.dynamics.physics import (
     HenonHeiles,
     Pendulum,
     SphereRotation,
+)
+from structdl.dynamics.tableau import (
+    ButcherTableau,
+    PartitionedTableau,
+    lobatto_3a_3b_3stage,
+    symplectic_euler_prk,
 )
 from structdl.structure import check_symplectic
 from structdl.structure.result import tolerance
@@ -49,6 +56,8 @@ SYMPLECTIC = [
     Yoshida4,
     ImplicitMidpoint,
     lambda: RungeKutta("gauss4"),
+    PartitionedRungeKutta,
+    lambda: PartitionedRungeKutta(lobatto_3a_3b_3stage),
 ]
 
 
@@ -223,6 +232,10 @@ def test_non_separable_hamiltonian_avf_and_midpoint() -> None:
     assert float((energies - energies[0]).abs().max()) <= EXACT  # ∇H cubic: quadrature exact
     result = check_symplectic(step_map(ImplicitMidpoint(), field, 0.3), sample_points(1))
     assert result.ok, result.reason
+    # Lobatto IIIA–IIIB and the symplectic-Euler pair have b = b̂: symplectic for any H
+    for pair in (PartitionedRungeKutta(), PartitionedRungeKutta(symplectic_euler_prk)):
+        result = check_symplectic(step_map(pair, field, 0.3), sample_points(1))
+        assert result.ok, (pair.name, result.reason)
     for integrator in (StormerVerlet(), SymplecticEuler()):  # explicit methods need separability
         with pytest.raises(IncompatibleSchemeError, match="separable"):
             integrator.step(field, 0.0, y0, 0.1)
@@ -248,6 +261,7 @@ INVERTIBLE = [
     (LieTrotter, "split"),
     (Strang, "split"),
     (lambda: Strang(StormerVerlet()), "split"),
+    (lambda: PartitionedRungeKutta(lobatto_3a_3b_3stage), "henon"),
 ]
 
 
@@ -375,3 +389,27 @@ def test_implicit_step_is_differentiable_with_respect_to_parameters() -> None:
         field.k -= 2e-6
         down = float(loss())
     assert abs(analytic - (up - down) / 2e-6) <= 1e-7
+
+
+def test_separable_only_pair_is_symplectic_exactly_where_the_theory_says() -> None:
+    # b ≠ b̂ with b_i â_ij + b̂_j a_ji = b_i b̂_j: symplectic on separable H, not on general H
+    first = ButcherTableau([[0.0, 0.0], [1.0, 0.0]], [1.0, 0.0], [0.0, 1.0])
+    second = ButcherTableau([[0.0, 0.0], [0.0, 0.0]], [0.0, 1.0], [0.0, 0.0])
+    integrator = PartitionedRungeKutta(PartitionedTableau(first, second, name="drift_kick"))
+    from structdl.structure.properties import Symplectic
+
+    assert Symplectic() not in integrator.preserves
+    assert Symplectic() in integrator.preserves_for(Pendulum())
+    assert Symplectic() not in integrator.preserves_for(NonSeparable())
+    on_separable = check_symplectic(step_map(integrator, Pendulum(), 0.5), sample_points(1))
+    assert on_separable.ok, on_separable.reason
+    on_general = check_symplectic(step_map(integrator, NonSeparable(), 0.5), sample_points(1))
+    assert not on_general.ok and on_general.worst > 1e-6
+
+
+def test_lobatto_pair_reproduces_velocity_verlet() -> None:
+    field = Pendulum(dim=3)
+    y = field.initial_state(2)
+    a = PartitionedRungeKutta().step(field, 0.0, y, 0.1)
+    b = StormerVerlet().step(field, 0.0, y, 0.1)
+    assert max(float((x - z).abs().max()) for x, z in zip(a, b, strict=True)) <= 1e-15

@@ -139,7 +139,9 @@ def test_per_layer_step_rule_uses_each_layers_norm() -> None:
             f.weight.mul_(k + 1.0)
     net = ODENet(fields, Euler(), T=30.0, step_rule="clip")
     bounds = torch.tensor([2.0 / f.lipschitz_bound() for f in fields])
-    assert torch.allclose(net.step_sizes().detach(), bounds, rtol=1e-5)
+    h = net.step_sizes().detach()
+    assert (h <= bounds).all()  # the clip margin is 100 ulp of float32 below the bound
+    assert torch.allclose(h, bounds, rtol=1e-4)
 
 
 def test_step_rule_needs_gradient_fields_and_a_contractive_method() -> None:

@@ -151,21 +151,19 @@ def test_bicolored_tree_counts_match_oeis_a000151() -> None:
 
 
 @pytest.mark.parametrize(
-    ("pair", "order", "symplectic", "symmetric"),
+    ("pair", "expected"),
     [
-        (lobatto_3a_3b, 2, True, True),
-        (lobatto_3a_3b_3stage, 4, True, True),
-        (symplectic_euler_prk, 1, True, False),
-        (PartitionedTableau(gauss4, gauss4), 4, True, True),
-        (PartitionedTableau(rk4, rk4), 4, False, False),
+        (lobatto_3a_3b, (2, True, True)),
+        (lobatto_3a_3b_3stage, (4, True, True)),
+        (symplectic_euler_prk, (1, True, False)),
+        (PartitionedTableau(gauss4, gauss4), (4, True, True)),
+        (PartitionedTableau(rk4, rk4), (4, False, False)),
     ],
 )
 def test_partitioned_tableau_properties_are_derived(
-    pair: PartitionedTableau, order: int, symplectic: bool, symmetric: bool
+    pair: PartitionedTableau, expected: tuple[int, bool, bool]
 ) -> None:
-    assert pair.order == order
-    assert pair.is_symplectic is symplectic
-    assert pair.is_symmetric is symmetric
+    assert (pair.order, pair.is_symplectic, pair.is_symmetric) == expected
 
 
 def test_partitioned_pair_needs_coupling_conditions() -> None:
@@ -180,15 +178,24 @@ def test_partitioned_pair_needs_coupling_conditions() -> None:
     assert three_eighths.order == 4 and pair.order < 4 and pair.is_explicit
 
 
+def separable_only_pair() -> PartitionedTableau:
+    """Explicit drift–kick pair with ``b = (1, 0) ≠ b̂ = (0, 1)``.
+
+    ``b_i â_ij + b̂_j a_ji = b_i b̂_j`` holds (â₁₁ = a₂₂ = 0, â₁₂ + a₂₁ = 1), so it is symplectic for
+    separable Hamiltonians only.
+    """
+    first = ButcherTableau([[0.0, 0.0], [1.0, 0.0]], [1.0, 0.0], [0.0, 1.0], name="q_part")
+    second = ButcherTableau([[0.0, 0.0], [0.0, 0.0]], [0.0, 1.0], [0.0, 0.0], name="p_part")
+    return PartitionedTableau(first, second, name="separable_only")
+
+
 def test_separable_only_symplectic_pair() -> None:
-    # b ≠ b̂ with the coupling condition b_i â_ij + b̂_j a_ji = b_i b̂_j: symplectic only for
-    # separable Hamiltonians (explicit Euler / implicit-Euler pair with weights split unevenly
-    # would break consistency, so build it from two consistent 2-stage tableaux)
-    first = ButcherTableau([[0.0, 0.0], [1.0, 0.0]], [1.0, 0.0], [0.0, 1.0])
-    second = ButcherTableau([[1.0, 0.0], [1.0, 0.0]], [0.0, 1.0], [1.0, 1.0])
-    pair = PartitionedTableau(first, second)
-    assert pair.is_symplectic_separable == (pair._symplectic_defect <= 1e-12)
-    assert not pair.is_symplectic  # b ≠ b̂
+    pair = separable_only_pair()
+    assert pair.is_symplectic_separable and not pair.is_symplectic
+    assert pair.order == 1 and pair.is_explicit
+    # negative control: perturbing the coupling breaks the condition
+    first = ButcherTableau([[0.0, 0.0], [0.9, 0.0]], [1.0, 0.0], [0.0, 0.9])
+    assert not PartitionedTableau(first, pair.second).is_symplectic_separable
 
 
 def test_partitioned_tableau_validation() -> None:

@@ -138,3 +138,9 @@ def test_pool_and_norm_layers_validate_their_input():
 def test_relative_error_of_a_zero_output_is_refused():
     with pytest.raises(ShapeError, match="relative error is undefined"):
         equivariance_errors(lambda t: t * 0, C4, act_image, act_image, torch.randn(1, 1, 5, 5))
+
+
+def test_reflect_padding_larger_than_the_input():
+    layer = GroupConv2d(1, 1, 3, C4, stride=3, padding=2, padding_mode="reflect")
+    with pytest.raises(ShapeError, match="reflect padding"):
+        layer(torch.randn(1, 1, 4, 2, 2))

@@ -226,6 +226,16 @@ def test_untestable_declarations_raise_config_error():
         assert_preserves(lambda v: v, z, properties=[Novel()])
     with pytest.raises(ConfigError, match="inverse"):
         assert_preserves(lambda v: v, z, properties=[Invertible()])
+    with pytest.raises(ConfigError, match="`n_steps` is invalid"):
+        assert_preserves(RotationLayer(), z, properties=[EnergyConserving()], n_steps=0)
+    with pytest.raises(ConfigError, match="not callable"):
+        assert_preserves(Uncallable(), z)
+
+
+class Uncallable:
+    """Declares structure but is not a map (like an Integrator, which needs a field)."""
+
+    preserves = frozenset({Symplectic()})
 
 
 @pytest.fixture
@@ -294,3 +304,17 @@ def test_checker_self_tests_are_registered_and_pass():
         result = all_checks()[name]()
         assert result.ok, result.reason
         assert "rejects the negative control" in result.reason
+
+
+def test_guarantees_stays_the_function_after_its_module_is_imported(monkeypatch):
+    import importlib
+
+    rules = importlib.import_module("structdl.structure.guarantees")
+    assert callable(structure.guarantees)
+    assert structure.guarantees.__module__ == "structdl.structure.guarantees"
+
+    # The stand-in used while the rules module is absent delegates at call time.
+    calls = []
+    monkeypatch.setattr(rules, "guarantees", lambda *args: calls.append(args) or frozenset())
+    assert structure._lazy_guarantees("field", "integrator", 0.1) == frozenset()
+    assert calls == [("field", "integrator", 0.1)]

@@ -15,6 +15,8 @@ from ._base import FIELD_KINDS, Integrator, State, VectorField
 from .fields import (
     Antisymmetric,
     GradientFlow,
+    HamiltonianRidge,
+    HamiltonianShear,
     HamiltonianTwoStream,
     LieAlgebraField,
     Residual,
@@ -63,6 +65,8 @@ __all__ = [
     "ButcherTableau",
     "Euler",
     "GradientFlow",
+    "HamiltonianRidge",
+    "HamiltonianShear",
     "HamiltonianTwoStream",
     "HarmonicOscillator",
     "HenonHeiles",

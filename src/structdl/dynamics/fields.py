@@ -1,17 +1,16 @@
 """Neural vector fields on tensor states ``(batch, dim)``: *what* flows in an ODE-network layer.
 
-=====================  =============================================  ==========================
-field                  equation                                       structure (``kinds``)
-=====================  =============================================  ==========================
-:class:`Residual`      ``σ(Ay + b)`` or ``Bσ(Ay + b)``                 none (the control)
-:class:`GradientFlow`  ``−Aᵀσ(Ay + b) = −∇V``, ``V = 1ᵀγ(Ay + b)``     gradient, energy
-:class:`Antisymmetric` ``σ((W − Wᵀ − γI)y + b)``                       none (near-imaginary
-                                                                       Jacobian spectrum)
-:class:`RidgeShear`    ``Σ_i a_i σ(b_iᵀy + c_i)``, ``a_i ⊥ b_i``        divergence-free, split
-:class:`LieAlgebraField` ``ω(y) × y`` on the sphere S²                 lie
-=====================  =============================================  ==========================
+* :class:`Residual` — ``σ(Ay + b)`` or ``Bσ(Ay + b)``: no structure (the negative control);
+* :class:`GradientFlow` — ``−Aᵀσ(Ay + b) = −∇V`` with ``V = 1ᵀγ(Ay + b)`` convex: kinds
+  "gradient" and "energy" (non-expansive flow, co-coercive with ``ν = L‖A‖²``);
+* :class:`Antisymmetric` — ``σ((W − Wᵀ − γI)y + b)``: no guaranteed structure (a nearly
+  imaginary Jacobian spectrum);
+* :class:`RidgeShear` — ``Σ_i a_i σ(b_iᵀy + c_i)`` with ``a_i ⊥ b_i``: "divergence_free" and
+  "split" into :class:`ShearRidge` parts, each a "shear" with an exact flow;
+* :class:`LieAlgebraField` — ``ω(y) × y`` on the sphere S²: kind "lie".
 
-The fields on pairs ``(q, p)`` — :class:`SeparableHamiltonian`, :class:`SecondOrder` and
+The fields on pairs ``(q, p)`` — :class:`SeparableHamiltonian`, :class:`SecondOrder`,
+:class:`HamiltonianRidge` (with its :class:`HamiltonianShear` parts) and
 :class:`HamiltonianTwoStream` — live in the private module ``_partitioned.py`` and are
 re-exported here. Each field validates its state once, in
 :class:`~structdl.dynamics._field_base.StructuredField`. Fields are autonomous: time dependence
@@ -36,12 +35,20 @@ from ._field_base import (
     linear_weight,
     positive_int,
 )
-from ._partitioned import HamiltonianTwoStream, SecondOrder, SeparableHamiltonian
+from ._partitioned import (
+    HamiltonianRidge,
+    HamiltonianShear,
+    HamiltonianTwoStream,
+    SecondOrder,
+    SeparableHamiltonian,
+)
 from .integrators.lie_group import hat, so3_exp
 
 __all__ = [
     "Antisymmetric",
     "GradientFlow",
+    "HamiltonianRidge",
+    "HamiltonianShear",
     "HamiltonianTwoStream",
     "LieAlgebraField",
     "Residual",
@@ -152,18 +159,21 @@ class GradientFlow(StructuredField):
         return -torch.eye(self.dim, dtype=self.weight.dtype, device=self.weight.device)
 
     def spectral_norm(
-        self, *, exact: bool = False, max_iterations: int = 200, rtol: float = 1e-12
+        self, *, exact: bool = False, max_iterations: int = 200, rtol: float | None = None
     ) -> Tensor:
         """``‖A‖₂``, differentiable with respect to ``A``.
 
         Power iteration on ``AᵀA`` from the persistent vector, stopped when the estimate changes
-        by less than ``rtol`` (relative); if it has not by ``max_iterations`` (a tiny spectral
-        gap), or ``exact=True``, the exact SVD-based norm is returned. The converged estimate is
+        by less than ``rtol`` (relative; default ``1e-12`` in float64 and a few ulp in lower
+        precision); if it has not by ``max_iterations`` (a tiny spectral gap), or
+        ``exact=True``, the exact SVD-based norm is returned. The converged estimate is
         ``uᵀAv`` with the singular vectors detached, whose gradient is that of ``σ_max``.
         """
         weight = self.weight
         if exact:
             return torch.linalg.matrix_norm(weight, 2)
+        if rtol is None:
+            rtol = max(1e-12, 8.0 * torch.finfo(weight.dtype).eps)
         with torch.no_grad():
             v = self._power_vector.to(weight.dtype)
             sigma = 0.0

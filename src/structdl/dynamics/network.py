@@ -33,8 +33,9 @@ _STEP_RULES = (None, "raise", "clip")
 _EMBEDS = (None, "phase", "phase_linear")
 _READOUTS = ("concat", "q")
 #: Relative margin by which ``step_rule="clip"`` stays below the bound ``2r/(L‖A‖²)``: power
-#: iteration underestimates ``‖A‖`` (by ~1e-12 relative once converged), and the clipped step
-#: must satisfy the exact bound that ``structure.guarantees`` tests.
+#: iteration underestimates ``‖A‖`` (by ~1e-12 relative once converged in float64, by a few ulp
+#: in float32, where the margin is 100 ulp), and the clipped step must satisfy the exact bound
+#: that ``structure.guarantees`` tests.
 _CLIP_MARGIN = 1e-6
 
 
@@ -63,14 +64,19 @@ class ODENet(nn.Module):
     learnable logits ``ℓ`` (a point of the simplex scaled by ``T``). ``step_rule`` enforces the
     non-expansive bound ``h_k ≤ 2r/(L‖A_k‖²)`` of a gradient-flow field under an integrator of
     circle-contractivity radius ``r`` (Euler: ``r = 1``), with ``‖A_k‖`` from power iteration:
-    ``"raise"`` raises :class:`StepSizeError`, ``"clip"`` replaces ``h_k`` by the bound (so
-    ``Σh_k`` may fall below ``T``).
+    ``"raise"`` raises :class:`StepSizeError`, ``"clip"`` replaces ``h_k`` by the bound less a
+    relative margin of ``1e-6`` that covers the power-iteration error (so ``Σh_k`` may fall
+    below ``T``).
 
     Hamiltonian (partitioned) fields act on pairs ``(q, p)``: with ``embed="phase"`` an input
     ``x`` of shape ``(batch, d)`` becomes ``(x, 0)``, with ``embed="phase_linear"`` it becomes
     ``(x, Wx)`` with a learnable ``W`` (initialised at 0), and the output ``(q_K, p_K)`` is read
     out as ``cat(q_K, p_K)`` of shape ``(batch, 2d)`` (``readout="concat"``) or as ``q_K``
     (``readout="q"``). Without ``embed`` a partitioned network maps pairs to pairs.
+
+    :meth:`guarantees` reports what the structured part ``z₀ ↦ z_K`` preserves (the intersection
+    over layers of :func:`structdl.structure.guarantees`); :meth:`inverse` inverts that part;
+    the head is outside both.
 
     Args:
         fields: one vector field (shared by all layers: a neural ODE) or a sequence of them (one
@@ -247,14 +253,16 @@ class ODENet(nn.Module):
             if too_big:
                 k = too_big[0]
                 field = self.field(k)
+                step, bound = float(h[k].detach()), float(bounds[k].detach())
                 raise StepSizeError(
-                    f"layer {k}: step size h={float(h[k].detach()):.6g} exceeds the non-expansive bound "
-                    f"2r/(L‖A‖²) = {float(bounds[k].detach()):.6g} of {self.integrator.name} "
+                    f"layer {k}: step size h={step:.6g} exceeds the non-expansive bound "
+                    f"2r/(L‖A‖²) = {bound:.6g} of {self.integrator.name} "
                     f"(r={self.radius:g}) on {field.name}; use step_rule='clip', more steps, "
                     f"or a smaller T ({len(too_big)} layer(s) violate it)"
                 )
             return h
-        return torch.minimum(h, bounds * (1.0 - _CLIP_MARGIN))
+        margin = max(_CLIP_MARGIN, 100.0 * torch.finfo(h.dtype).eps)
+        return torch.minimum(h, bounds * (1.0 - margin))
 
     def _step_bounds(self, dtype: torch.dtype) -> Tensor:
         if self.shared:

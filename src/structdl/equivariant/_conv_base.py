@@ -47,7 +47,9 @@ class GroupConvBase(DeclaresEquivariance, nn.Module, ABC):
         padding: ``"same"`` (``(k−1)//2``), ``"valid"`` (0) or a nominal padding ``p ≥ 0``; the
             layer pads symmetrically by the smallest ``p' ≥ p`` that centres the sampling grid
             (see :mod:`structdl.equivariant._sampling`), so outputs are exactly equivariant for
-            odd and even input sizes.
+            odd and even input sizes. For interpolated groups the filter bank is
+            ``(k+2) × (k+2)`` (see :mod:`structdl.equivariant._interp`) and the padding grows by
+            one, so output sizes equal those of an exact layer with the same arguments.
         padding_mode: ``"zeros"``, ``"replicate"``, ``"reflect"`` or ``"circular"``.
         bias: add one learnable bias per output field (shared over the group axis, which keeps
             equivariance).
@@ -90,7 +92,7 @@ class GroupConvBase(DeclaresEquivariance, nn.Module, ABC):
         self.bias = nn.Parameter(torch.zeros(self.out_channels)) if bias else None
         if not self.group.exact:
             # Rotated by arbitrary angles, the corners of a square kernel would leave the grid;
-            # restricting the base filter to the inscribed disc keeps every copy inside.
+            # keeping only the weights in the inscribed disc keeps every rotated copy inside.
             self.register_buffer("disc", disc_mask(self.kernel_size), persistent=False)
         else:
             self.disc = None
@@ -164,6 +166,15 @@ class GroupConvBase(DeclaresEquivariance, nn.Module, ABC):
         if self.padding_mode == "zeros":
             out = F.conv2d(flat, bank, bias, self.stride, (plan_h.padding, plan_w.padding))
         else:
+            # F.pad needs padding < size for reflect and padding <= size for circular.
+            limit = {"reflect": 0, "circular": 1}.get(self.padding_mode)
+            if limit is not None and max(plan_h.padding - h, plan_w.padding - w) >= limit:
+                raise ShapeError(
+                    f"{type(self).__name__}: {self.padding_mode} padding of {plan_h.padding}×"
+                    f"{plan_w.padding} pixels needs a larger input — expected H, W ≥ padding "
+                    f"(> for reflect) — received {h}×{w} — use a larger input or "
+                    "padding_mode='replicate'"
+                )
             pads = (plan_w.padding, plan_w.padding, plan_h.padding, plan_h.padding)
             out = F.conv2d(F.pad(flat, pads, mode=self.padding_mode), bank, bias, self.stride)
         size = self.out_rep.size

@@ -85,7 +85,6 @@ class FiniteGroup(ABC):
         n: rotation order, ``n ≥ 1``.
     """
 
-    dihedral: bool = False
     _symbol: str = "?"
 
     def __init__(self, n: int) -> None:
@@ -97,6 +96,11 @@ class FiniteGroup(ABC):
         self.n = n
 
     # -- basic structure ------------------------------------------------------------------
+    @property
+    @abstractmethod
+    def dihedral(self) -> bool:
+        """Whether the group contains reflections (defined by each family)."""
+
     @property
     def order(self) -> int:
         """Number of elements ``|G|`` (``n`` for ``C_n``, ``2n`` for ``D_n``)."""
@@ -236,10 +240,6 @@ class FiniteGroup(ABC):
                 f"{subgroup!r} — choose a subgroup of {self.name}"
             )
 
-    @abstractmethod
-    def _kind(self) -> str:
-        """Name of the family (for documentation and abstractness)."""
-
 
 class CyclicGroup(FiniteGroup):
     """The cyclic group ``C_n = {r^k}`` of rotations by multiples of ``2π/n``.
@@ -255,9 +255,6 @@ class CyclicGroup(FiniteGroup):
     dihedral = False
     _symbol = "C"
 
-    def _kind(self) -> str:
-        return "cyclic"
-
 
 class DihedralGroup(FiniteGroup):
     """The dihedral group ``D_n = {r^k m^f}``: ``n`` rotations and ``n`` reflections.
@@ -272,9 +269,6 @@ class DihedralGroup(FiniteGroup):
 
     dihedral = True
     _symbol = "D"
-
-    def _kind(self) -> str:
-        return "dihedral"
 
 
 def C(n: int) -> CyclicGroup:  # noqa: N802 (mathematical name)

@@ -191,7 +191,7 @@ def _sharpness(activation: str, config: Config, generator: torch.Generator, resu
 class _Classifier(nn.Module):
     """``head ∘ ODENet``; ``features_bound()`` is a Lipschitz bound of the ODE part."""
 
-    def __init__(self, net: nn.Module, head: nn.Linear, certified: bool) -> None:
+    def __init__(self, net: nn.Module, head: nn.Linear, *, certified: bool) -> None:
         super().__init__()
         self.net = net
         self.head = head
@@ -396,8 +396,8 @@ def run(config: Config, out_dir: Path, progress: Progress) -> Result:
     curves = _robustness(models, split, config, result, progress)
     _lipschitz_checks(models, split, config, result)
     for row in table:
-        for eps, pgd, cert in zip(config.epsilons, curves[row["model"]]["pgd"],
-                                  curves[row["model"]]["certified"]):
+        curve = curves[row["model"]]
+        for eps, pgd, cert in zip(config.epsilons, curve["pgd"], curve["certified"], strict=True):
             row[f"pgd@{eps:g}"] = pgd
             row[f"certified@{eps:g}"] = cert
     result.tables["digits"] = table

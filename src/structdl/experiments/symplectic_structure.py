@@ -132,7 +132,8 @@ def _system(name: str) -> tuple[Any, Tensor, Tensor]:
     f64 = torch.float64
     if name == "pendulum":
         # Amplitude 1.5 rad: far from the linear regime, below the separatrix (H = 1).
-        return Pendulum().double(), torch.tensor([[1.5]], dtype=f64), torch.tensor([[0.0]], dtype=f64)
+        q0, p0 = torch.tensor([[1.5]], dtype=f64), torch.tensor([[0.0]], dtype=f64)
+        return Pendulum().double(), q0, p0
     if name == "kepler":
         e = 0.5
         # Start at perihelion of the unit-semi-major-axis orbit (period 2π).
@@ -219,8 +220,17 @@ def _convergence(
     for h in steps:
         n = round(config.order_time / h)
         end = _integrate(integrator, hamiltonian, y0, h, n)[-1]
-        errors.append(max(float((a - b).abs().max()) for a, b in zip(end, reference)))
+        errors.append(max(float((a - b).abs().max()) for a, b in zip(end, reference, strict=True)))
     return steps, errors
+
+
+def _pair_energy(hamiltonian: Any) -> Callable[[tuple[Tensor, Tensor]], Tensor]:
+    """``H`` as a function of a pair state, the form :func:`check_energy` expects."""
+
+    def energy(state: tuple[Tensor, Tensor]) -> Tensor:
+        return hamiltonian.energy(*state)
+
+    return energy
 
 
 def _sample_points(q0: Tensor, p0: Tensor, n: int, generator: torch.Generator) -> Tensor:
@@ -252,7 +262,7 @@ def _energy_figure(times: dict[str, Tensor], errors: dict[tuple[str, str], Tenso
     fig, axes = plt.subplots(
         1, len(config.systems), figsize=(5 * len(config.systems), 3.8), squeeze=False
     )
-    for ax, system in zip(axes[0], config.systems):
+    for ax, system in zip(axes[0], config.systems, strict=True):
         for method in config.methods:
             err = errors[(system, method)].clamp_min(1e-17)
             ax.semilogy(times[system], err, label=method, lw=1)
@@ -274,7 +284,7 @@ def _order_figure(studies: dict[tuple[str, str], tuple[list[float], list[float]]
     fig, axes = plt.subplots(
         1, len(config.systems), figsize=(5 * len(config.systems), 3.8), squeeze=False
     )
-    for ax, system in zip(axes[0], config.systems):
+    for ax, system in zip(axes[0], config.systems, strict=True):
         for method in config.methods:
             steps, errs = studies[(system, method)]
             ax.loglog(steps, errs, "o-", label=method, ms=3)
@@ -341,7 +351,7 @@ def run(config: Config, out_dir: Path, progress: Progress) -> Result:
                 # gradient adds a tiny error per step, so the bar is the solve tolerance per step.
                 bar = tol.solve * config.n_steps
                 energy = check_energy(
-                    lambda state: hamiltonian.energy(*state), states, mode="conserved", atol=bar
+                    _pair_energy(hamiltonian), states, mode="conserved", atol=bar
                 )
                 result.checks[f"energy/avf/{system}"] = energy.as_dict()
 

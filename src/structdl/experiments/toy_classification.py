@@ -154,7 +154,9 @@ class ToyClassifier(nn.Module):
         return [torch.cat(z, dim=1) if isinstance(z, tuple) else z for z in states]
 
 
-def build_model(name: str, width: int, depth: int, *, hidden: int, T: float) -> ToyClassifier:
+def build_model(
+    name: str, width: int, depth: int, *, hidden: int, T: float, activation: str = "tanh"
+) -> ToyClassifier:
     """The classifier ``name`` (one of ``MODELS``) with ``depth`` layers on a width-``w`` state."""
     from ..dynamics import (
         Antisymmetric,
@@ -167,15 +169,17 @@ def build_model(name: str, width: int, depth: int, *, hidden: int, T: float) -> 
     )
 
     if name == "resnet":
-        net = ODENet([Residual(width) for _ in range(depth)], Euler(), T=T, head=nn.Linear(width, 2))
+        fields = [Residual(width, activation=activation) for _ in range(depth)]
+        net = ODENet(fields, Euler(), T=T, head=nn.Linear(width, 2))
     elif name == "hamiltonian":
-        fields = [SeparableHamiltonian(width, width=hidden) for _ in range(depth)]
+        fields = [SeparableHamiltonian(width, width=hidden, activation=activation)
+                  for _ in range(depth)]
         net = ODENet(fields, StormerVerlet(), T=T, embed="phase", head=nn.Linear(2 * width, 2))
     elif name == "antisymmetric":
-        fields = [Antisymmetric(width, gamma=0.01) for _ in range(depth)]
+        fields = [Antisymmetric(width, gamma=0.01, activation=activation) for _ in range(depth)]
         net = ODENet(fields, Euler(), T=T, head=nn.Linear(width, 2))
     elif name == "gradient":
-        fields = [GradientFlow(width, width=hidden, activation="tanh") for _ in range(depth)]
+        fields = [GradientFlow(width, width=hidden, activation=activation) for _ in range(depth)]
         net = ODENet(fields, Euler(), T=T, head=nn.Linear(width, 2))
     else:
         raise ConfigError(f"unknown model {name!r} — expected one of {MODELS} — got {name!r}")
@@ -219,11 +223,12 @@ def _depth_figure(rows: list[dict[str, Any]], config: Config):
     fig, axes = plt.subplots(
         1, len(config.datasets), figsize=(4.2 * len(config.datasets), 3.6), squeeze=False
     )
-    for ax, dataset in zip(axes[0], config.datasets):
+    for ax, dataset in zip(axes[0], config.datasets, strict=True):
         for model in config.models:
             pts = [(r["depth"], r["test_accuracy"]) for r in rows
                    if r["dataset"] == dataset and r["model"] == model]
-            ax.plot(*zip(*pts), "o-", label=model)
+            depths, accuracies = zip(*pts, strict=True)
+            ax.plot(depths, accuracies, "o-", label=model)
         ax.axhline(config.bar, color="grey", ls=":", lw=1)
         ax.set_xscale("log", base=2)
         ax.set_title(dataset)
@@ -401,7 +406,9 @@ def run(config: Config, out_dir: Path, progress: Progress) -> Result:
     result.tables["accuracy"] = rows
     _symplectic_checks(at_bar, config, result)
 
-    result.figures.append(save_figure(_depth_figure(rows, config), out_dir, "accuracy_vs_depth.png"))
+    result.figures.append(
+        save_figure(_depth_figure(rows, config), out_dir, "accuracy_vs_depth.png")
+    )
     result.figures.append(
         save_figure(_decision_figure(at_bar, data, config), out_dir, "decision_regions.png")
     )

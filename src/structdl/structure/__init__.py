@@ -91,14 +91,24 @@ __all__ = [
 ]
 
 
-def guarantees(field: Any, integrator: Any, h: Any) -> frozenset[Property]:
+def _lazy_guarantees(field: Any, integrator: Any, h: Any) -> frozenset[Property]:
     """The properties that a (vector field, integrator, step size ``h``) combination preserves.
 
     Includes conditional rules (non-expansive Euler needs ``h ≤ 2/(L·‖A‖²)``; a symplectic
     method is symplectic only on a Hamiltonian field). The rules live in
-    :mod:`structdl.structure.guarantees`, imported on first call so that this package does not
-    depend on :mod:`structdl.dynamics` at import time (dynamics imports the property tags).
+    :mod:`structdl.structure.guarantees`; this stand-in imports them at call time.
     """
-    from .guarantees import guarantees as _guarantees
+    from .guarantees import guarantees as rules
 
-    return _guarantees(field, integrator, h)
+    return rules(field, integrator, h)
+
+
+try:
+    # Bind the real function. Importing the submodule sets the package attribute
+    # ``guarantees`` to the *module*; this import then rebinds it to the function, so that a later
+    # ``import structdl.structure.guarantees`` elsewhere cannot shadow the public function.
+    from .guarantees import guarantees
+except ModuleNotFoundError as error:  # the rules module is optional while it is being written
+    if error.name != f"{__name__}.guarantees":
+        raise
+    guarantees = _lazy_guarantees

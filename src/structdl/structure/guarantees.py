@@ -126,7 +126,9 @@ def nonexpansive_algebraically_stable(field: Any, integrator: Any, h: float) -> 
 
     A gradient field ``−∇V`` with ``V`` convex satisfies the one-sided Lipschitz condition with
     ``ν = 0``; an algebraically stable RK method (``b ≥ 0``, ``BA + AᵀB − bbᵀ ⪰ 0``: implicit
-    midpoint, Gauss, Radau IIA) is then non-expansive for every ``h > 0`` (Burrage–Butcher).
+    midpoint, Gauss, Radau IIA) is then non-expansive for every ``h > 0`` (Burrage–Butcher),
+    for the exact solution of its stage equations (an iterative solve that does not converge
+    raises instead of returning).
     """
     if "gradient" not in _kinds(field) or h <= 0:
         return set()

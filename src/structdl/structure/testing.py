@@ -34,6 +34,7 @@ from typing import Any
 import torch
 
 from .._errors import ConfigError, StructureViolation
+from ._validate import require_int
 from .checks import (
     check_energy,
     check_equivariance,
@@ -226,7 +227,7 @@ def assert_preserves(
         )
     options = {
         "h": h,
-        "n_steps": n_steps,
+        "n_steps": require_int(n_steps, "n_steps", "assert_preserves", 1),
         "input_action": input_action,
         "output_action": output_action,
     }

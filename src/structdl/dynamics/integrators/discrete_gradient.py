@@ -215,9 +215,12 @@ class ItohAbe(_DiscreteGradient):
     Only energy *values* are used (derivative-free): when an increment is below ``δ`` (round-off
     would swamp the quotient) the coordinate's quotient is replaced by a central difference of
     width ``δ`` around the midpoint, whose contribution to the energy balance is ``O(δ³)``.
-    Order 1; energy conserved for skew ``S``, non-increasing for negative-semidefinite ``S``, up to
-    the solve residual. The quotients make the solve noisier than AVF's, so its default tolerance
-    is ``1e-11`` (float64) / ``1e-5`` (float32).
+    The energy differences are taken coordinate by coordinate (all ``n + 1`` intermediate points in
+    one batched energy call); the implicit equation couples the coordinates through ``S``, so it
+    is solved for the whole vector by fixed-point iteration (a sequential scalar solve is only
+    possible for triangular ``S``). Order 1; energy conserved for skew ``S``, non-increasing for
+    negative-semidefinite ``S``, up to the solve residual. The quotients make the solve noisier
+    than AVF's, so its default tolerance is ``1e-11`` (float64) / ``1e-5`` (float32).
 
     Args:
         max_iter: maximum fixed-point iterations (non-convergence raises ``StepSizeError``).
