@@ -255,3 +255,12 @@ def test_guarantees_rejects_incompatible_pairs_and_classes() -> None:
         guarantees(GradientFlow(2), SymplecticEuler(), 0.1)
     with pytest.raises(IncompatibleSchemeError, match="an instance, not the class"):
         guarantees(GradientFlow(2), Euler, 0.1)
+
+
+def test_algebraic_stability_is_derived_from_the_tableau() -> None:
+    from structdl.dynamics.tableau import TABLEAUX
+    from structdl.structure.guarantees import _algebraically_stable
+
+    stable = {name for name, tab in TABLEAUX.items() if _algebraically_stable(tab)}
+    assert {"gauss2", "gauss4"} <= stable
+    assert not {"euler", "heun", "rk4", "ssp_rk3", "midpoint"} & stable

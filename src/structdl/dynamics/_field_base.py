@@ -106,9 +106,7 @@ class StructuredField(VectorField):
                     f"{tuple(part.shape)}; reshape the input or build the field with dim="
                     f"{part.shape[-1] if part.dim() else '…'}"
                 )
-            if not _under_functorch(part):
-                check_state(part, where)
-            elif not part.is_floating_point():
+            if not _under_functorch(part):  # inside vmap/jacrev only shapes and dtypes
                 check_state(part, where)
             dtype = self._parameter_dtype()
             if dtype is not None and part.dtype != dtype:

@@ -5,3 +5,6 @@ from . import toy_classification  # noqa: F401
 from . import nonexpansive_robustness  # noqa: F401
 from . import sphere_features  # noqa: F401
 from . import learned_hamiltonian  # noqa: F401
+from . import equivariant_reconstruction  # noqa: F401
+from . import rotated_digits  # noqa: F401
+from . import approximate_equivariance  # noqa: F401
