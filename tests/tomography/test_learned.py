@@ -67,11 +67,11 @@ def test_learned_reconstruction_trains() -> None:
     first = None
     for _ in range(30):
         loss = torch.nn.functional.mse_loss(model(y), x)
-        first = float(loss) if first is None else first
+        first = loss.item() if first is None else first
         optimiser.zero_grad()
         loss.backward()
         optimiser.step()
-    assert float(loss) < 0.5 * first
+    assert loss.item() < 0.5 * first
 
 
 def test_bad_arguments_raise_typed_errors() -> None:

@@ -7,8 +7,6 @@ is discretised (:mod:`.integrators`); :class:`ODENet` stacks integrator steps in
 
 from __future__ import annotations
 
-from .. import structure as _structure
-from ..structure.guarantees import guarantees as _guarantees_function
 from . import _checks  # noqa: F401  (registers the default-object structure checks)
 from ._activations import ACTIVATIONS, Activation, get_activation, leaky_relu
 from ._base import FIELD_KINDS, Integrator, State, VectorField
@@ -47,12 +45,6 @@ from .network import ODENet
 from .physics import HarmonicOscillator, HenonHeiles, Kepler, Pendulum
 from .rnn import AntisymmetricRNNCell
 from .tableau import ButcherTableau
-
-# Importing the submodule structdl.structure.guarantees (done above, by network.py) makes Python
-# bind the *module* to the package attribute ``structure.guarantees``, shadowing the public
-# function of the same name. Re-bind the function. The lasting fix is an eager
-# ``from .guarantees import guarantees`` in structure/__init__.py; this line is then a no-op.
-_structure.guarantees = _guarantees_function
 
 __all__ = [
     "ACTIVATIONS",

@@ -9,7 +9,6 @@ declares; :func:`register_check` / :func:`all_checks` hold the checks ``structdl
 
 from __future__ import annotations
 
-from typing import Any
 
 from . import _checks  # noqa: F401  (registers the checkers' self-tests for `structdl check`)
 from .catalogue import all_checks, register_check
@@ -34,6 +33,10 @@ from .checks import (
     check_symplectic,
     check_volume_preserving,
 )
+
+# Imported eagerly and as a function: binding the name here means a later
+# ``import structdl.structure.guarantees`` cannot shadow it with the module.
+from .guarantees import guarantees
 from .properties import (
     ConformalSymplectic,
     Dissipative,
@@ -89,26 +92,3 @@ __all__ = [
     "register_check",
     "tolerance",
 ]
-
-
-def _lazy_guarantees(field: Any, integrator: Any, h: Any) -> frozenset[Property]:
-    """The properties that a (vector field, integrator, step size ``h``) combination preserves.
-
-    Includes conditional rules (non-expansive Euler needs ``h ≤ 2/(L·‖A‖²)``; a symplectic
-    method is symplectic only on a Hamiltonian field). The rules live in
-    :mod:`structdl.structure.guarantees`; this stand-in imports them at call time.
-    """
-    from .guarantees import guarantees as rules
-
-    return rules(field, integrator, h)
-
-
-try:
-    # Bind the real function. Importing the submodule sets the package attribute
-    # ``guarantees`` to the *module*; this import then rebinds it to the function, so that a later
-    # ``import structdl.structure.guarantees`` elsewhere cannot shadow the public function.
-    from .guarantees import guarantees
-except ModuleNotFoundError as error:  # the rules module is optional while it is being written
-    if error.name != f"{__name__}.guarantees":
-        raise
-    guarantees = _lazy_guarantees
