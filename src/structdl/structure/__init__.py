@@ -9,7 +9,6 @@ declares; :func:`register_check` / :func:`all_checks` hold the checks ``structdl
 
 from __future__ import annotations
 
-
 from . import _checks  # noqa: F401  (registers the checkers' self-tests for `structdl check`)
 from .catalogue import all_checks, register_check
 from .checks import (
