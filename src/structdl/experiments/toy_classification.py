@@ -25,7 +25,7 @@ negative control (its padded state is split into two halves to form a phase spac
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +44,9 @@ DATASETS = ("spirals", "rings", "moons", "swiss_roll")
 #: Data sets and models of the accuracy bar (≥ ``Config.bar`` test accuracy at ``bar_depth``).
 BAR_DATASETS = ("spirals", "rings")
 BAR_MODELS = ("hamiltonian", "gradient")
+_TIMES = {"resnet": 4.0, "hamiltonian": 4.0, "antisymmetric": 4.0, "gradient": 8.0}
+_ACTIVATIONS = {"resnet": "tanh", "hamiltonian": "tanh", "antisymmetric": "tanh",
+                "gradient": "relu"}
 
 
 @dataclass
@@ -63,7 +66,11 @@ class Config:
         width: width ``w`` of the augmented state (``x`` padded with zeros); the Hamiltonian
             state is ``(q, p)`` with ``q, p ∈ R^w``.
         hidden: neurons per layer of gradient-flow and Hamiltonian fields (rows of ``A``).
-        T: final time ``Σ_k h_k``.
+        times: final time ``T = Σ_k h_k`` per model (4 for ResNet, Hamiltonian and
+            antisymmetric networks, 8 for the gradient flow, whose steps must be large to
+            move points apart: the continuous flow is non-expansive).
+        activations: activation per model (tanh, and ReLU for the gradient flow, which trained
+            reliably across seeds where tanh did not).
         epochs: full-batch Adam iterations.
         lr: Adam learning rate.
         n_points: points per data set (75 % train, 25 % test).
@@ -75,11 +82,12 @@ class Config:
     models: tuple[str, ...] = MODELS
     depths: tuple[int, ...] = (4, 8)
     bar_depth: int = 8
-    width: int = 6
-    hidden: int = 12
-    T: float = 8.0
+    width: int = 8
+    hidden: int = 32
+    times: dict[str, float] = field(default_factory=lambda: dict(_TIMES))
+    activations: dict[str, str] = field(default_factory=lambda: dict(_ACTIVATIONS))
     epochs: int = 300
-    lr: float = 0.03
+    lr: float = 0.02
     n_points: int = 512
     bar: float = 0.98
 
@@ -125,11 +133,15 @@ class Config:
             raise ConfigError(
                 f"bar_depth {self.bar_depth} is not among depths {self.depths} — add it to depths"
             )
-        if not (self.T > 0 and self.lr > 0):
-            raise ConfigError(
-                f"T and lr must be positive — got T={self.T}, lr={self.lr} — pass e.g. T=8, "
-                "lr=0.03"
-            )
+        for name in self.models:
+            if not self.times.get(name, 0.0) > 0.0 or name not in self.activations:
+                raise ConfigError(
+                    f"model {name!r} needs a positive time and an activation — got "
+                    f"times={self.times}, activations={self.activations} — set "
+                    f"times[{name!r}] and activations[{name!r}]"
+                )
+        if not self.lr > 0:
+            raise ConfigError(f"lr must be positive — got lr={self.lr} — pass e.g. lr=0.02")
 
 
 class ToyClassifier(nn.Module):
@@ -374,11 +386,12 @@ def run(config: Config, out_dir: Path, progress: Progress) -> Result:
             for depth in config.depths:
                 progress.describe(f"{dataset}: {name}, depth {depth}")
                 torch.manual_seed(config.seed)
-                model = build_model(name, config.width, depth, hidden=config.hidden, T=config.T)
-                start = time.perf_counter()
+                model = build_model(name, config.width, depth, hidden=config.hidden,
+                                    T=config.times[name], activation=config.activations[name])
+                start = time.process_time()
                 losses = train(model, split.x_train, split.y_train,
                                epochs=config.epochs, lr=config.lr)
-                seconds = time.perf_counter() - start
+                seconds = time.process_time() - start
                 row = {
                     "dataset": dataset,
                     "model": name,
@@ -386,7 +399,7 @@ def run(config: Config, out_dir: Path, progress: Progress) -> Result:
                     "train_accuracy": accuracy(model, split.x_train, split.y_train),
                     "test_accuracy": accuracy(model, split.x_test, split.y_test),
                     "final_loss": losses[-1],
-                    "seconds": round(seconds, 2),
+                    "cpu_seconds": round(seconds, 2),
                 }
                 rows.append(row)
                 result.metrics[f"{dataset}/{name}/depth{depth}/test_accuracy"] = row[
