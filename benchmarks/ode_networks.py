@@ -32,7 +32,9 @@ library is untouched), to attribute the gap to the loop:
   dtype checks kept) — in the integrators' ``validate_inputs`` and the fields' ``validate``;
 * ``no_validation``: additionally no per-step ``validate_inputs`` (compatibility, tensor step
   size, state) and no per-call ``StructuredField.validate``: what is left is ODENet's
-  dispatch (tensor step sizes, ``state_add``, the RK stage combination).
+  dispatch (tensor step sizes, ``state_add``, the RK stage combination);
+* ``float_steps``: ``no_validation`` with the step sizes passed as Python floats instead of
+  0-d tensors (``ODENet.step_sizes`` patched on the instance).
 """
 
 from __future__ import annotations
@@ -291,10 +293,20 @@ def diagnose(scheme: str, width: int, depth: int, batch: int, args: object) -> d
 
         return run
 
+    float_steps = [float(x) for x in net.step_sizes()]
+    no_validation = grad_call(net, y0, g, params)
+
+    def float_steps_call() -> object:
+        # Python-float step sizes (what a fixed, unlearned grid could pass): the integrators'
+        # ``t + c_i h`` and ``h · b_i`` become float arithmetic instead of 0-d tensor ops.
+        with mock.patch.object(net, "step_sizes", lambda: float_steps):
+            return no_validation()
+
     sides = {
         "odenet": grad_call(net, y0, g, params),
         "no_scans": switched("no_scans", grad_call(net, y0, g, params)),
-        "no_validation": switched("no_validation", grad_call(net, y0, g, params)),
+        "no_validation": switched("no_validation", no_validation),
+        "float_steps": switched("no_validation", float_steps_call),
         "loop": grad_call(loop, y0, g, params),
     }
     if torchdiffeq is not None and scheme in STAGES:
@@ -310,7 +322,7 @@ def diagnose(scheme: str, width: int, depth: int, batch: int, args: object) -> d
     times = interleaved_times(sides, rounds=args.rounds, warmup=args.warmup)
     ratios = {
         f"{label}_vs_loop": ratio_from_times(times, label, "loop").as_dict()
-        for label in ("odenet", "no_scans", "no_validation")
+        for label in ("odenet", "no_scans", "no_validation", "float_steps")
     }
     if "torchdiffeq" in sides:
         ratios["odenet_vs_torchdiffeq"] = ratio_from_times(times, "odenet", "torchdiffeq").as_dict()
@@ -415,7 +427,7 @@ def main() -> None:
                 rec = diagnose(scheme, width, 16, batch, args)
                 diagnoses.append(rec)
                 row = {"scheme": scheme, "width": width, "depth": 16}
-                for label in ("odenet", "no_scans", "no_validation"):
+                for label in ("odenet", "no_scans", "no_validation", "float_steps"):
                     row[f"{label}/loop"] = "{median:.3f} ({min:.3f})".format(
                         **rec[f"{label}_vs_loop"]
                     )

@@ -26,8 +26,17 @@ def test_experiments_are_registered() -> None:
 
 def test_equivariant_reconstruction_smoke(tmp_path: Path) -> None:
     config = er.Config(
-        n_seeds=1, image_size=16, n_angles=8, iterations=2, width=8, train_sizes=(2,),
-        group_orders=(2, 4, 8), n_test=3, steps=4, tv_alphas=(1e-3,), tv_iterations=4,
+        n_seeds=1,
+        image_size=16,
+        n_angles=8,
+        iterations=2,
+        width=8,
+        train_sizes=(2,),
+        group_orders=(2, 4, 8),
+        n_test=3,
+        steps=4,
+        tv_alphas=(1e-3,),
+        tv_iterations=4,
     )
     result = er.run(config, tmp_path, NullProgress())
     _figures_exist(result, tmp_path)
@@ -51,8 +60,13 @@ def test_equivariant_reconstruction_rejects_bad_config(tmp_path: Path) -> None:
 
 def test_rotated_digits_smoke(tmp_path: Path) -> None:
     config = rd.Config(
-        n_seeds=1, train_sizes=(20,), cnn_channels=8, steps=3, n_test=40,
-        angle_step_deg=45.0, equivariance_seeds=1,
+        n_seeds=1,
+        train_sizes=(20,),
+        cnn_channels=8,
+        steps=3,
+        n_test=40,
+        angle_step_deg=45.0,
+        equivariance_seeds=1,
     )
     result = rd.run(config, tmp_path, NullProgress())
     _figures_exist(result, tmp_path)
@@ -74,8 +88,9 @@ def test_rotated_digits_smoke(tmp_path: Path) -> None:
 
 
 def test_approximate_equivariance_smoke(tmp_path: Path) -> None:
-    config = ae.Config(size=12, n_train=8, n_test=8, epsilons=(0.0, 1.0), steps=3, width=8,
-                       batch_size=4)
+    config = ae.Config(
+        size=12, n_train=8, n_test=8, epsilons=(0.0, 1.0), steps=3, width=8, batch_size=4
+    )
     result = ae.run(config, tmp_path, NullProgress())
     _figures_exist(result, tmp_path)
     metrics = result.metrics

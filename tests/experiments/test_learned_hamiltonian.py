@@ -27,3 +27,10 @@ def test_smoke_run_writes_figure_table_and_checks(tmp_path: Path) -> None:
 def test_bad_config_raises_config_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="horizon"):
         run(Config(train_steps=4, horizon=4), tmp_path, NullProgress())
+
+
+def test_presets_are_valid() -> None:
+    Config.quick().validate()
+    full = Config.full()
+    full.validate()
+    assert full.rollout_steps > Config.quick().rollout_steps

@@ -57,3 +57,10 @@ def test_pgd_stays_in_the_ball_and_the_box() -> None:
 def test_bad_config_raises_config_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="neurons must not exceed dim"):
         run(Config(dim=3, neurons=5), tmp_path, NullProgress())
+
+
+def test_presets_are_valid() -> None:
+    Config.quick().validate()
+    full = Config.full()
+    full.validate()
+    assert full.pgd_steps > Config.quick().pgd_steps

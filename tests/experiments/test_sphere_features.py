@@ -27,3 +27,10 @@ def test_smoke_run_keeps_lie_features_on_the_sphere(tmp_path: Path) -> None:
 def test_bad_config_raises_config_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="rkmk_order"):
         run(Config(rkmk_order=3), tmp_path, NullProgress())
+
+
+def test_presets_are_valid() -> None:
+    Config.quick().validate()
+    full = Config.full()
+    full.validate()
+    assert full.rkmk_order == 4 and full.check_layers >= 1000

@@ -45,3 +45,11 @@ def test_quick_preset_meets_the_accuracy_bar(tmp_path: Path) -> None:
     }
     assert min(accuracies.values()) >= 0.98, accuracies
     assert result.metrics["bar/met"] is True
+
+
+def test_presets_are_valid_and_quick_covers_the_bar() -> None:
+    quick, full = Config.quick(), Config.full()
+    quick.validate()
+    full.validate()
+    assert set(BAR_DATASETS) <= set(quick.datasets) and quick.bar_depth in quick.depths
+    assert len(full.datasets) == 4 and max(full.depths) > max(quick.depths)

@@ -82,7 +82,9 @@ def test_ssim_matches_scikit_image() -> None:
         noisy.numpy(), x.numpy(), data_range=data_range, gaussian_weights=False
     )
     assert abs(ours - theirs) < 1e-10
-    theirs_psnr = metrics.peak_signal_noise_ratio(x.numpy(), noisy.numpy(), data_range=x.max().item())
+    theirs_psnr = metrics.peak_signal_noise_ratio(
+        x.numpy(), noisy.numpy(), data_range=x.max().item()
+    )
     assert abs(psnr(noisy, x).item() - theirs_psnr) < 1e-10
 
 

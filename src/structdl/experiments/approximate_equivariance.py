@@ -84,8 +84,12 @@ class Config:
     def full(cls) -> Config:
         """32×32 fields, 256 training fields, 7 values of ε, 2000 steps, 32 channels."""
         return cls(
-            size=32, n_train=256, n_test=256, epsilons=(0.0, 0.1, 0.25, 0.5, 0.75, 1.0, 1.5),
-            width=32, steps=2000,
+            size=32,
+            n_train=256,
+            n_test=256,
+            epsilons=(0.0, 0.1, 0.25, 0.5, 0.75, 1.0, 1.5),
+            width=32,
+            steps=2000,
         )
 
 
@@ -130,17 +134,23 @@ class _GroupBody(nn.Module):
         super().__init__()
         conv = {"padding_mode": "circular"}
         if relaxation is None:
-            self.layers = nn.ModuleList([
-                LiftingConv2d(1, fields, 3, C4, **conv),
-                GroupConv2d(fields, fields, 3, C4, **conv),
-                GroupConv2d(fields, 1, 3, C4, **conv),
-            ])
+            self.layers = nn.ModuleList(
+                [
+                    LiftingConv2d(1, fields, 3, C4, **conv),
+                    GroupConv2d(fields, fields, 3, C4, **conv),
+                    GroupConv2d(fields, 1, 3, C4, **conv),
+                ]
+            )
         else:
-            self.layers = nn.ModuleList([
-                RelaxedGroupConv2d(1, fields, 3, C4, relaxation=relaxation, lifting=True, **conv),
-                RelaxedGroupConv2d(fields, fields, 3, C4, relaxation=relaxation, **conv),
-                RelaxedGroupConv2d(fields, 1, 3, C4, relaxation=relaxation, **conv),
-            ])
+            self.layers = nn.ModuleList(
+                [
+                    RelaxedGroupConv2d(
+                        1, fields, 3, C4, relaxation=relaxation, lifting=True, **conv
+                    ),
+                    RelaxedGroupConv2d(fields, fields, 3, C4, relaxation=relaxation, **conv),
+                    RelaxedGroupConv2d(fields, 1, 3, C4, relaxation=relaxation, **conv),
+                ]
+            )
         self.pool = GroupPool(C4, "mean")
 
     def forward(self, u: Tensor) -> Tensor:
@@ -153,8 +163,10 @@ def _build(name: str, config: Config) -> nn.Module:
     if name == "cnn":
         conv = {"padding": 1, "padding_mode": "circular"}
         body: nn.Module = nn.Sequential(
-            nn.Conv2d(1, config.width, 3, **conv), nn.GELU(),
-            nn.Conv2d(config.width, config.width, 3, **conv), nn.GELU(),
+            nn.Conv2d(1, config.width, 3, **conv),
+            nn.GELU(),
+            nn.Conv2d(config.width, config.width, 3, **conv),
+            nn.GELU(),
             nn.Conv2d(config.width, 1, 3, **conv),
         )
     else:
@@ -220,12 +232,16 @@ def run(config: Config, out_dir: Path, progress: Progress) -> Result:
             _train(model, u_train, target_train, config)
             with torch.no_grad():
                 test_error = _relative_increment_error(model(u_test), u_test, target_test)
-            rows.append({
-                "model": name, "epsilon": epsilon, "test_error": test_error,
-                "equivariance_error": _equivariance_error(model, u_test[:8]),
-                "data_equivariance_error": data_error,
-                "parameters": sum(p.numel() for p in model.parameters()),
-            })
+            rows.append(
+                {
+                    "model": name,
+                    "epsilon": epsilon,
+                    "test_error": test_error,
+                    "equivariance_error": _equivariance_error(model, u_test[:8]),
+                    "data_equivariance_error": data_error,
+                    "parameters": sum(p.numel() for p in model.parameters()),
+                }
+            )
             progress.advance()
 
     def pick(name: str, key: str) -> list[float]:
@@ -260,10 +276,12 @@ def _figure(config: Config, metrics: dict[str, Any], out_dir: Path) -> str:
     eps = np.array(config.epsilons)
     for name in MODELS:
         axes[0].plot(eps, metrics["test_error"][name], "o-", label=name)
-        axes[1].semilogy(eps, np.maximum(metrics["equivariance_error"][name], 1e-17), "o-",
-                         label=name)
-    axes[1].semilogy(eps, np.maximum(metrics["data_equivariance_error"], 1e-17), "k--",
-                     label="target map")
+        axes[1].semilogy(
+            eps, np.maximum(metrics["equivariance_error"][name], 1e-17), "o-", label=name
+        )
+    axes[1].semilogy(
+        eps, np.maximum(metrics["data_equivariance_error"], 1e-17), "k--", label="target map"
+    )
     axes[0].set_ylabel("relative test error of the increment")
     axes[1].set_ylabel("equivariance error (C4)")
     for ax in axes:

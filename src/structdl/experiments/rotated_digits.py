@@ -90,8 +90,12 @@ class Config:
     def full(cls) -> Config:
         """Sizes {25, 50, 100, 200, 500}, 3 seeds, 1500 steps, 32 CNN channels."""
         return cls(
-            train_sizes=(25, 50, 100, 200, 500), steps=1500, cnn_channels=32, n_test=797,
-            equivariance_seeds=5, angle_step_deg=3.75,
+            train_sizes=(25, 50, 100, 200, 500),
+            steps=1500,
+            cnn_channels=32,
+            n_test=797,
+            equivariance_seeds=5,
+            angle_step_deg=3.75,
         )
 
 
@@ -99,11 +103,15 @@ class Config:
 class _PlainCNN(nn.Sequential):
     def __init__(self, channels: int) -> None:
         super().__init__(
-            nn.Conv2d(1, channels, 3, padding=1), nn.ReLU(),
-            nn.Conv2d(channels, channels, 3, padding=1), nn.ReLU(),
+            nn.Conv2d(1, channels, 3, padding=1),
+            nn.ReLU(),
+            nn.Conv2d(channels, channels, 3, padding=1),
+            nn.ReLU(),
             nn.MaxPool2d(2),
-            nn.Conv2d(channels, channels, 3, padding=1), nn.ReLU(),
-            GlobalPool("max"), nn.Linear(channels, 10),
+            nn.Conv2d(channels, channels, 3, padding=1),
+            nn.ReLU(),
+            GlobalPool("max"),
+            nn.Linear(channels, 10),
         )
 
 
@@ -112,11 +120,15 @@ class _InvariantGCNN(nn.Sequential):
 
     def __init__(self, fields: int, group: FiniteGroup) -> None:
         super().__init__(
-            LiftingConv2d(1, fields, 3, group), nn.ReLU(),
-            GroupConv2d(fields, fields, 3, group), nn.ReLU(),
+            LiftingConv2d(1, fields, 3, group),
+            nn.ReLU(),
+            GroupConv2d(fields, fields, 3, group),
+            nn.ReLU(),
             SpatialPool2d(2, mode="max"),
-            GroupConv2d(fields, fields, 3, group), nn.ReLU(),
-            GlobalPool("max"), nn.Linear(fields, 10),
+            GroupConv2d(fields, fields, 3, group),
+            nn.ReLU(),
+            GlobalPool("max"),
+            nn.Linear(fields, 10),
         )
 
 
@@ -127,9 +139,7 @@ def _count(model: nn.Module) -> int:
 def _matched_fields(channels: int, group: FiniteGroup) -> int:
     # The number of fields whose network has the parameter count closest to the CNN's.
     target = _count(_PlainCNN(channels))
-    return min(
-        range(1, channels + 1), key=lambda f: abs(_count(_InvariantGCNN(f, group)) - target)
-    )
+    return min(range(1, channels + 1), key=lambda f: abs(_count(_InvariantGCNN(f, group)) - target))
 
 
 def _build(name: str, config: Config) -> nn.Module:
@@ -165,11 +175,13 @@ def _stratified(y: Tensor, size: int, generator: torch.Generator) -> Tensor:
     return torch.stack(picks[:size])
 
 
-def _train(model: nn.Module, x: Tensor, y: Tensor, config: Config, seed: int, *, augment: bool
-           ) -> None:
+def _train(
+    model: nn.Module, x: Tensor, y: Tensor, config: Config, seed: int, *, augment: bool
+) -> None:
     generator = torch.Generator().manual_seed(seed)
-    optimiser = torch.optim.AdamW(model.parameters(), lr=config.lr,
-                                  weight_decay=config.weight_decay)
+    optimiser = torch.optim.AdamW(
+        model.parameters(), lr=config.lr, weight_decay=config.weight_decay
+    )
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, config.steps)
     batch = min(config.batch_size, x.shape[0])
     for _ in range(config.steps):
@@ -206,8 +218,10 @@ class _ImageGCNN(nn.Module):
 
 def _image_cnn(channels: int) -> nn.Module:
     return nn.Sequential(
-        nn.Conv2d(1, channels, 5, padding=2), nn.ReLU(),
-        nn.Conv2d(channels, channels, 5, padding=2), nn.ReLU(),
+        nn.Conv2d(1, channels, 5, padding=2),
+        nn.ReLU(),
+        nn.Conv2d(channels, channels, 5, padding=2),
+        nn.ReLU(),
         nn.Conv2d(channels, 1, 5, padding=2),
     )
 
@@ -236,8 +250,11 @@ def equivariance_sweep(config: Config) -> dict[str, list[float]]:
         for seed in range(config.equivariance_seeds):
             torch.manual_seed(config.seed + seed)
             # equal channel budget: 16 channels = 16/N regular fields of C_N
-            model = (_image_cnn(16) if name == "cnn" else
-                     _ImageGCNN(C(8) if name == "C8" else C4, 16 // int(name[1:]))).double()
+            model = (
+                _image_cnn(16)
+                if name == "cnn"
+                else _ImageGCNN(C(8) if name == "C8" else C4, 16 // int(name[1:]))
+            ).double()
             with torch.no_grad():
                 out = model(x)
                 for i, g in enumerate(grid):
@@ -275,25 +292,32 @@ def run(config: Config, out_dir: Path, progress: Progress) -> Result:
                 progress.describe(f"{name}, {size} images, seed {seed}")
                 torch.manual_seed(seed)
                 model = _build(name, config)
-                _train(model, pool_x[index], pool_y[index], config, seed,
-                       augment=name == "cnn+aug")
+                _train(model, pool_x[index], pool_y[index], config, seed, augment=name == "cnn+aug")
                 model.eval()
-                rows.append({
-                    "model": name, "n_train": size, "seed": seed,
-                    "acc_upright": _accuracy(model, test_x, test_y),
-                    "acc_rotated": _accuracy(model, rotated, test_y),
-                    "acc_rotated_flipped": _accuracy(model, rot_flip, test_y),
-                })
+                rows.append(
+                    {
+                        "model": name,
+                        "n_train": size,
+                        "seed": seed,
+                        "acc_upright": _accuracy(model, test_x, test_y),
+                        "acc_rotated": _accuracy(model, rotated, test_y),
+                        "acc_rotated_flipped": _accuracy(model, rot_flip, test_y),
+                    }
+                )
                 progress.advance()
 
     summary: dict[str, dict[str, float]] = {}
     for name in MODELS:
         for size in config.train_sizes:
             accs = [r["acc_rotated"] for r in rows if r["model"] == name and r["n_train"] == size]
-            flips = [r["acc_rotated_flipped"] for r in rows
-                     if r["model"] == name and r["n_train"] == size]
+            flips = [
+                r["acc_rotated_flipped"]
+                for r in rows
+                if r["model"] == name and r["n_train"] == size
+            ]
             summary[f"{name}@{size}"] = {
-                "rotated_mean": float(np.mean(accs)), "rotated_std": float(np.std(accs)),
+                "rotated_mean": float(np.mean(accs)),
+                "rotated_std": float(np.std(accs)),
                 "rotated_flipped_mean": float(np.mean(flips)),
                 "rotated_flipped_std": float(np.std(flips)),
             }
@@ -302,8 +326,11 @@ def run(config: Config, out_dir: Path, progress: Progress) -> Result:
         str(s): summary[f"p4@{s}"]["rotated_mean"] - summary[f"cnn+aug@{s}"]["rotated_mean"]
         for s in small
     }
-    metrics: dict[str, Any] = {"parameters": parameters, "summary": summary,
-                               "p4_margin_over_augmented_cnn": margins}
+    metrics: dict[str, Any] = {
+        "parameters": parameters,
+        "summary": summary,
+        "p4_margin_over_augmented_cnn": margins,
+    }
     if 100 in config.train_sizes:
         metrics["p4_accuracy_at_100"] = summary["p4@100"]["rotated_mean"]
         metrics["bar_p4_at_100_ge_0.83"] = metrics["p4_accuracy_at_100"] >= 0.83
@@ -313,35 +340,44 @@ def run(config: Config, out_dir: Path, progress: Progress) -> Result:
     curves = equivariance_sweep(config)
     progress.advance()
     angles = np.array(curves["angle_deg"])
-    metrics["equivariance_error"] = {
-        name: {
-            "at_90deg_multiples_max": float(np.max(np.array(curves[name])[angles % 90 == 0])),
-            "at_45deg_odd_multiples_max": float(
-                np.max(np.array(curves[name])[(angles % 90) == 45])
-            ),
-            "other_angles_mean": float(np.mean(np.array(curves[name])[angles % 45 != 0])),
+    metrics["equivariance_error"] = {}
+    for name in ("C8", "C4", "cnn"):
+        values = np.array(curves[name])
+        entry = {
+            "at_90deg_multiples_max": float(np.max(values[angles % 90 == 0])),
+            "at_45deg_odd_multiples_max": float(np.max(values[angles % 90 == 45])),
         }
-        for name in ("C8", "C4", "cnn")
-    }
-    result = Result(metrics=metrics, tables={
-        "runs": rows,
-        "equivariance_vs_angle": [
-            {"angle_deg": a, "C8": c8, "C4": c4, "cnn": cnn}
-            for a, c8, c4, cnn in zip(angles.tolist(), curves["C8"], curves["C4"], curves["cnn"],
-                                      strict=True)
-        ],
-    })
+        if np.any(angles % 45 != 0):
+            entry["other_angles_mean"] = float(np.mean(values[angles % 45 != 0]))
+        metrics["equivariance_error"][name] = entry
+    result = Result(
+        metrics=metrics,
+        tables={
+            "runs": rows,
+            "equivariance_vs_angle": [
+                {"angle_deg": a, "C8": c8, "C4": c4, "cnn": cnn}
+                for a, c8, c4, cnn in zip(
+                    angles.tolist(), curves["C8"], curves["C4"], curves["cnn"], strict=True
+                )
+            ],
+        },
+    )
     result.figures = _figures(config, summary, curves, out_dir)
     result.notes = (
-        "Parameter counts: " + ", ".join(f"{k} {v}" for k, v in parameters.items())
+        "Parameter counts: "
+        + ", ".join(f"{k} {v}" for k, v in parameters.items())
         + ". Trained on upright digits, tested on digits rotated by random quarter turns. "
         "An invariant network cannot tell a 6 from a rotated 9, which caps its accuracy."
     )
     return result
 
 
-def _figures(config: Config, summary: dict[str, dict[str, float]],
-             curves: dict[str, list[float]], out_dir: Path) -> list[str]:
+def _figures(
+    config: Config,
+    summary: dict[str, dict[str, float]],
+    curves: dict[str, list[float]],
+    out_dir: Path,
+) -> list[str]:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -350,9 +386,14 @@ def _figures(config: Config, summary: dict[str, dict[str, float]],
     fig, ax = plt.subplots(figsize=(5, 3.5))
     sizes = sorted(config.train_sizes)
     for name in MODELS:
-        ax.errorbar(sizes, [summary[f"{name}@{s}"]["rotated_mean"] for s in sizes],
-                    yerr=[summary[f"{name}@{s}"]["rotated_std"] for s in sizes],
-                    fmt="o-", capsize=3, label=name)
+        ax.errorbar(
+            sizes,
+            [summary[f"{name}@{s}"]["rotated_mean"] for s in sizes],
+            yerr=[summary[f"{name}@{s}"]["rotated_std"] for s in sizes],
+            fmt="o-",
+            capsize=3,
+            label=name,
+        )
     ax.set_xscale("log")
     ax.set_xlabel("training images")
     ax.set_ylabel("accuracy on rotated test set")

@@ -225,7 +225,7 @@ def _figure(distances: dict[str, list[float]], errors: dict[str, float]):
     left.legend(fontsize=8)
     names = list(errors)
     right.bar(names, [errors[n] for n in names], color=["tab:blue", "tab:orange", "tab:red"])
-    right.set_yscale("log")
+    right.set_ylim(0.0, None)
     right.set_ylabel("test RMSE ‖ŷ − y(T)‖")
     right.set_title("learned flow map: test error")
     fig.tight_layout()

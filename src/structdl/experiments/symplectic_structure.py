@@ -43,6 +43,8 @@ SYMPLECTIC = ("symplectic_euler", "verlet", "implicit_midpoint")
 NOT_SYMPLECTIC = ("euler", "rk4")
 #: Methods that go through an iterative solve (their defects are bounded by the solve tolerance).
 IMPLICIT = ("implicit_midpoint", "avf")
+#: Energy errors above this are drawn at this height (a run that overflowed ends with an ×).
+_PLOT_CEILING = 1e2
 
 
 @dataclass
@@ -71,7 +73,7 @@ class Config:
     )
     n_points: int = 6
     order_time: float = 1.0
-    order_base_steps: int = 10
+    order_base_steps: int = 20
     order_levels: int = 4
     systems: tuple[str, ...] = SYSTEMS
     methods: tuple[str, ...] = METHODS
@@ -274,11 +276,18 @@ def _energy_figure(times: dict[str, Tensor], errors: dict[tuple[str, str], Tenso
     )
     for ax, system in zip(axes[0], config.systems, strict=True):
         for method in config.methods:
-            err = errors[(system, method)].clamp_min(1e-17)
-            ax.semilogy(times[system], err, label=method, lw=1)
+            err = errors[(system, method)]
+            (line,) = ax.semilogy(times[system], err.clamp(1e-17, _PLOT_CEILING), label=method,
+                                  lw=1)
+            invalid = ~torch.isfinite(err)
+            if bool(invalid.any()):
+                # Mark where the run overflowed, at the top of the axis.
+                first = int(invalid.nonzero()[0])
+                ax.plot(float(times[system][first]), _PLOT_CEILING, "x", color=line.get_color(),
+                        ms=8)
         ax.set_title(f"{system} (h = {config.step_sizes[system]})")
         ax.set_xlabel("time")
-        ax.set_ylim(1e-17, None)
+        ax.set_ylim(1e-17, 2 * _PLOT_CEILING)
     axes[0][0].set_ylabel("relative energy error")
     axes[0][-1].legend(fontsize=8, loc="lower right")
     fig.tight_layout()

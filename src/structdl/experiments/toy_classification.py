@@ -243,6 +243,8 @@ def _depth_figure(rows: list[dict[str, Any]], config: Config):
             ax.plot(depths, accuracies, "o-", label=model)
         ax.axhline(config.bar, color="grey", ls=":", lw=1)
         ax.set_xscale("log", base=2)
+        ax.set_xticks(list(config.depths), [str(k) for k in config.depths])
+        ax.minorticks_off()
         ax.set_title(dataset)
         ax.set_xlabel("depth K")
         ax.set_ylim(0.4, 1.01)
