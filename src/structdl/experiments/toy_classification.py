@@ -13,7 +13,8 @@ with cross-entropy loss and full-batch Adam (METHODS §1.2, §2, §12 E3):
 - ``antisymmetric``: forward Euler on :class:`~structdl.dynamics.Antisymmetric`
   ``σ((W_k − W_kᵀ − γI) y + b_k)``;
 - ``gradient``: forward Euler on :class:`~structdl.dynamics.GradientFlow`
-  ``−A_kᵀσ(A_k y + b_k)``. Here the step is **not** clipped to the non-expansive bound
+  ``−A_kᵀσ(A_k y + b_k)`` with ReLU (tanh trained unreliably across seeds) and ``T = 8``.
+  Here the step is **not** clipped to the non-expansive bound
   ``h ≤ 2/(L‖A‖²)``: the classifier is trained freely and the guarantee is not claimed
   (the nonexpansive-robustness experiment studies the clipped network).
 
