@@ -12,8 +12,9 @@ from structdl.experiments.learned_hamiltonian import Config, run
 
 
 def test_smoke_run_writes_figure_table_and_checks(tmp_path: Path) -> None:
-    config = Config(n_train=2, train_steps=6, horizon=2, width=4, epochs=3, n_test=2,
-                    rollout_steps=20)
+    config = Config(
+        n_train=2, train_steps=6, horizon=2, width=4, epochs=3, n_test=2, rollout_steps=20
+    )
     result = run(config, tmp_path, NullProgress())
     assert result.figures == ["rollouts.png"]
     assert (tmp_path / "rollouts.png").stat().st_size > 1000

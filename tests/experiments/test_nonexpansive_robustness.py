@@ -20,8 +20,15 @@ from structdl.experiments.nonexpansive_robustness import (
 
 
 def test_smoke_run_bound_is_sharp_for_every_activation(tmp_path: Path) -> None:
-    config = Config(n_pairs=32, ascent_steps=20, depth=2, epochs=5, n_attack=20, pgd_steps=2,
-                    epsilons=(0.0, 0.5))
+    config = Config(
+        n_pairs=32,
+        ascent_steps=20,
+        depth=2,
+        epochs=5,
+        n_attack=20,
+        pgd_steps=2,
+        epsilons=(0.0, 0.5),
+    )
     result = run(config, tmp_path, NullProgress())
     assert result.figures == ["accuracy_vs_eps.png"]
     assert (tmp_path / "accuracy_vs_eps.png").stat().st_size > 1000

@@ -37,8 +37,12 @@ def test_quick_preset_meets_the_accuracy_bar(tmp_path: Path) -> None:
     # The bar of the issue: Hamiltonian and gradient-flow networks reach ≥ 98 % test accuracy on
     # two spirals and rings with the quick preset's settings (depth = bar_depth).
     quick = Config.quick()
-    config = Config(datasets=BAR_DATASETS, models=BAR_MODELS, depths=(quick.bar_depth,),
-                    bar_depth=quick.bar_depth)
+    config = Config(
+        datasets=BAR_DATASETS,
+        models=BAR_MODELS,
+        depths=(quick.bar_depth,),
+        bar_depth=quick.bar_depth,
+    )
     result = run(config, tmp_path, NullProgress())
     accuracies = {
         (row["dataset"], row["model"]): row["test_accuracy"] for row in result.tables["accuracy"]

@@ -55,8 +55,7 @@ def check_positive(name: str, value: object) -> float:
     result = _as_float(name, value)
     if result <= 0:
         raise ConfigError(
-            f"{name} must be positive — expected a value > 0 — got {result} — "
-            f"pass e.g. {name}=1.0"
+            f"{name} must be positive — expected a value > 0 — got {result} — pass e.g. {name}=1.0"
         )
     return result
 

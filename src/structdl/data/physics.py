@@ -131,8 +131,10 @@ def make_trajectories(
     check_positive("dt", dt)
     check_nonnegative("noise", noise)
     check_dtype(dtype)
-    lo, hi = (check_nonnegative("amplitude[0]", amplitude[0]),
-              check_positive("amplitude[1]", amplitude[1]))
+    lo, hi = (
+        check_nonnegative("amplitude[0]", amplitude[0]),
+        check_positive("amplitude[1]", amplitude[1]),
+    )
     if lo > hi or (system == "pendulum" and hi >= math.pi):
         raise ConfigError(
             f"invalid amplitude range — expected 0 ≤ a_min ≤ a_max (and a_max < π for the "

@@ -76,9 +76,12 @@ class StructuredField(VectorField):
         """The vector field on a validated state."""
 
     def _parameter_dtype(self) -> torch.dtype | None:
-        for parameter in self.parameters():
-            return parameter.dtype
-        return None
+        # The first parameter, as self.parameters() would yield it; the module's own parameters
+        # come first, so look there before walking the submodules (a generator per call).
+        for parameter in self._parameters.values():
+            if parameter is not None:
+                return parameter.dtype
+        return next((parameter.dtype for parameter in self.parameters()), None)
 
     def validate(self, y: State, what: str = "state") -> None:
         """Raise :class:`ShapeError` unless ``y`` is a valid state of this field.
@@ -86,6 +89,17 @@ class StructuredField(VectorField):
         A valid state is a floating tensor of shape ``(batch, dim)`` (a pair of two equal-shape
         such tensors for a partitioned field) with finite entries and the parameters' dtype.
         """
+        self._validate(y, what, scan=True)
+
+    def validate_layout(self, y: State, what: str = "state") -> None:
+        """:meth:`validate` without the scan of the values for NaN/inf.
+
+        For a caller that scans the state once itself and checks it against several fields
+        (:class:`~structdl.dynamics.ODENet` with per-layer fields).
+        """
+        self._validate(y, what, scan=False)
+
+    def _validate(self, y: State, what: str, *, scan: bool) -> None:
         where = f"{self.name}: {what}"
         if self.partitioned != isinstance(y, tuple):
             expected = "a pair (q, p) of tensors" if self.partitioned else "a single tensor"
@@ -97,33 +111,45 @@ class StructuredField(VectorField):
         parts = y if isinstance(y, tuple) else (y,)
         if self.partitioned and len(parts) != 2:
             raise ShapeError(f"{where} must be a pair (q, p), got a tuple of {len(parts)} parts")
+        dtype = self._parameter_dtype()
         for part in parts:
-            if not isinstance(part, Tensor):
-                raise ShapeError(f"{where} must hold torch.Tensors, got {type(part).__name__}")
-            if part.dim() < 1 or part.shape[-1] != self.dim:
-                raise ShapeError(
-                    f"{where} has the wrong shape — expected (batch, {self.dim}) — got "
-                    f"{tuple(part.shape)}; reshape the input or build the field with dim="
-                    f"{part.shape[-1] if part.dim() else '…'}"
-                )
-            if not _under_functorch(part):  # inside vmap/jacrev only shapes and dtypes
-                check_state(part, where)
-            dtype = self._parameter_dtype()
-            if dtype is not None and part.dtype != dtype:
-                raise ShapeError(
-                    f"{where} has dtype {part.dtype} but the field's parameters are {dtype}; "
-                    f"convert one of them, e.g. field.to({part.dtype})"
-                )
+            self._check_part(part, where, dtype, scan=scan)
         if self.partitioned and parts[0].shape != parts[1].shape:
             raise ShapeError(
                 f"{where}: q and p must have the same shape, got {tuple(parts[0].shape)} and "
                 f"{tuple(parts[1].shape)}"
             )
 
+    def _check_part(
+        self, part: object, where: str, dtype: torch.dtype | None, *, scan: bool
+    ) -> None:
+        if not isinstance(part, Tensor):
+            raise ShapeError(f"{where} must hold torch.Tensors, got {type(part).__name__}")
+        if part.dim() < 1 or part.shape[-1] != self.dim:
+            raise ShapeError(
+                f"{where} has the wrong shape — expected (batch, {self.dim}) — got "
+                f"{tuple(part.shape)}; reshape the input or build the field with dim="
+                f"{part.shape[-1] if part.dim() else '…'}"
+            )
+        if not part.is_floating_point():
+            raise ShapeError(
+                f"{where} must have a floating dtype (float32 or float64), got {part.dtype}; "
+                "convert with .double() or .float()"
+            )
+        if scan and not _under_functorch(part):  # inside vmap/jacrev only shapes and dtypes
+            check_state(part, where)
+        if dtype is not None and part.dtype != dtype:
+            raise ShapeError(
+                f"{where} has dtype {part.dtype} but the field's parameters are {dtype}; "
+                f"convert one of them, e.g. field.to({part.dtype})"
+            )
+
     def validate_part(self, x: Tensor, what: str) -> None:
         """Validate one half ``q`` or ``p`` of a partitioned state (or a whole tensor state)."""
         if self.partitioned:
-            self.validate((x, x), what)
+            # One half alone: the pair checks (structure, equal shapes) hold trivially, so the
+            # half is checked — and scanned for NaN — once, not once per copy of (x, x).
+            self._check_part(x, f"{self.name}: {what}", self._parameter_dtype(), scan=True)
         else:
             self.validate(x, what)
 

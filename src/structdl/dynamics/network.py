@@ -20,12 +20,19 @@ from typing import final
 import torch
 from torch import Tensor, nn
 
-from .._errors import ConfigError, IncompatibleSchemeError, InverseError, StepSizeError
+from .._errors import (
+    ConfigError,
+    IncompatibleSchemeError,
+    InverseError,
+    ShapeError,
+    StepSizeError,
+)
 from ..structure.guarantees import contractivity_radius, guarantees
 from ..structure.properties import NonExpansive, Property
 from ..structure.result import tolerance
-from ._base import Integrator, State, VectorField, check_state
-from ._field_base import StructuredField, check_option, positive_int
+from ._base import Integrator, State, VectorField, all_finite, check_state
+from ._field_base import StructuredField, _under_functorch, check_option, positive_int
+from .integrators._common import validate_step
 
 __all__ = ["ODENet"]
 
@@ -290,8 +297,18 @@ class ODENet(nn.Module):
         return torch.cat((q, p), dim=-1) if self.readout == "concat" else q
 
     def trajectory(self, x: State) -> list[State]:
-        """The states ``[z₀, z₁, …, z_K]`` of the structured part (after ``embed``)."""
-        h = self.step_sizes()
+        """The states ``[z₀, z₁, …, z_K]`` of the structured part (after ``embed``).
+
+        Validation runs once per call, not once per step: the input against every layer's field
+        (structure, width, dtype; one scan for NaN/inf), the step sizes once, and the last state
+        once for NaN/inf (a diverged integration). The steps themselves run through the
+        integrator's unchecked ``_step`` — the same arithmetic as its public ``step``.
+
+        Raises:
+            ShapeError: a bad input, or a non-finite ``z_K`` from a finite input (divergence).
+            StepSizeError: a non-finite or zero step size (learned, or from ``step_rule``).
+        """
+        h = self._validated_steps(self.step_sizes())
         z = self._embed(x)  # type: ignore[arg-type]
         if self.embed is None:
             first = self.fields[0]
@@ -299,13 +316,59 @@ class ODENet(nn.Module):
                 first.validate(z, "ODENet input")
             else:
                 check_state(z, "ODENet input")
+        self._check_layers(z)
         states = [z]
         t: float | Tensor = 0.0
-        for k in range(self.steps):
-            z = self.integrator.step(self.field(k), t, z, h[k])
+        step = self.integrator._step
+        layers = [self.fields[0]] * self.steps if self.shared else list(self.fields)
+        for field, h_k in zip(layers, h, strict=True):
+            z = step(field, t, z, h_k)
             states.append(z)
-            t = t + h[k]
+            t = t + h_k
+        self._check_output(z)
         return states
+
+    def _validated_steps(self, h: Tensor) -> Sequence[float] | Sequence[Tensor]:
+        """The step sizes, checked once, as Python floats unless gradients must flow through them.
+
+        Floats keep the per-step scalar arithmetic (``h·b_i``, ``t + c_i h``) in Python instead
+        of 0-d tensor operations; learned steps (or clipped steps that depend on parameters)
+        stay tensors so that training reaches them.
+        """
+        if h.requires_grad:
+            validate_step(h, "ODENet")  # one scan of all K steps instead of one per step
+            return h.unbind(0)
+        values = h.tolist()
+        for value in values:
+            validate_step(value, "ODENet")
+        return values
+
+    def _check_layers(self, z: State) -> None:
+        """The per-layer fields after the first (validated with the input) against its dtype.
+
+        Width and layout are equal across layers (checked at construction), so only the
+        parameters' dtype can differ; a field whose dtype differs reports it in its own words.
+        """
+        if self.shared:
+            return
+        dtype = (z[0] if isinstance(z, tuple) else z).dtype
+        for field in list(self.fields)[1:]:
+            if isinstance(field, StructuredField) and field._parameter_dtype() not in (None, dtype):
+                field.validate_layout(z, "ODENet input")
+
+    def _check_output(self, z: State) -> None:
+        parts = z if isinstance(z, tuple) else (z,)
+        for part in parts:
+            if _under_functorch(part):  # no data-dependent branch inside vmap/jacrev
+                return
+            if not all_finite(part):
+                raise ShapeError(
+                    f"ODENet: the state after the last step contains NaN or infinite values — "
+                    f"expected a finite z_K from the finite input — {self.integrator.name} "
+                    f"diverged over T={self.T:g} in {self.steps} steps; use smaller steps (more "
+                    "steps or a smaller T), step_rule='clip' for gradient flows, or rescale the "
+                    "fields' weights"
+                )
 
     def features(self, x: State) -> State:
         """The read-out output of the structured part (everything but the head)."""

@@ -33,6 +33,36 @@ from .actions import Representation, act_image, permute_regular
 from .groups import FiniteGroup, GroupElement
 
 
+class _GatherBank(torch.autograd.Function):
+    """``bank = source.flatten()[index]`` with a gather-and-sum backward.
+
+    For an exact group every entry of ``source`` appears in the bank exactly ``m`` times (``m =
+    |G|`` for a shared base filter, once per group element; ``m = 1`` when each element has its
+    own source block), so the adjoint of the gather is ``m`` gathers of the bank gradient by the
+    inverse positions, summed — ``grad.flatten()[order].sum(0)`` with ``order`` of shape
+    ``(m, numel)`` — instead of autograd's scatter-add (``index_put_`` with accumulation). The
+    backward is made of differentiable operations, so double backward works too.
+    """
+
+    generate_vmap_rule = True
+
+    @staticmethod
+    def forward(source: torch.Tensor, index: torch.Tensor, order: torch.Tensor) -> torch.Tensor:
+        return source.reshape(-1)[index]
+
+    @staticmethod
+    def setup_context(ctx, inputs, output) -> None:  # noqa: ANN001
+        source, _, order = inputs
+        ctx.save_for_backward(order)
+        ctx.source_shape = source.shape
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):  # noqa: ANN001, ANN205
+        (order,) = ctx.saved_tensors
+        grad_source = grad.reshape(-1)[order].sum(0)
+        return grad_source.reshape(ctx.source_shape), None, None
+
+
 class GroupConvBase(DeclaresEquivariance, nn.Module, ABC):
     """Abstract base of lifting, group and relaxed group convolutions (not for direct use).
 
@@ -90,6 +120,9 @@ class GroupConvBase(DeclaresEquivariance, nn.Module, ABC):
         self.out_rep = out_rep
         self.exact = self.group.exact
         self.bias = nn.Parameter(torch.zeros(self.out_channels)) if bias else None
+        # Gather plans of the filter bank, built on first use per (device, shape): index tensors
+        # derived from the group, not state (not in state_dict; rebuilt after a device move).
+        self._gather_cache: dict[tuple, tuple[torch.Tensor, torch.Tensor | None]] = {}
         if not self.group.exact:
             # Rotated by arbitrary angles, the corners of a square kernel would leave the grid;
             # keeping only the weights in the inscribed disc keeps every rotated copy inside.
@@ -128,6 +161,53 @@ class GroupConvBase(DeclaresEquivariance, nn.Module, ABC):
         if self.group.exact:
             return act_image(g, weight)
         return rotate_filter(g, weight)
+
+    def _transformed_stack(
+        self, source: torch.Tensor, *, regular: bool, per_element: bool = False
+    ) -> torch.Tensor:
+        """``stack([transform_filter(g, s_g) for g in G], dim=1)`` as one gather (exact groups).
+
+        ``s_g = source`` for every ``g`` (a shared base filter), or ``s_g = source[i]`` for the
+        ``i``-th element when ``per_element`` (``source`` then has a leading ``|G|`` axis). The
+        transforms of an exact group (axis permutation, flip, rot90) only move entries, so the
+        positions they move them to are computed once — by applying the very same transforms to
+        a tensor of entry numbers — and cached per device and shape; the bank is then gathered
+        by them, bit for bit equal to the stack. Interpolated groups keep the explicit stack.
+        """
+        elements = self.group.elements()
+        if not self.group.exact:
+            parts = [
+                self.transform_filter(g, source[i] if per_element else source, regular=regular)
+                for i, g in enumerate(elements)
+            ]
+            return torch.stack(parts, dim=1)
+        key = (source.device, tuple(source.shape), regular, per_element)
+        cached = self._gather_cache.get(key)
+        if cached is None:
+            cached = self._gather_plan(source, regular=regular, per_element=per_element)
+            self._gather_cache[key] = cached
+        index, order = cached
+        if order is None:  # not an exact multiple cover (not expected): autograd's own adjoint
+            return source.reshape(-1)[index]
+        return _GatherBank.apply(source, index, order)
+
+    def _gather_plan(
+        self, source: torch.Tensor, *, regular: bool, per_element: bool
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        numel = source.numel()
+        ids = torch.arange(numel, device=source.device).reshape(source.shape)
+        parts = [
+            self.transform_filter(g, ids[i] if per_element else ids, regular=regular)
+            for i, g in enumerate(self.group.elements())
+        ]
+        index = torch.stack(parts, dim=1)
+        copies = index.numel() // numel
+        counts = torch.bincount(index.reshape(-1), minlength=numel)
+        if bool((counts != copies).any()):
+            return index, None
+        # Stable sort groups the `copies` bank positions of each source entry together.
+        order = torch.argsort(index.reshape(-1), stable=True).reshape(numel, copies).T
+        return index, order.contiguous()
 
     def _expanded_bias(self) -> torch.Tensor | None:
         if self.bias is None:

@@ -2,7 +2,9 @@
 
 Both layers build their filter bank at forward time by transforming ONE base filter tensor with
 every group element (:func:`act_image` / :func:`act_regular` applied to the kernel) — no
-precomputed basis, so construction costs one random initialisation of the base filter.
+precomputed basis, so construction costs one random initialisation of the base filter. For the
+exact groups the transforms only move entries, so the bank is one gather by positions computed
+on first use (see ``GroupConvBase._transformed_stack``).
 """
 
 from __future__ import annotations
@@ -79,10 +81,7 @@ class LiftingConv2d(GroupConvBase):
 
     def filter_bank(self) -> torch.Tensor:
         """``(C_out·|G|, C_in, k, k)``: row ``c·|G| + g`` is ``T_g ψ_c``."""
-        base = self._masked(self.weight)
-        bank = torch.stack(
-            [self.transform_filter(g, base, regular=False) for g in self.group.elements()], dim=1
-        )
+        bank = self._transformed_stack(self._masked(self.weight), regular=False)
         return bank.reshape(-1, self.in_channels, *bank.shape[-2:])
 
 
@@ -154,7 +153,5 @@ class GroupConv2d(GroupConvBase):
         """``(C_out·|G|, C_in·|G|, k, k)``: row block ``g`` is ``L_g ψ`` (regular action)."""
         base = self._masked(self.weight)
         c_out, c_in, n, k, _ = base.shape
-        bank = torch.stack(
-            [self.transform_filter(g, base, regular=True) for g in self.group.elements()], dim=1
-        )
+        bank = self._transformed_stack(base, regular=True)
         return bank.reshape(c_out * n, c_in * n, *bank.shape[-2:])

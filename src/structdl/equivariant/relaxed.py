@@ -96,11 +96,9 @@ class RelaxedGroupConv2d(GroupConvBase):
 
     def filter_bank(self) -> torch.Tensor:
         """``(C_out·|G|, C_in[·|G|], k, k)``: row block ``g`` is ``L_g(ψ + λΔ_g)``."""
-        blocks = []
-        for i, g in enumerate(self.group.elements()):
-            base = self._masked(self.weight + self._relaxation * self.deviation[i])
-            blocks.append(self.transform_filter(g, base, regular=not self.lifting))
-        bank = torch.stack(blocks, dim=1)
+        # One source block per group element: ψ + λΔ_g (computed for all g at once).
+        sources = self._masked(self.weight + self._relaxation * self.deviation)
+        bank = self._transformed_stack(sources, regular=not self.lifting, per_element=True)
         return bank.reshape(bank.shape[0] * bank.shape[1], -1, *bank.shape[-2:])
 
     def extra_repr(self) -> str:

@@ -142,8 +142,13 @@ def _steep_points(field: Any, n: int, generator: torch.Generator) -> Tensor:
     return torch.cat((anchor + 0.01 * noise, noise), dim=0)
 
 
-def _sharpness(activation: str, config: Config, generator: torch.Generator, result: Result,
-               rows: list[dict[str, Any]]) -> None:
+def _sharpness(
+    activation: str,
+    config: Config,
+    generator: torch.Generator,
+    result: Result,
+    rows: list[dict[str, Any]],
+) -> None:
     from ..dynamics import Euler, GradientFlow
     from ..structure import check_lipschitz
 
@@ -158,8 +163,14 @@ def _sharpness(activation: str, config: Config, generator: torch.Generator, resu
         def step(x: Tensor, h: float = h) -> Tensor:
             return euler.step(field, 0.0, x, h)
 
-        res = check_lipschitz(step, points, bound=1.0, n_pairs=config.n_pairs,
-                              ascent_steps=config.ascent_steps, seed=config.seed)
+        res = check_lipschitz(
+            step,
+            points,
+            bound=1.0,
+            n_pairs=config.n_pairs,
+            ascent_steps=config.ascent_steps,
+            seed=config.seed,
+        )
         outcome[label] = (h, res)
     h_ok, ok = outcome["bound"]
     h_bad, bad = outcome["beyond"]
@@ -225,11 +236,14 @@ def _digit_models(config: Config) -> dict[str, _Classifier]:
     torch.manual_seed(config.seed)
     gradient = ODENet(
         [GradientFlow(dim, width=dim, activation="relu") for _ in range(config.depth)],
-        Euler(), T=config.T, step_rule="clip",
+        Euler(),
+        T=config.T,
+        step_rule="clip",
     )
     torch.manual_seed(config.seed)
-    resnet = ODENet([Residual(dim, activation="relu") for _ in range(config.depth)], Euler(),
-                    T=config.T)
+    resnet = ODENet(
+        [Residual(dim, activation="relu") for _ in range(config.depth)], Euler(), T=config.T
+    )
     # float64: the step rule clips h_k with a power-iteration estimate of ‖A_k‖, which must be
     # accurate to far better than float32 round-off for the clipped step to respect the exact
     # bound that ODENet.lipschitz_bound certifies.
@@ -284,8 +298,9 @@ def pgd_l2(model: nn.Module, x: Tensor, y: Tensor, eps: float, steps: int) -> Te
     return (x + delta).detach()
 
 
-def _robustness(models: dict[str, _Classifier], split: Any, config: Config, result: Result,
-                progress: Progress) -> dict[str, dict[str, list[float]]]:
+def _robustness(
+    models: dict[str, _Classifier], split: Any, config: Config, result: Result, progress: Progress
+) -> dict[str, dict[str, list[float]]]:
     x, y = split.x_test[: config.n_attack], split.y_test[: config.n_attack]
     curves: dict[str, dict[str, list[float]]] = {}
     sound = True
@@ -323,15 +338,22 @@ def _robustness(models: dict[str, _Classifier], split: Any, config: Config, resu
     return curves
 
 
-def _lipschitz_checks(models: dict[str, _Classifier], split: Any, config: Config,
-                      result: Result) -> None:
+def _lipschitz_checks(
+    models: dict[str, _Classifier], split: Any, config: Config, result: Result
+) -> None:
     from ..structure import check_lipschitz
 
     points = split.x_test[:32]
     for name, model in models.items():
         net = copy.deepcopy(model.net).double()
-        res = check_lipschitz(net.features, points, bound=1.0, n_pairs=config.n_pairs,
-                              ascent_steps=config.ascent_steps, seed=config.seed)
+        res = check_lipschitz(
+            net.features,
+            points,
+            bound=1.0,
+            n_pairs=config.n_pairs,
+            ascent_steps=config.ascent_steps,
+            seed=config.seed,
+        )
         if name == "nonexpansive":
             result.checks["nonexpansive/digits-network"] = res.as_dict()
         else:
@@ -354,8 +376,13 @@ def _figure(curves: dict[str, dict[str, list[float]]], config: Config):
     colours = {"nonexpansive": "tab:blue", "resnet": "tab:red"}
     for name, curve in curves.items():
         ax.plot(config.epsilons, curve["pgd"], "o-", color=colours[name], label=f"{name}: PGD")
-        ax.plot(config.epsilons, curve["certified"], "s--", color=colours[name],
-                label=f"{name}: certified")
+        ax.plot(
+            config.epsilons,
+            curve["certified"],
+            "s--",
+            color=colours[name],
+            label=f"{name}: certified",
+        )
     ax.set_xlabel("ℓ2 radius ε")
     ax.set_ylabel("test accuracy")
     ax.set_ylim(-0.02, 1.02)
@@ -393,8 +420,14 @@ def run(config: Config, out_dir: Path, progress: Progress) -> Result:
         with torch.no_grad():
             acc = float((model(split.x_test).argmax(1) == split.y_test).double().mean())
         result.metrics[f"digits/{name}/clean_accuracy"] = acc
-        table.append({"model": name, "clean_accuracy": acc, "final_loss": loss,
-                      "cpu_seconds": round(time.process_time() - start, 2)})
+        table.append(
+            {
+                "model": name,
+                "clean_accuracy": acc,
+                "final_loss": loss,
+                "cpu_seconds": round(time.process_time() - start, 2),
+            }
+        )
         progress.advance()
     curves = _robustness(models, split, config, result, progress)
     _lipschitz_checks(models, split, config, result)

@@ -99,9 +99,7 @@ class Config:
                     f"{what} must be an integer ≥ {least} — got {value!r} — pass e.g. {least}"
                 )
         if self.rkmk_order not in (2, 4):
-            raise ConfigError(
-                f"rkmk_order must be 2 or 4 — got {self.rkmk_order!r} — pass 2 or 4"
-            )
+            raise ConfigError(f"rkmk_order must be 2 or 4 — got {self.rkmk_order!r} — pass 2 or 4")
         if not (self.T > 0 and self.lr > 0):
             raise ConfigError(
                 f"T and lr must be positive — got T={self.T}, lr={self.lr} — pass e.g. T=1.0"
@@ -184,8 +182,9 @@ def _long_network(model: nn.Module, config: Config) -> nn.Module:
     return ODENet(fields, inner.integrator, T=h * config.check_layers)
 
 
-def _manifold_checks(models: dict[str, nn.Module], x: Tensor, config: Config,
-                     result: Result) -> None:
+def _manifold_checks(
+    models: dict[str, nn.Module], x: Tensor, config: Config, result: Result
+) -> None:
     from ..structure import check_on_manifold
 
     for name, model in models.items():
@@ -256,19 +255,20 @@ def run(config: Config, out_dir: Path, progress: Progress) -> Result:
         with torch.no_grad():
             prediction = model(data["x_test"])
             rmse = float(((prediction - data["y_test"]) ** 2).sum(dim=1).mean().sqrt())
-            per_layer = [float(sphere_distance(z).max())
-                         for z in model.trajectory(data["x_test"])]
+            per_layer = [float(sphere_distance(z).max()) for z in model.trajectory(data["x_test"])]
         models[name] = model
         distances[name] = per_layer
         errors[name] = rmse
-        rows.append({
-            "model": name,
-            "train_loss": loss,
-            "test_rmse": rmse,
-            "max_sphere_distance_hidden_layers": max(per_layer),
-            "sphere_distance_output": float(sphere_distance(prediction).max()),
-            "cpu_seconds": round(seconds, 2),
-        })
+        rows.append(
+            {
+                "model": name,
+                "train_loss": loss,
+                "test_rmse": rmse,
+                "max_sphere_distance_hidden_layers": max(per_layer),
+                "sphere_distance_output": float(sphere_distance(prediction).max()),
+                "cpu_seconds": round(seconds, 2),
+            }
+        )
         result.metrics[f"{name}/test_rmse"] = rmse
         result.metrics[f"{name}/max_sphere_distance_hidden_layers"] = max(per_layer)
         progress.advance()

@@ -277,14 +277,16 @@ def _energy_figure(times: dict[str, Tensor], errors: dict[tuple[str, str], Tenso
     for ax, system in zip(axes[0], config.systems, strict=True):
         for method in config.methods:
             err = errors[(system, method)]
-            (line,) = ax.semilogy(times[system], err.clamp(1e-17, _PLOT_CEILING), label=method,
-                                  lw=1)
+            (line,) = ax.semilogy(
+                times[system], err.clamp(1e-17, _PLOT_CEILING), label=method, lw=1
+            )
             invalid = ~torch.isfinite(err)
             if bool(invalid.any()):
                 # Mark where the run overflowed, at the top of the axis.
                 first = int(invalid.nonzero()[0])
-                ax.plot(float(times[system][first]), _PLOT_CEILING, "x", color=line.get_color(),
-                        ms=8)
+                ax.plot(
+                    float(times[system][first]), _PLOT_CEILING, "x", color=line.get_color(), ms=8
+                )
         ax.set_title(f"{system} (h = {config.step_sizes[system]})")
         ax.set_xlabel("time")
         ax.set_ylim(1e-17, 2 * _PLOT_CEILING)
@@ -374,9 +376,7 @@ def run(config: Config, out_dir: Path, progress: Progress) -> Result:
                 # discrete gradient adds a small error that oscillates rather than accumulates
                 # (measured ≈ 1e-12), so the bar is the tolerance of an iterative solve.
                 bar = tol.solve
-                energy = check_energy(
-                    _pair_energy(hamiltonian), states, mode="conserved", atol=bar
-                )
+                energy = check_energy(_pair_energy(hamiltonian), states, mode="conserved", atol=bar)
                 result.checks[f"energy/avf/{system}"] = energy.as_dict()
 
             rows.append(

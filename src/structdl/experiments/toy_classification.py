@@ -25,6 +25,7 @@ negative control (its padded state is split into two halves to form a phase spac
 
 from __future__ import annotations
 
+import copy
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,8 +47,12 @@ DATASETS = ("spirals", "rings", "moons", "swiss_roll")
 BAR_DATASETS = ("spirals", "rings")
 BAR_MODELS = ("hamiltonian", "gradient")
 _TIMES = {"resnet": 4.0, "hamiltonian": 4.0, "antisymmetric": 4.0, "gradient": 8.0}
-_ACTIVATIONS = {"resnet": "tanh", "hamiltonian": "tanh", "antisymmetric": "tanh",
-                "gradient": "relu"}
+_ACTIVATIONS = {
+    "resnet": "tanh",
+    "hamiltonian": "tanh",
+    "antisymmetric": "tanh",
+    "gradient": "relu",
+}
 
 
 @dataclass
@@ -147,7 +152,7 @@ class Config:
 
 class ToyClassifier(nn.Module):
     """``head ∘ ODENet ∘ pad``: a 2-D input padded with zeros to width ``w``, an ODE network,
-    a linear head. ``features`` returns the ODE network's states layer by layer."""
+    a linear head. ``layer_states`` returns the ODE network's states layer by layer."""
 
     def __init__(self, net: nn.Module, width: int) -> None:
         super().__init__()
@@ -185,8 +190,9 @@ def build_model(
         fields = [Residual(width, activation=activation) for _ in range(depth)]
         net = ODENet(fields, Euler(), T=T, head=nn.Linear(width, 2))
     elif name == "hamiltonian":
-        fields = [SeparableHamiltonian(width, width=hidden, activation=activation)
-                  for _ in range(depth)]
+        fields = [
+            SeparableHamiltonian(width, width=hidden, activation=activation) for _ in range(depth)
+        ]
         net = ODENet(fields, StormerVerlet(), T=T, embed="phase", head=nn.Linear(2 * width, 2))
     elif name == "antisymmetric":
         fields = [Antisymmetric(width, gamma=0.01, activation=activation) for _ in range(depth)]
@@ -238,8 +244,11 @@ def _depth_figure(rows: list[dict[str, Any]], config: Config):
     )
     for ax, dataset in zip(axes[0], config.datasets, strict=True):
         for model in config.models:
-            pts = [(r["depth"], r["test_accuracy"]) for r in rows
-                   if r["dataset"] == dataset and r["model"] == model]
+            pts = [
+                (r["depth"], r["test_accuracy"])
+                for r in rows
+                if r["dataset"] == dataset and r["model"] == model
+            ]
             depths, accuracies = zip(*pts, strict=True)
             ax.plot(depths, accuracies, "o-", label=model)
         ax.axhline(config.bar, color="grey", ls=":", lw=1)
@@ -255,8 +264,9 @@ def _depth_figure(rows: list[dict[str, Any]], config: Config):
     return fig
 
 
-def _decision_figure(models: dict[tuple[str, str], ToyClassifier], data: dict[str, Any],
-                     config: Config):
+def _decision_figure(
+    models: dict[tuple[str, str], ToyClassifier], data: dict[str, Any], config: Config
+):
     plt = _plt()
     n_rows, n_cols = len(config.datasets), len(config.models)
     fig, axes = plt.subplots(n_rows, n_cols, figsize=(3 * n_cols, 3 * n_rows), squeeze=False)
@@ -269,11 +279,19 @@ def _decision_figure(models: dict[tuple[str, str], ToyClassifier], data: dict[st
             ax = axes[i][j]
             with torch.no_grad():
                 prob = torch.softmax(models[(dataset, name)](points), dim=1)[:, 1]
-            ax.contourf(gx, gy, prob.reshape(gx.shape), levels=[0, 0.5, 1],
-                        colors=["#c6dbef", "#fdd0a2"])
+            ax.contourf(
+                gx, gy, prob.reshape(gx.shape), levels=[0, 0.5, 1], colors=["#c6dbef", "#fdd0a2"]
+            )
             ax.contour(gx, gy, prob.reshape(gx.shape), levels=[0.5], colors="k", linewidths=0.8)
-            ax.scatter(split.x_test[:, 0], split.x_test[:, 1], c=split.y_test, s=5,
-                       cmap="coolwarm", vmin=0, vmax=1)
+            ax.scatter(
+                split.x_test[:, 0],
+                split.x_test[:, 1],
+                c=split.y_test,
+                s=5,
+                cmap="coolwarm",
+                vmin=0,
+                vmax=1,
+            )
             ax.set_xticks([])
             ax.set_yticks([])
             if i == 0:
@@ -293,14 +311,17 @@ def _project_2d(z: Tensor) -> Tensor:
     return centred @ vh[:2].T
 
 
-def _transport_figure(models: dict[tuple[str, str], ToyClassifier], data: dict[str, Any],
-                      config: Config, dataset: str):
+def _transport_figure(
+    models: dict[tuple[str, str], ToyClassifier], data: dict[str, Any], config: Config, dataset: str
+):
     plt = _plt()
     split = data[dataset]
     depth = config.bar_depth
     layers = sorted({0, depth // 4, depth // 2, (3 * depth) // 4, depth})
     fig, axes = plt.subplots(
-        len(config.models), len(layers), figsize=(2.4 * len(layers), 2.4 * len(config.models)),
+        len(config.models),
+        len(layers),
+        figsize=(2.4 * len(layers), 2.4 * len(config.models)),
         squeeze=False,
     )
     for i, name in enumerate(config.models):
@@ -324,8 +345,9 @@ def _transport_figure(models: dict[tuple[str, str], ToyClassifier], data: dict[s
 # --------------------------------------------------------------------------------------------
 
 
-def _symplectic_checks(models: dict[tuple[str, str], ToyClassifier], config: Config,
-                       result: Result) -> None:
+def _symplectic_checks(
+    models: dict[tuple[str, str], ToyClassifier], config: Config, result: Result
+) -> None:
     from ..structure import check_symplectic
 
     dataset = config.datasets[0]
@@ -351,8 +373,6 @@ def _symplectic_checks(models: dict[tuple[str, str], ToyClassifier], config: Con
 
 
 def _float64_copy(net: nn.Module) -> nn.Module:
-    import copy
-
     return copy.deepcopy(net).double()
 
 
@@ -389,11 +409,18 @@ def run(config: Config, out_dir: Path, progress: Progress) -> Result:
             for depth in config.depths:
                 progress.describe(f"{dataset}: {name}, depth {depth}")
                 torch.manual_seed(config.seed)
-                model = build_model(name, config.width, depth, hidden=config.hidden,
-                                    T=config.times[name], activation=config.activations[name])
+                model = build_model(
+                    name,
+                    config.width,
+                    depth,
+                    hidden=config.hidden,
+                    T=config.times[name],
+                    activation=config.activations[name],
+                )
                 start = time.process_time()
-                losses = train(model, split.x_train, split.y_train,
-                               epochs=config.epochs, lr=config.lr)
+                losses = train(
+                    model, split.x_train, split.y_train, epochs=config.epochs, lr=config.lr
+                )
                 seconds = time.process_time() - start
                 row = {
                     "dataset": dataset,
@@ -412,8 +439,13 @@ def run(config: Config, out_dir: Path, progress: Progress) -> Result:
                     at_bar[(dataset, name)] = model
                 progress.advance()
 
-    bar_rows = [r for r in rows if r["depth"] == config.bar_depth
-                and r["dataset"] in BAR_DATASETS and r["model"] in BAR_MODELS]
+    bar_rows = [
+        r
+        for r in rows
+        if r["depth"] == config.bar_depth
+        and r["dataset"] in BAR_DATASETS
+        and r["model"] in BAR_MODELS
+    ]
     if bar_rows:
         worst = min(r["test_accuracy"] for r in bar_rows)
         result.metrics["bar/min_test_accuracy"] = worst
@@ -430,8 +462,11 @@ def run(config: Config, out_dir: Path, progress: Progress) -> Result:
     )
     for dataset in config.datasets[:2]:
         result.figures.append(
-            save_figure(_transport_figure(at_bar, data, config, dataset), out_dir,
-                        f"transport_{dataset}.png")
+            save_figure(
+                _transport_figure(at_bar, data, config, dataset),
+                out_dir,
+                f"transport_{dataset}.png",
+            )
         )
     result.notes = (
         f"Inputs are padded with zeros to width {config.width}; Hamiltonian networks use the "

@@ -17,14 +17,19 @@ from collections.abc import Callable
 
 import torch
 from torch import Tensor
+from torch.nn.modules import module as _module
 
 from ..._errors import StepSizeError
 from .._base import State, VectorField, check_state
+from .._field_base import StructuredField
+from .._partitioned import _SeparableField
 
 __all__ = [
     "energy_gradient",
+    "field_evaluator",
     "fixed_point",
     "hamiltonian_gradients",
+    "separable_gradients",
     "solver_tolerance",
     "state_diff_max",
     "state_dtype",
@@ -66,6 +71,64 @@ def validate_inputs(integrator, field: VectorField, y: State, h: float | Tensor)
     integrator.check_compatible(field)
     validate_step(h, integrator.name)
     check_state(y, f"{integrator.name}: state")
+
+
+Evaluator = Callable[[float | Tensor, State], State]
+Gradient = Callable[[float | Tensor, Tensor], Tensor]
+
+_GLOBAL_HOOKS = (
+    "_global_forward_hooks",
+    "_global_forward_pre_hooks",
+    "_global_backward_hooks",
+    "_global_backward_pre_hooks",
+)
+
+
+def _has_hooks(field: VectorField) -> bool:
+    """Whether calling ``field`` would run module hooks (its own or global ones)."""
+    own = (
+        field._forward_hooks
+        or field._forward_pre_hooks
+        or field._backward_hooks
+        or field._backward_pre_hooks
+    )
+    return bool(own) or any(getattr(_module, name, None) for name in _GLOBAL_HOOKS)
+
+
+def field_evaluator(field: VectorField, checked: bool) -> Evaluator:
+    """The callable an integrator evaluates ``f(t, y)`` with.
+
+    ``checked=True`` (the public ``step``): ``field`` itself, so a structured field validates
+    every state it is given. ``checked=False`` (``Integrator._step``, inputs validated once by
+    the caller): a :class:`StructuredField` is evaluated by its ``_evaluate`` directly, skipping
+    the per-call validation and ``nn.Module`` dispatch — unless the field has hooks or overrides
+    ``forward``, which must then run (the result is the same either way).
+    """
+    if (
+        checked
+        or not isinstance(field, StructuredField)
+        or type(field).forward is not StructuredField.forward
+        or _has_hooks(field)
+    ):
+        return field
+    return field._evaluate
+
+
+def separable_gradients(field: VectorField, checked: bool) -> tuple[Gradient, Gradient]:
+    """``(∂H/∂q, ∂H/∂p)`` as callables ``(t, x) ↦ tensor`` for the explicit symplectic methods.
+
+    Unchecked (see :func:`field_evaluator`) for the neural separable fields, whose public
+    ``grad_q``/``grad_p`` validate their argument; any other field's own methods otherwise.
+    """
+    if (
+        not checked
+        and isinstance(field, _SeparableField)
+        and type(field).grad_q is _SeparableField.grad_q
+        and type(field).grad_p is _SeparableField.grad_p
+    ):
+        potential, kinetic = field._grad_potential, field._grad_kinetic
+        return (lambda t, q: potential(q)), (lambda t, p: kinetic(p))
+    return field.grad_q, field.grad_p
 
 
 def state_dtype(y: State) -> torch.dtype:

@@ -8,7 +8,7 @@ from torch import Tensor
 
 from ...structure.properties import Property
 from .._base import Integrator, State, VectorField, state_add
-from ._common import validate_inputs
+from ._common import field_evaluator, validate_inputs
 
 __all__ = ["Euler"]
 
@@ -41,3 +41,7 @@ class Euler(Integrator):
         """Advance ``y`` from ``t`` to ``t + h`` with one Euler step."""
         validate_inputs(self, field, y, h)
         return state_add(y, field(t, y), h)
+
+    def _step(self, field: VectorField, t: float | Tensor, y: State, h: float | Tensor) -> State:
+        """:meth:`step` without validation (inputs validated by the caller)."""
+        return state_add(y, field_evaluator(field, checked=False)(t, y), h)

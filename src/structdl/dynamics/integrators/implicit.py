@@ -9,7 +9,14 @@ from torch import Tensor
 from ..._errors import ConfigError
 from ...structure.properties import Invertible, Property, Reversible, Symplectic
 from .._base import Integrator, State, VectorField, state_add, state_map
-from ._common import fixed_point, solver_tolerance, state_dtype, validate_inputs
+from ._common import (
+    Evaluator,
+    field_evaluator,
+    fixed_point,
+    solver_tolerance,
+    state_dtype,
+    validate_inputs,
+)
 
 __all__ = ["ImplicitMidpoint"]
 
@@ -56,6 +63,13 @@ class ImplicitMidpoint(Integrator):
     def step(self, field: VectorField, t: float | Tensor, y: State, h: float | Tensor) -> State:
         """One implicit-midpoint step from ``t`` to ``t + h``."""
         validate_inputs(self, field, y, h)
+        return self._advance(field_evaluator(field, checked=True), t, y, h)
+
+    def _step(self, field: VectorField, t: float | Tensor, y: State, h: float | Tensor) -> State:
+        """:meth:`step` without validation (inputs validated by the caller)."""
+        return self._advance(field_evaluator(field, checked=False), t, y, h)
+
+    def _advance(self, field: Evaluator, t: float | Tensor, y: State, h: float | Tensor) -> State:
         t_mid = t + 0.5 * h
 
         def update(mid: State) -> State:

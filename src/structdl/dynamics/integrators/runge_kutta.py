@@ -11,7 +11,14 @@ from ...structure.properties import Property, Reversible, Symplectic
 from .._base import Integrator, State, VectorField, state_add
 from ..tableau import ButcherTableau, PartitionedTableau, lobatto_3a_3b, rk4
 from ..tableau import tableau as lookup_tableau
-from ._common import fixed_point, solver_tolerance, state_dtype, validate_inputs
+from ._common import (
+    Evaluator,
+    field_evaluator,
+    fixed_point,
+    solver_tolerance,
+    state_dtype,
+    validate_inputs,
+)
 
 __all__ = ["PartitionedRungeKutta", "RungeKutta"]
 
@@ -102,17 +109,28 @@ class RungeKutta(Integrator):
     def step(self, field: VectorField, t: float | Tensor, y: State, h: float | Tensor) -> State:
         """Advance ``y`` from ``t`` to ``t + h``."""
         validate_inputs(self, field, y, h)
+        return self._advance(field, field_evaluator(field, checked=True), t, y, h)
+
+    def _step(self, field: VectorField, t: float | Tensor, y: State, h: float | Tensor) -> State:
+        """:meth:`step` without validation (inputs validated by the caller)."""
+        return self._advance(field, field_evaluator(field, checked=False), t, y, h)
+
+    def _advance(
+        self, field: VectorField, f: Evaluator, t: float | Tensor, y: State, h: float | Tensor
+    ) -> State:
         tab = self.tableau
         if tab.is_explicit:
             ks: list[State] = []
             for i in range(tab.stages):
-                ks.append(field(t + tab.c[i] * h, _combine(y, tab.a[i][:i], ks, h)))
+                # A zero node evaluates at t itself (t + 0·h = t) without a 0-d tensor op.
+                stage_t = t if tab.c[i] == 0.0 else t + tab.c[i] * h
+                ks.append(f(stage_t, _combine(y, tab.a[i][:i], ks, h)))
         else:
-            ks = self._solve_stages(field, t, y, h)
+            ks = self._solve_stages(f, t, y, h)
         return _combine(y, tab.b, ks, h)
 
     def _solve_stages(
-        self, field: VectorField, t: float | Tensor, y: State, h: float | Tensor
+        self, field: Evaluator, t: float | Tensor, y: State, h: float | Tensor
     ) -> list[State]:
         tab = self.tableau
         s = tab.stages
@@ -221,13 +239,21 @@ class PartitionedRungeKutta(Integrator):
     def step(self, field: VectorField, t: float | Tensor, y: State, h: float | Tensor) -> State:
         """Advance ``(q, p)`` from ``t`` to ``t + h``."""
         validate_inputs(self, field, y, h)
+        return self._advance(field_evaluator(field, checked=True), t, y, h)
+
+    def _step(self, field: VectorField, t: float | Tensor, y: State, h: float | Tensor) -> State:
+        """:meth:`step` without validation (inputs validated by the caller)."""
+        return self._advance(field_evaluator(field, checked=False), t, y, h)
+
+    def _advance(self, field: Evaluator, t: float | Tensor, y: State, h: float | Tensor) -> State:
         first, second = self.tableau.first, self.tableau.second
         s = self.tableau.stages
         if self.tableau.is_explicit:
             fs: list[Tensor] = []
             gs: list[Tensor] = []
             for i in range(s):
-                f, g = field(t + first.c[i] * h, self._stage(i, y, fs, gs, h, full=False))
+                stage_t = t if first.c[i] == 0.0 else t + first.c[i] * h
+                f, g = field(stage_t, self._stage(i, y, fs, gs, h, full=False))
                 fs.append(f)
                 gs.append(g)
         else:

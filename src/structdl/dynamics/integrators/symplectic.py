@@ -25,19 +25,24 @@ from ...structure.properties import (
     VolumePreserving,
 )
 from .._base import Integrator, State, VectorField
-from ._common import validate_inputs
+from ._common import Gradient, separable_gradients, validate_inputs
 
 __all__ = ["StormerVerlet", "SymplecticEuler", "Yoshida4"]
 
 _SEPARABLE = frozenset({"partitioned", "hamiltonian", "separable"})
 
 
-def _kick(field: VectorField, t: float | Tensor, q: Tensor, p: Tensor, tau: float | Tensor):  # noqa: ANN202
-    return q, p - tau * field.grad_q(t, q)
+#: ``(∂H/∂q, ∂H/∂p)`` of one field: checked (public ``step``) or not (``_step``), see
+#: :func:`~structdl.dynamics.integrators._common.separable_gradients`.
+_Grads = tuple[Gradient, Gradient]
 
 
-def _drift(field: VectorField, t: float | Tensor, q: Tensor, p: Tensor, tau: float | Tensor):  # noqa: ANN202
-    return q + tau * field.grad_p(t, p), p
+def _kick(grads: _Grads, t: float | Tensor, q: Tensor, p: Tensor, tau: float | Tensor):  # noqa: ANN202
+    return q, p - tau * grads[0](t, q)
+
+
+def _drift(grads: _Grads, t: float | Tensor, q: Tensor, p: Tensor, tau: float | Tensor):  # noqa: ANN202
+    return q + tau * grads[1](t, p), p
 
 
 @final
@@ -82,36 +87,45 @@ class SymplecticEuler(Integrator):
     def step(self, field: VectorField, t: float | Tensor, y: State, h: float | Tensor) -> State:
         """One kick–drift (or drift–kick) step from ``t`` to ``t + h``."""
         validate_inputs(self, field, y, h)
+        return self._advance(separable_gradients(field, checked=True), t, y, h)
+
+    def _step(self, field: VectorField, t: float | Tensor, y: State, h: float | Tensor) -> State:
+        """:meth:`step` without validation (inputs validated by the caller)."""
+        return self._advance(separable_gradients(field, checked=False), t, y, h)
+
+    def _advance(self, grads: _Grads, t: float | Tensor, y: State, h: float | Tensor) -> State:
         q, p = y
         if self.variant == "kick-drift":
-            q, p = _kick(field, t, q, p, h)
-            return _drift(field, t, q, p, h)
-        q, p = _drift(field, t, q, p, h)
-        return _kick(field, t, q, p, h)
+            q, p = _kick(grads, t, q, p, h)
+            return _drift(grads, t, q, p, h)
+        q, p = _drift(grads, t, q, p, h)
+        return _kick(grads, t, q, p, h)
 
     def inverse_step(
         self, field: VectorField, t: float | Tensor, y_next: State, h: float | Tensor
     ) -> State:
         """Exact explicit inverse: the two shears undone in reverse order."""
         validate_inputs(self, field, y_next, h)
+        grads = separable_gradients(field, checked=True)
         q, p = y_next
         if self.variant == "kick-drift":
-            q, p = _drift(field, t, q, p, -h)
-            return _kick(field, t, q, p, -h)
-        q, p = _kick(field, t, q, p, -h)
-        return _drift(field, t, q, p, -h)
+            q, p = _drift(grads, t, q, p, -h)
+            return _kick(grads, t, q, p, -h)
+        q, p = _kick(grads, t, q, p, -h)
+        return _drift(grads, t, q, p, -h)
 
 
 def _verlet(
-    field: VectorField, t: float | Tensor, q: Tensor, p: Tensor, h: float | Tensor, variant: str
+    grads: _Grads, t: float | Tensor, q: Tensor, p: Tensor, h: float | Tensor, variant: str
 ) -> tuple[Tensor, Tensor]:
+    half = 0.5 * h
     if variant == "kick-drift-kick":
-        q, p = _kick(field, t, q, p, 0.5 * h)
-        q, p = _drift(field, t + 0.5 * h, q, p, h)
-        return _kick(field, t + h, q, p, 0.5 * h)
-    q, p = _drift(field, t, q, p, 0.5 * h)
-    q, p = _kick(field, t + 0.5 * h, q, p, h)
-    return _drift(field, t + h, q, p, 0.5 * h)
+        q, p = _kick(grads, t, q, p, half)
+        q, p = _drift(grads, t + half, q, p, h)
+        return _kick(grads, t + h, q, p, half)
+    q, p = _drift(grads, t, q, p, half)
+    q, p = _kick(grads, t + half, q, p, h)
+    return _drift(grads, t + h, q, p, half)
 
 
 @final
@@ -155,14 +169,19 @@ class StormerVerlet(Integrator):
     def step(self, field: VectorField, t: float | Tensor, y: State, h: float | Tensor) -> State:
         """One Störmer–Verlet step from ``t`` to ``t + h``."""
         validate_inputs(self, field, y, h)
-        return _verlet(field, t, y[0], y[1], h, self.variant)
+        return _verlet(separable_gradients(field, checked=True), t, y[0], y[1], h, self.variant)
+
+    def _step(self, field: VectorField, t: float | Tensor, y: State, h: float | Tensor) -> State:
+        """:meth:`step` without validation (inputs validated by the caller)."""
+        return _verlet(separable_gradients(field, checked=False), t, y[0], y[1], h, self.variant)
 
     def inverse_step(
         self, field: VectorField, t: float | Tensor, y_next: State, h: float | Tensor
     ) -> State:
         """Exact inverse by symmetry: ``Φ_h⁻¹ = Φ_{−h}`` (started at ``t + h``)."""
         validate_inputs(self, field, y_next, h)
-        return _verlet(field, t + h, y_next[0], y_next[1], -h, self.variant)
+        grads = separable_gradients(field, checked=True)
+        return _verlet(grads, t + h, y_next[0], y_next[1], -h, self.variant)
 
 
 #: Yoshida's triple-jump weights: ``2 w₁ + w₀ = 1`` and ``2 w₁³ + w₀³ = 0`` (kills the h³ error).
@@ -185,20 +204,25 @@ class Yoshida4(Integrator):
     preserves: ClassVar[frozenset[Property]] = StormerVerlet.preserves
 
     def _compose(
-        self, field: VectorField, t: float | Tensor, q: Tensor, p: Tensor, h: float | Tensor
+        self, grads: _Grads, t: float | Tensor, q: Tensor, p: Tensor, h: float | Tensor
     ) -> tuple[Tensor, Tensor]:
         for start, weight in ((0.0, _W1), (_W1, _W0), (_W1 + _W0, _W1)):
-            q, p = _verlet(field, t + start * h, q, p, weight * h, "kick-drift-kick")
+            q, p = _verlet(grads, t + start * h, q, p, weight * h, "kick-drift-kick")
         return q, p
 
     def step(self, field: VectorField, t: float | Tensor, y: State, h: float | Tensor) -> State:
         """One triple-jump step from ``t`` to ``t + h``."""
         validate_inputs(self, field, y, h)
-        return self._compose(field, t, y[0], y[1], h)
+        return self._compose(separable_gradients(field, checked=True), t, y[0], y[1], h)
+
+    def _step(self, field: VectorField, t: float | Tensor, y: State, h: float | Tensor) -> State:
+        """:meth:`step` without validation (inputs validated by the caller)."""
+        return self._compose(separable_gradients(field, checked=False), t, y[0], y[1], h)
 
     def inverse_step(
         self, field: VectorField, t: float | Tensor, y_next: State, h: float | Tensor
     ) -> State:
         """Exact inverse by symmetry of the composition."""
         validate_inputs(self, field, y_next, h)
-        return self._compose(field, t + h, y_next[0], y_next[1], -h)
+        grads = separable_gradients(field, checked=True)
+        return self._compose(grads, t + h, y_next[0], y_next[1], -h)
