@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
-from typing import ClassVar, Union
+from typing import ClassVar
 
 import torch
 from torch import Tensor, nn
@@ -30,12 +30,13 @@ __all__ = [
     "state_scale",
 ]
 
-State = Union[Tensor, tuple[Tensor, Tensor]]
+State = Tensor | tuple[Tensor, Tensor]
 
 #: The structural vocabulary of vector fields.
 #: - "general": any ``f(t, y)`` on tensor states;
 #: - "partitioned": the state is a pair ``(q, p)`` and ``forward`` returns ``(dq, dp)``;
-#: - "gradient": ``f = −∇V`` with ``V`` convex; exposes ``potential(t, y)`` and ``lipschitz_bound()``;
+#: - "gradient": ``f = −∇V`` with ``V`` convex; exposes ``potential(t, y)`` and
+#:   ``lipschitz_bound()``;
 #: - "hamiltonian": ``(q', p') = (∂_p H, −∂_q H)``; exposes ``energy``, ``grad_q``, ``grad_p``;
 #: - "separable": hamiltonian with ``H = T(p) + V(q)`` (explicit symplectic methods apply);
 #: - "energy": ``y' = S ∇E(y)`` on a tensor state with a known ``structure_matrix``;
@@ -69,7 +70,7 @@ def state_map(fn: Callable[[Tensor], Tensor], y: State) -> State:
 def state_add(y: State, dy: State, scale: float | Tensor = 1.0) -> State:
     """``y + scale · dy`` for tensor or partitioned states."""
     if isinstance(y, tuple):
-        return tuple(a + scale * b for a, b in zip(y, dy))  # type: ignore[return-value]
+        return tuple(a + scale * b for a, b in zip(y, dy, strict=False))  # type: ignore[return-value]
     return y + scale * dy  # type: ignore[operator]
 
 
@@ -167,7 +168,7 @@ class Integrator(ABC):
                 f"a time grid needs at least two points, got {len(grid)}; pass e.g. [0.0, 1.0]"
             )
         states = [y0]
-        for t0, t1 in zip(grid[:-1], grid[1:]):
+        for t0, t1 in zip(grid[:-1], grid[1:], strict=False):
             h = t1 - t0
             if not (h == h) or h == 0.0:  # NaN or zero step
                 raise StepSizeError(

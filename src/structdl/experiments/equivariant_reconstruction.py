@@ -430,6 +430,8 @@ def _figures(
                 value[0 if metric == "psnr" else 1], ls="--", color=f"C{k + 2}", label=name.upper()
             )
         ax.set_xscale("log")
+        ax.set_xticks(sizes, [str(s) for s in sizes])
+        ax.minorticks_off()
         ax.set_xlabel("training-set size")
         ax.set_ylabel(metric.upper())
         ax.legend(fontsize=8)

@@ -367,7 +367,9 @@ def run(config: Config, out_dir: Path, progress: Progress) -> Result:
         "Parameter counts: "
         + ", ".join(f"{k} {v}" for k, v in parameters.items())
         + ". Trained on upright digits, tested on digits rotated by random quarter turns. "
-        "An invariant network cannot tell a 6 from a rotated 9, which caps its accuracy."
+        "An invariant network cannot tell a 6 from a rotated 9, which caps its accuracy. "
+        "Margin of p4 over the augmented CNN (accuracy points) by size: "
+        + ", ".join(f"{k}: {100 * v:+.1f}" for k, v in margins.items())
     )
     return result
 
@@ -395,6 +397,8 @@ def _figures(
             label=name,
         )
     ax.set_xscale("log")
+    ax.set_xticks(sizes, [str(s) for s in sizes])
+    ax.minorticks_off()
     ax.set_xlabel("training images")
     ax.set_ylabel("accuracy on rotated test set")
     ax.legend(fontsize=8)

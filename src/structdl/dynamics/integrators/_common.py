@@ -95,7 +95,7 @@ def _has_hooks(field: VectorField) -> bool:
     return bool(own) or any(getattr(_module, name, None) for name in _GLOBAL_HOOKS)
 
 
-def field_evaluator(field: VectorField, checked: bool) -> Evaluator:
+def field_evaluator(field: VectorField, *, checked: bool) -> Evaluator:
     """The callable an integrator evaluates ``f(t, y)`` with.
 
     ``checked=True`` (the public ``step``): ``field`` itself, so a structured field validates
@@ -114,7 +114,7 @@ def field_evaluator(field: VectorField, checked: bool) -> Evaluator:
     return field._evaluate
 
 
-def separable_gradients(field: VectorField, checked: bool) -> tuple[Gradient, Gradient]:
+def separable_gradients(field: VectorField, *, checked: bool) -> tuple[Gradient, Gradient]:
     """``(∂H/∂q, ∂H/∂p)`` as callables ``(t, x) ↦ tensor`` for the explicit symplectic methods.
 
     Unchecked (see :func:`field_evaluator`) for the neural separable fields, whose public
