@@ -328,13 +328,19 @@ class ODENet(nn.Module):
         self._check_output(z)
         return states
 
-    def _validated_steps(self, h: Tensor) -> Sequence[float] | Sequence[Tensor]:
+    def _validated_steps(self, h: Tensor | Sequence[float]) -> Sequence[float] | Sequence[Tensor]:
         """The step sizes, checked once, as Python floats unless gradients must flow through them.
 
         Floats keep the per-step scalar arithmetic (``h·b_i``, ``t + c_i h``) in Python instead
         of 0-d tensor operations; learned steps (or clipped steps that depend on parameters)
-        stay tensors so that training reaches them.
+        stay tensors so that training reaches them. A plain sequence of numbers (``step_sizes``
+        overridden on an instance, as the benchmarks' diagnosis does) is checked as floats.
         """
+        if not isinstance(h, Tensor):
+            values = [float(value) for value in h]
+            for value in values:
+                validate_step(value, "ODENet")
+            return values
         if h.requires_grad:
             validate_step(h, "ODENet")  # one scan of all K steps instead of one per step
             return h.unbind(0)
