@@ -25,6 +25,7 @@ __all__ = [
     "Integrator",
     "State",
     "VectorField",
+    "all_finite",
     "state_add",
     "state_map",
     "state_scale",
