@@ -19,7 +19,7 @@ import torch
 from torch import Tensor
 from torch.nn.modules import module as _module
 
-from ..._errors import StepSizeError
+from ..._errors import ConfigError, StepSizeError
 from .._base import State, VectorField, check_state
 from .._field_base import StructuredField
 from .._partitioned import _SeparableField
@@ -152,6 +152,17 @@ def state_diff_max(a: State, b: State) -> tuple[float, float]:
     )
     scale = max(float(z.detach().abs().max()) for z in _parts(b))
     return diff, scale
+
+
+def solver_options(who: str, max_iter: object, tol: object) -> tuple[int, float | None]:
+    """Validate the options of an implicit solve; ``tol=None`` means the dtype's default."""
+    if isinstance(max_iter, bool) or not isinstance(max_iter, int) or max_iter < 1:
+        raise ConfigError(
+            f"{who}: max_iter must be a positive int, got {max_iter!r}; pass e.g. max_iter=100"
+        )
+    if tol is not None and not (isinstance(tol, (int, float)) and 0.0 < tol < 1.0):
+        raise ConfigError(f"{who}: tol must lie in (0, 1), got {tol!r}; pass e.g. tol=1e-12")
+    return max_iter, (None if tol is None else float(tol))
 
 
 def fixed_point(

@@ -34,6 +34,7 @@ from ._common import (
     energy_gradient,
     fixed_point,
     hamiltonian_gradients,
+    solver_options,
     solver_tolerance,
     state_dtype,
     validate_inputs,
@@ -71,12 +72,7 @@ class _DiscreteGradient(Integrator):
     preserves: ClassVar[frozenset[Property]] = frozenset()
 
     def __init__(self, max_iter: int, tol: float | None) -> None:
-        if not isinstance(max_iter, int) or max_iter < 1:
-            raise ConfigError(f"{self.name}: max_iter must be a positive int, got {max_iter!r}")
-        if tol is not None and not (0.0 < tol < 1.0):
-            raise ConfigError(f"{self.name}: tol must lie in (0, 1), got {tol!r}")
-        self.max_iter = max_iter
-        self.tol = tol
+        self.max_iter, self.tol = solver_options(self.name, max_iter, tol)
 
     def check_compatible(self, field: VectorField) -> None:
         """Accept an "energy" field or a partitioned Hamiltonian field; otherwise raise."""

@@ -6,13 +6,13 @@ from typing import ClassVar, final
 
 from torch import Tensor
 
-from ..._errors import ConfigError
 from ...structure.properties import Invertible, Property, Reversible, Symplectic
 from .._base import Integrator, State, VectorField, state_add, state_map
 from ._common import (
     Evaluator,
     field_evaluator,
     fixed_point,
+    solver_options,
     solver_tolerance,
     state_dtype,
     validate_inputs,
@@ -51,14 +51,7 @@ class ImplicitMidpoint(Integrator):
     preserves: ClassVar[frozenset[Property]] = frozenset({Symplectic(), Reversible(), Invertible()})
 
     def __init__(self, *, max_iter: int = 100, tol: float | None = None) -> None:
-        if not isinstance(max_iter, int) or max_iter < 1:
-            raise ConfigError(
-                f"ImplicitMidpoint: max_iter must be a positive int, got {max_iter!r}"
-            )
-        if tol is not None and not (0.0 < tol < 1.0):
-            raise ConfigError(f"ImplicitMidpoint: tol must lie in (0, 1), got {tol!r}")
-        self.max_iter = max_iter
-        self.tol = tol
+        self.max_iter, self.tol = solver_options("ImplicitMidpoint", max_iter, tol)
 
     def step(self, field: VectorField, t: float | Tensor, y: State, h: float | Tensor) -> State:
         """One implicit-midpoint step from ``t`` to ``t + h``."""

@@ -15,6 +15,7 @@ from ._common import (
     Evaluator,
     field_evaluator,
     fixed_point,
+    solver_options,
     solver_tolerance,
     state_dtype,
     validate_inputs,
@@ -47,6 +48,17 @@ def _unflatten(flat: tuple[Tensor, ...], stages: int) -> list[State]:
 
 
 @final
+def _derived_preserves(tableau: ButcherTableau | PartitionedTableau) -> frozenset[Property]:
+    """What the coefficients alone guarantee: symplectic tableaux (``b_i a_ij + b_j a_ji =
+    b_i b_j``) preserve symplecticity, symmetric ones are time-reversible."""
+    derived: set[Property] = set()
+    if tableau.is_symplectic:
+        derived.add(Symplectic())
+    if tableau.is_symmetric:
+        derived.add(Reversible())
+    return frozenset(derived)
+
+
 class RungeKutta(Integrator):
     """Runge–Kutta method ``k_i = f(t + c_i h, y + h Σ_j a_ij k_j)``, ``y₁ = y + h Σ_i b_i k_i``.
 
@@ -86,20 +98,10 @@ class RungeKutta(Integrator):
                 f"RungeKutta needs a ButcherTableau or a tableau name, got "
                 f"{type(tableau).__name__}; pass e.g. RungeKutta('rk4')"
             )
-        if not isinstance(max_iter, int) or max_iter < 1:
-            raise ConfigError(f"RungeKutta: max_iter must be a positive int, got {max_iter!r}")
-        if tol is not None and not (0.0 < tol < 1.0):
-            raise ConfigError(f"RungeKutta: tol must lie in (0, 1), got {tol!r}")
+        self.max_iter, self.tol = solver_options("RungeKutta", max_iter, tol)
         self.tableau = tableau
-        self.max_iter = max_iter
-        self.tol = tol
         self.order = tableau.order
-        derived: set[Property] = set()
-        if tableau.is_symplectic:
-            derived.add(Symplectic())
-        if tableau.is_symmetric:
-            derived.add(Reversible())
-        self.preserves = frozenset(derived)
+        self.preserves = _derived_preserves(tableau)
 
     @property
     def name(self) -> str:
@@ -199,22 +201,10 @@ class PartitionedRungeKutta(Integrator):
                 f"PartitionedRungeKutta needs a PartitionedTableau, got {type(tableau).__name__}; "
                 "pass e.g. PartitionedTableau(tableau_q, tableau_p)"
             )
-        if not isinstance(max_iter, int) or max_iter < 1:
-            raise ConfigError(
-                f"PartitionedRungeKutta: max_iter must be a positive int, got {max_iter!r}"
-            )
-        if tol is not None and not (0.0 < tol < 1.0):
-            raise ConfigError(f"PartitionedRungeKutta: tol must lie in (0, 1), got {tol!r}")
+        self.max_iter, self.tol = solver_options("PartitionedRungeKutta", max_iter, tol)
         self.tableau = tableau
-        self.max_iter = max_iter
-        self.tol = tol
         self.order = tableau.order
-        derived: set[Property] = set()
-        if tableau.is_symplectic:
-            derived.add(Symplectic())
-        if tableau.is_symmetric:
-            derived.add(Reversible())
-        self.preserves = frozenset(derived)
+        self.preserves = _derived_preserves(tableau)
 
     @property
     def name(self) -> str:
