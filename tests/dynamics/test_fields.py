@@ -350,3 +350,20 @@ def test_hamiltonian_ridge_is_j_grad_h_and_not_separable() -> None:
     dq, dp = field(0.0, (q, p))
     assert torch.allclose(dq, gp, atol=EXACT) and torch.allclose(dp, -gq, atol=EXACT)
     assert "separable" not in field.kinds and len(field.parts) == 3
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_power_iteration_is_accurate_with_a_small_spectral_gap(dtype):
+    # Top singular values 2.0 and 1.99: a stopping test in float32 arithmetic once stopped ~5e-5
+    # low, more than the margin the "clip" step rule leaves below 2/(L‖A‖²).
+    generator = torch.Generator().manual_seed(3)
+    field = GradientFlow(32, width=32).to(dtype)
+    left, _ = torch.linalg.qr(torch.randn(32, 32, generator=generator, dtype=torch.float64))
+    right, _ = torch.linalg.qr(torch.randn(32, 32, generator=generator, dtype=torch.float64))
+    singular = torch.linspace(0.1, 1.9, 32, dtype=torch.float64)
+    singular[-1], singular[-2] = 2.0, 1.99
+    with torch.no_grad():
+        field.weight.copy_((left @ torch.diag(singular) @ right.T).to(dtype))
+    estimate = float(field.spectral_norm().detach())
+    exact = float(field.spectral_norm(exact=True).detach())
+    assert abs(estimate - exact) <= 4 * torch.finfo(dtype).eps * exact
