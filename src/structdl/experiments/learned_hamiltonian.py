@@ -34,6 +34,7 @@ import torch
 from torch import Tensor, nn
 
 from .._errors import ConfigError
+from ._config import require_ints
 from ._registry import Experiment, Progress, Result, register
 from .io import save_figure
 
@@ -94,20 +95,18 @@ class Config:
 
     def validate(self) -> None:
         """Raise :class:`ConfigError` for bad numbers."""
-        for what, value, least in (
-            ("n_train", self.n_train, 1),
-            ("train_steps", self.train_steps, 2),
-            ("horizon", self.horizon, 1),
-            ("substeps", self.substeps, 1),
-            ("width", self.width, 1),
-            ("epochs", self.epochs, 1),
-            ("n_test", self.n_test, 1),
-            ("rollout_steps", self.rollout_steps, 1),
-        ):
-            if isinstance(value, bool) or not isinstance(value, int) or value < least:
-                raise ConfigError(
-                    f"{what} must be an integer ≥ {least} — got {value!r} — pass e.g. {least}"
-                )
+        require_ints(
+            (
+                ("n_train", self.n_train, 1),
+                ("train_steps", self.train_steps, 2),
+                ("horizon", self.horizon, 1),
+                ("substeps", self.substeps, 1),
+                ("width", self.width, 1),
+                ("epochs", self.epochs, 1),
+                ("n_test", self.n_test, 1),
+                ("rollout_steps", self.rollout_steps, 1),
+            )
+        )
         if self.horizon >= self.train_steps:
             raise ConfigError(
                 f"horizon must be shorter than a training trajectory — got horizon="

@@ -37,6 +37,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .._errors import ConfigError
+from ._config import require_ints
 from ._registry import Experiment, Progress, Result, register
 from .io import save_figure
 
@@ -102,20 +103,18 @@ class Config:
 
     def validate(self) -> None:
         """Raise :class:`ConfigError` for bad numbers."""
-        for what, value, least in (
-            ("dim", self.dim, 1),
-            ("neurons", self.neurons, 1),
-            ("n_pairs", self.n_pairs, 1),
-            ("ascent_steps", self.ascent_steps, 0),
-            ("depth", self.depth, 1),
-            ("epochs", self.epochs, 1),
-            ("n_attack", self.n_attack, 1),
-            ("pgd_steps", self.pgd_steps, 1),
-        ):
-            if isinstance(value, bool) or not isinstance(value, int) or value < least:
-                raise ConfigError(
-                    f"{what} must be an integer ≥ {least} — got {value!r} — pass e.g. {least}"
-                )
+        require_ints(
+            (
+                ("dim", self.dim, 1),
+                ("neurons", self.neurons, 1),
+                ("n_pairs", self.n_pairs, 1),
+                ("ascent_steps", self.ascent_steps, 0),
+                ("depth", self.depth, 1),
+                ("epochs", self.epochs, 1),
+                ("n_attack", self.n_attack, 1),
+                ("pgd_steps", self.pgd_steps, 1),
+            )
+        )
         if self.neurons > self.dim:
             raise ConfigError(
                 f"neurons must not exceed dim — got neurons={self.neurons}, dim={self.dim} — with "

@@ -32,6 +32,7 @@ import torch
 from torch import Tensor, nn
 
 from .._errors import ConfigError
+from ._config import require_ints
 from ._registry import Experiment, Progress, Result, register
 from .io import save_figure
 
@@ -86,18 +87,16 @@ class Config:
 
     def validate(self) -> None:
         """Raise :class:`ConfigError` for bad numbers."""
-        for what, value, least in (
-            ("n_train", self.n_train, 1),
-            ("n_test", self.n_test, 1),
-            ("depth", self.depth, 1),
-            ("width", self.width, 1),
-            ("epochs", self.epochs, 1),
-            ("check_layers", self.check_layers, 1),
-        ):
-            if isinstance(value, bool) or not isinstance(value, int) or value < least:
-                raise ConfigError(
-                    f"{what} must be an integer ≥ {least} — got {value!r} — pass e.g. {least}"
-                )
+        require_ints(
+            (
+                ("n_train", self.n_train, 1),
+                ("n_test", self.n_test, 1),
+                ("depth", self.depth, 1),
+                ("width", self.width, 1),
+                ("epochs", self.epochs, 1),
+                ("check_layers", self.check_layers, 1),
+            )
+        )
         if self.rkmk_order not in (2, 4):
             raise ConfigError(f"rkmk_order must be 2 or 4 — got {self.rkmk_order!r} — pass 2 or 4")
         if not (self.T > 0 and self.lr > 0):

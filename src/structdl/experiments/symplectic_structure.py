@@ -30,6 +30,7 @@ import torch
 from torch import Tensor
 
 from .._errors import ConfigError
+from ._config import require_ints, require_known
 from ._registry import Experiment, Progress, Result, register
 from .io import save_figure
 
@@ -101,22 +102,15 @@ class Config:
                     f"step size of {name!r} must be positive — got {self.step_sizes.get(name)} "
                     f"— set step_sizes[{name!r}] to e.g. 0.05"
                 )
-        for name in self.methods:
-            if name not in METHODS:
-                raise ConfigError(
-                    f"unknown method {name!r} — expected some of {METHODS} — got {self.methods}"
-                    " — remove it"
-                )
-        for what, value, least in (
-            ("n_steps", self.n_steps, 10),
-            ("n_points", self.n_points, 1),
-            ("order_levels", self.order_levels, 3),
-            ("order_base_steps", self.order_base_steps, 1),
-        ):
-            if isinstance(value, bool) or not isinstance(value, int) or value < least:
-                raise ConfigError(
-                    f"{what} must be an integer ≥ {least} — got {value!r} — pass e.g. {least}"
-                )
+        require_known("method", self.methods, METHODS)
+        require_ints(
+            (
+                ("n_steps", self.n_steps, 10),
+                ("n_points", self.n_points, 1),
+                ("order_levels", self.order_levels, 3),
+                ("order_base_steps", self.order_base_steps, 1),
+            )
+        )
         if not self.order_time > 0.0:
             raise ConfigError(
                 f"order_time must be positive — got {self.order_time} — pass e.g. 1.0"

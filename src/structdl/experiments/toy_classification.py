@@ -36,6 +36,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .._errors import ConfigError
+from ._config import require_ints, require_known
 from ._registry import Experiment, Progress, Result, register
 from .io import save_figure
 
@@ -109,28 +110,16 @@ class Config:
 
     def validate(self) -> None:
         """Raise :class:`ConfigError` for unknown names or bad numbers."""
-        for name in self.datasets:
-            if name not in DATASETS:
-                raise ConfigError(
-                    f"unknown data set {name!r} — expected some of {DATASETS} — got "
-                    f"{self.datasets} — remove it"
-                )
-        for name in self.models:
-            if name not in MODELS:
-                raise ConfigError(
-                    f"unknown model {name!r} — expected some of {MODELS} — got {self.models} — "
-                    "remove it"
-                )
-        for what, value, least in (
-            ("width", self.width, 2),
-            ("hidden", self.hidden, 1),
-            ("epochs", self.epochs, 1),
-            ("n_points", self.n_points, 16),
-        ):
-            if isinstance(value, bool) or not isinstance(value, int) or value < least:
-                raise ConfigError(
-                    f"{what} must be an integer ≥ {least} — got {value!r} — pass e.g. {least}"
-                )
+        require_known("data set", self.datasets, DATASETS)
+        require_known("model", self.models, MODELS)
+        require_ints(
+            (
+                ("width", self.width, 2),
+                ("hidden", self.hidden, 1),
+                ("epochs", self.epochs, 1),
+                ("n_points", self.n_points, 16),
+            )
+        )
         if not self.depths or any(not isinstance(k, int) or k < 1 for k in self.depths):
             raise ConfigError(
                 f"depths must be positive integers — got {self.depths} — pass e.g. (4, 8)"
