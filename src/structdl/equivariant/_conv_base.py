@@ -152,8 +152,21 @@ class GroupConvBase(DeclaresEquivariance, nn.Module, ABC):
         """The expanded bank ``(C_out·|G|, C_in·|G_in|, k', k')``, ``k' = bank_size``."""
 
     # -- shared -----------------------------------------------------------------------------
+    def _kernel_taps(self) -> int:
+        """Spatial weights per base filter that reach the bank: ``k²``, or the disc's count.
+
+        For interpolated groups only the weights in the inscribed disc are used (``disc``), so
+        the fan-in of the He initialisation counts those: ``C_in·|G_in|·taps``.
+        """
+        if self.disc is None:
+            return self.kernel_size * self.kernel_size
+        return int(self.disc.sum().item())
+
     def _init_uniform(self, weight: torch.Tensor, fan_in: int) -> None:
-        # He-uniform: keeps activations of ReLU networks at unit scale through depth.
+        # He-uniform: keeps activations of ReLU networks at unit scale through depth. With
+        # unit-mass interpolation bumps (see _interp) each base weight keeps its mass in every
+        # rotated copy, so the fan-in of an interpolated bank is the count of base weights
+        # used (_kernel_taps), exactly as for an exact group.
         bound = math.sqrt(6.0 / fan_in)
         with torch.no_grad():
             weight.uniform_(-bound, bound)

@@ -10,6 +10,14 @@ smaller equivariance error than bilinear rotation of the raw weights (measured i
 ``tests/equivariant/test_networks.py``), but it remains an **approximation**: the image itself
 is rotated by interpolation and the grid is discrete. For multiples of 90° the matrix is a
 permutation of the identity-angle matrix (exact up to round-off in ``cos θ``).
+
+The bumps are normalised to unit *mass* on the pixel lattice, ``φ(y) = exp(−|y|²/(2σ²)) / Z``
+with ``Z = Σ_{n ∈ ℤ²} exp(−|n|²/(2σ²)) ≈ 3.08``: a rotated bump then spreads ``w_j`` over
+pixels whose values sum to (almost exactly) ``w_j``, as an exact rotation, which moves ``w_j``
+to one pixel, does. Without it every filter's response to smooth (low-frequency) inputs — and
+to the mean of ReLU features — was ``Z`` times too large, so interpolated layers amplified
+activations about 2× per layer at initialisation and deep C8 networks diverged. ``Z`` is one
+scalar for all angles, so equivariance is unaffected.
 """
 
 from __future__ import annotations
@@ -23,12 +31,17 @@ from .groups import GroupElement
 SIGMA = 0.7
 #: Extra pixels on each side of the evaluated filter (holds the tails of the bumps).
 MARGIN = 1
+#: ``Σ_{n ∈ ℤ²} exp(−|n|²/(2σ²))`` (terms beyond |n_i| = 6 are below 1e-30): unit-mass bumps.
+LATTICE_MASS = sum(math.exp(-(n * n) / (2 * SIGMA**2)) for n in range(-6, 7)) ** 2
 
 
 def rotation_matrix(
     kernel_size: int, angle: float, *, dtype: torch.dtype, device: torch.device
 ) -> torch.Tensor:
-    """``M[i, j] = φ(R_θ^{-1} y_i − c_j)``, ``y_i`` on the ``(k+2)²`` grid, ``c_j`` on ``k²``."""
+    """``M[i, j] = φ(R_θ^{-1} y_i − c_j)``, ``y_i`` on the ``(k+2)²`` grid, ``c_j`` on ``k²``.
+
+    ``φ`` has unit lattice mass (divided by :data:`LATTICE_MASS`), so ``Σ_i M[i, j] ≈ 1``.
+    """
     idx = torch.arange(kernel_size, dtype=torch.float64) - (kernel_size - 1) / 2
     u, v = torch.meshgrid(idx, idx, indexing="ij")
     centres = torch.stack([u.flatten(), v.flatten()], dim=1)
@@ -40,7 +53,8 @@ def rotation_matrix(
     # Same orientation as actions.rotate_interpolated (and torch.rot90).
     src = torch.stack([cos * pts[:, 0] + sin * pts[:, 1], -sin * pts[:, 0] + cos * pts[:, 1]], 1)
     dist2 = ((src[:, None, :] - centres[None, :, :]) ** 2).sum(-1)
-    return torch.exp(-dist2 / (2 * SIGMA**2)).to(dtype=dtype, device=device)
+    bumps = torch.exp(-dist2 / (2 * SIGMA**2)) / LATTICE_MASS
+    return bumps.to(dtype=dtype, device=device)
 
 
 def rotate_filter(g: GroupElement, weight: torch.Tensor) -> torch.Tensor:

@@ -77,7 +77,7 @@ class LiftingConv2d(GroupConvBase):
         )
         k = self.kernel_size
         self.weight = torch.nn.Parameter(torch.empty(self.out_channels, self.in_channels, k, k))
-        self._init_uniform(self.weight, self.in_channels * k * k)
+        self._init_uniform(self.weight, self.in_channels * self._kernel_taps())
 
     def filter_bank(self) -> torch.Tensor:
         """``(C_out·|G|, C_in, k, k)``: row ``c·|G| + g`` is ``T_g ψ_c``."""
@@ -147,7 +147,7 @@ class GroupConv2d(GroupConvBase):
         )
         k, n = self.kernel_size, self.group.order
         self.weight = torch.nn.Parameter(torch.empty(self.out_channels, self.in_channels, n, k, k))
-        self._init_uniform(self.weight, self.in_channels * n * k * k)
+        self._init_uniform(self.weight, self.in_channels * n * self._kernel_taps())
 
     def filter_bank(self) -> torch.Tensor:
         """``(C_out·|G|, C_in·|G|, k, k)``: row block ``g`` is ``L_g ψ`` (regular action)."""

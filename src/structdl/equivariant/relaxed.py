@@ -72,7 +72,7 @@ class RelaxedGroupConv2d(GroupConvBase):
         in_axis = (self.in_channels,) if lifting else (self.in_channels, n)
         self.weight = torch.nn.Parameter(torch.empty(self.out_channels, *in_axis, k, k))
         self.deviation = torch.nn.Parameter(torch.empty(n, self.out_channels, *in_axis, k, k))
-        fan_in = math.prod(in_axis) * k * k
+        fan_in = math.prod(in_axis) * self._kernel_taps()
         self._init_uniform(self.weight, fan_in)
         self._init_uniform(self.deviation, fan_in)
 
