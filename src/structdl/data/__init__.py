@@ -2,11 +2,13 @@
 
 - :mod:`.toys`: two-class 2-D sets (rings, spirals, Swiss roll, moons) for ODE-network classifiers;
 - :mod:`.digits`: scikit-learn's 8×8 digits scaled to ``[0, 1]`` with a stratified split;
-- :mod:`.physics`: noisy trajectories of the pendulum and the mass–spring system.
+- :mod:`.physics`: noisy trajectories of the pendulum and the mass–spring system;
+- :mod:`.phantoms`: random-ellipse CT phantoms and Poisson-noise sinograms.
 """
 
 from ._split import Split, stratified_split
 from .digits import digits_split, load_digits
+from .phantoms import ellipse_phantom, poisson_sinogram, random_ellipses
 from .physics import PHYSICS_SYSTEMS, Trajectories, make_trajectories, true_energy
 from .toys import (
     TOY_DATASETS,
@@ -24,6 +26,7 @@ __all__ = [
     "Split",
     "Trajectories",
     "digits_split",
+    "ellipse_phantom",
     "load_digits",
     "make_moons",
     "make_rings",
@@ -31,6 +34,8 @@ __all__ = [
     "make_swiss_roll_2class",
     "make_toy",
     "make_trajectories",
+    "poisson_sinogram",
+    "random_ellipses",
     "stratified_split",
     "toy_split",
     "true_energy",

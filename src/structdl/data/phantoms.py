@@ -15,17 +15,9 @@ import torch
 from torch import Tensor
 
 from .._errors import ConfigError, ShapeError
+from ._validate import check_int
 
 __all__ = ["ellipse_phantom", "poisson_sinogram", "random_ellipses"]
-
-
-def _check_int(name: str, value: object, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ConfigError(
-            f"invalid {name} — expected an int ≥ {minimum} — got {value!r} — "
-            f"pass e.g. {name}={max(minimum, 32)}"
-        )
-    return value
 
 
 def ellipse_phantom(
@@ -44,8 +36,8 @@ def ellipse_phantom(
     Returns:
         ``(size, size)`` tensor, the sum of the intensities of the ellipses covering each pixel.
     """
-    _check_int("size", size, 2)
-    _check_int("supersample", supersample, 1)
+    check_int("size", size, minimum=2)
+    check_int("supersample", supersample, minimum=1)
     ellipses = np.asarray(ellipses, dtype=np.float64)
     if ellipses.ndim != 2 or ellipses.shape[1] != 6:
         raise ShapeError(
@@ -113,8 +105,8 @@ def random_ellipses(
         >>> tuple(x.shape), bool((x >= 0).all())
         ((2, 1, 16, 16), True)
     """
-    _check_int("n", n, 1)
-    _check_int("size", size, 2)
+    check_int("n", n, minimum=1)
+    check_int("size", size, minimum=2)
     if isinstance(seed, bool) or not isinstance(seed, int):
         raise ConfigError(f"invalid seed — expected an int — got {seed!r} — pass e.g. seed=0")
     rng = np.random.default_rng(seed)

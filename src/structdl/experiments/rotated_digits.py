@@ -151,13 +151,14 @@ def _build(name: str, config: Config) -> nn.Module:
 
 # ----------------------------------------------------------------------------- data
 def _random_quarter_turns(x: Tensor, generator: torch.Generator, *, flip: bool) -> Tensor:
+    """Each image turned by its own random multiple of 90° (after a random mirror if ``flip``)."""
     turns = torch.randint(4, (x.shape[0],), generator=generator)
-    mirror = torch.randint(2, (x.shape[0],), generator=generator) if flip else None
-    out = torch.empty_like(x)
-    for i in range(x.shape[0]):
-        image = x[i].flip(-1) if mirror is not None and mirror[i] else x[i]
-        out[i] = torch.rot90(image, int(turns[i]), dims=(-2, -1))
-    return out
+    if flip:
+        mirror = torch.randint(2, (x.shape[0],), generator=generator).bool()
+        x = torch.where(mirror[:, None, None, None], x.flip(-1), x)
+    # All four turns at once, then one gather: a per-image Python loop dominated training time.
+    turned = torch.stack([torch.rot90(x, k, dims=(-2, -1)) for k in range(4)])
+    return turned[turns, torch.arange(x.shape[0])]
 
 
 def _split(config: Config) -> tuple[Tensor, Tensor, Tensor, Tensor]:
