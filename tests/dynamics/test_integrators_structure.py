@@ -11,6 +11,7 @@ from torch import Tensor
 
 from structdl._errors import IncompatibleSchemeError
 from structdl.dynamics._base import Integrator, State, VectorField
+from structdl.dynamics.fields import SeparableHamiltonian
 from structdl.dynamics.integrators import (
     AVF,
     RKMK,
@@ -413,3 +414,26 @@ def test_lobatto_pair_reproduces_velocity_verlet() -> None:
     a = PartitionedRungeKutta().step(field, 0.0, y, 0.1)
     b = StormerVerlet().step(field, 0.0, y, 0.1)
     assert max(float((x - z).abs().max()) for x, z in zip(a, b, strict=True)) <= 1e-15
+
+
+@pytest.mark.parametrize(
+    "make", [SymplecticEuler, StormerVerlet, ImplicitMidpoint], ids=["sympeuler", "verlet", "mid"]
+)
+def test_symplectic_methods_on_a_neural_separable_hamiltonian(
+    make: Callable[[], Integrator],
+) -> None:
+    # The bar: on a *neural* H = 1ᵀγ(Ap+a) + 1ᵀγ(Bq+b), not only on textbook systems.
+    torch.manual_seed(7)
+    field = SeparableHamiltonian(3, width=16, activation="tanh").to(F64)
+    result = check_symplectic(step_map(make(), field, 0.3), sample_points(3, n=8), atol=EXACT)
+    assert result.ok, result.reason
+
+
+@pytest.mark.parametrize("make", [Euler, RungeKutta], ids=["euler", "rk4"])
+def test_euler_and_rk4_fail_on_a_neural_separable_hamiltonian(
+    make: Callable[[], Integrator],
+) -> None:
+    torch.manual_seed(7)
+    field = SeparableHamiltonian(3, width=16, activation="tanh").to(F64)
+    result = check_symplectic(step_map(make(), field, 0.3), sample_points(3, n=8), atol=EXACT)
+    assert not result.ok
