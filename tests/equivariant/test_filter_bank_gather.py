@@ -120,3 +120,25 @@ def test_no_grad_forward_skips_the_custom_backward() -> None:
     assert bank.grad_fn is None
     bank = layer._transformed_stack(layer.weight, regular=True)
     assert type(bank.grad_fn).__name__ == "_GatherBankBackward"
+
+
+@pytest.mark.parametrize("make", LAYERS[:3], ids=["lift3", "lift4", "group"])
+def test_shared_filters_gather_by_one_small_row_index(make) -> None:  # noqa: ANN001
+    # Output channel c reads only base filter c, so one index of the row size, shared by all
+    # C_out rows, describes the bank (C_out times less index memory than a flat index).
+    layer = make(D4)
+    bank = layer.filter_bank()
+    (plan,) = layer._gather_cache.values()
+    assert plan.rows == layer.out_channels
+    assert plan.index.numel() * plan.rows == bank.numel()
+    assert torch.equal(bank, _reference_bank(layer))
+
+
+def test_per_element_filters_fall_back_to_the_flat_index() -> None:
+    # Relaxed layers hold one filter per element (leading |G| axis): rows are not blocks of
+    # output channels, so the plan must be the flat one (rows = 1) — and still exact.
+    layer = RelaxedGroupConv2d(2, 2, 3, C4, relaxation=0.3)
+    bank = layer.filter_bank()
+    (plan,) = layer._gather_cache.values()
+    assert plan.rows == 1 and plan.index.numel() == bank.numel()
+    assert torch.equal(bank, _reference_bank(layer))

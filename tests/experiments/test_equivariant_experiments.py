@@ -77,7 +77,13 @@ def test_rotated_digits_smoke(tmp_path: Path) -> None:
             # exact invariance: rotating the test set cannot change an invariant net's answers
             assert row["acc_upright"] == row["acc_rotated"]
     counts = result.metrics["parameters"]
-    assert abs(counts["p4"] - counts["cnn"]) / counts["cnn"] < 0.15
+    for name in ("p4", "p4m"):
+        # equal-budget comparison: every model within ~10 % of the CNN's parameter count
+        assert abs(counts[name] - counts["cnn"]) / counts["cnn"] < 0.11
+    summary = {(row["model"], row["n_train"]): row for row in result.tables["summary"]}
+    assert set(summary) == {(name, 20) for name in rd.MODELS}
+    assert summary[("p4", 20)]["parameters"] == counts["p4"]
+    assert summary[("p4", 20)]["rotated_std"] == 0.0  # one seed
     errors = result.metrics["equivariance_error"]
     assert errors["C4"]["at_90deg_multiples_max"] < 1e-10
     assert errors["C8"]["at_90deg_multiples_max"] < 1e-10
@@ -85,6 +91,21 @@ def test_rotated_digits_smoke(tmp_path: Path) -> None:
     assert errors["C8"]["at_45deg_odd_multiples_max"] < errors["cnn"]["at_45deg_odd_multiples_max"]
     with pytest.raises(ConfigError, match="invalid train_sizes"):
         rd.run(rd.Config(train_sizes=(5,)), tmp_path, NullProgress())
+
+
+def test_rotated_digits_random_turns_are_per_image_d4_actions() -> None:
+    import torch
+
+    x = torch.randn(16, 1, 8, 8)
+    out = rd._random_quarter_turns(x, torch.Generator().manual_seed(3), flip=True)
+    generator = torch.Generator().manual_seed(3)
+    turns = torch.randint(4, (16,), generator=generator)
+    mirror = torch.randint(2, (16,), generator=generator)
+    for i in range(16):
+        image = x[i].flip(-1) if mirror[i] else x[i]
+        assert torch.equal(out[i], torch.rot90(image, int(turns[i]), dims=(-2, -1)))
+    # negative control: the images are really moved (not all identity turns)
+    assert not torch.equal(out, x)
 
 
 def test_approximate_equivariance_smoke(tmp_path: Path) -> None:
@@ -117,8 +138,11 @@ def test_rotated_digits_p4_accuracy_bar(quick_digits) -> None:
 
 @pytest.mark.slow
 @pytest.mark.xfail(
-    reason="measured margins of p4 over the augmented CNN are 6-8 points (< 10) with the "
-    "quick preset; more steps help the augmented CNN more (see the experiment's notes)",
+    reason="measured (quick preset, 3 seeds, equal training for all models): p4 − augmented "
+    "CNN = +8.1 / +10.2 / +7.2 points at 25 / 100 / 200 images (p4 0.675 / 0.854 / 0.893, "
+    "cnn+aug 0.594 / 0.752 / 0.821); at 200 p4 is near the ~0.9 cap of any quarter-turn "
+    "invariant classifier (a 6 and a 9 turned by 180° look alike), so the 10-point margin "
+    "does not hold at 25 and 200",
     strict=False,
 )
 def test_rotated_digits_margin_bar(quick_digits) -> None:
