@@ -1,4 +1,5 @@
 """Imports every experiment module so that each registers itself. Order = report order."""
+
 # ruff: noqa: I001  (import order is the report order, not alphabetical)
 # Each experiment module appends itself to the registry on import; add new ones here.
 from . import symplectic_structure  # noqa: F401

@@ -34,7 +34,7 @@ import torch
 from torch import Tensor, nn
 
 from .._errors import ConfigError
-from ._config import require_ints
+from ._config import require_ints, start_run
 from ._registry import Experiment, Progress, Result, register
 from .io import save_figure
 
@@ -235,10 +235,7 @@ def run(config: Config, out_dir: Path, progress: Progress) -> Result:
     """Generate data, train both models on both systems, roll out, check symplecticity."""
     from ..data import make_trajectories
 
-    config.validate()
-    torch.set_num_threads(1)
-    torch.manual_seed(config.seed)
-    generator = torch.Generator().manual_seed(config.seed)
+    generator = start_run(config)
     progress.set_total(len(SYSTEMS) * len(MODELS))
     result = Result()
     curves: dict[tuple[str, str], tuple[Tensor, Tensor]] = {}

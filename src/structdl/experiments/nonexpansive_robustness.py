@@ -37,7 +37,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .._errors import ConfigError
-from ._config import require_ints
+from ._config import require_ints, start_run
 from ._registry import Experiment, Progress, Result, register
 from .io import save_figure
 
@@ -395,10 +395,7 @@ def run(config: Config, out_dir: Path, progress: Progress) -> Result:
     """Part (a) for the four activations, then part (b) on the digits."""
     from ..data import digits_split
 
-    config.validate()
-    torch.set_num_threads(1)
-    torch.manual_seed(config.seed)
-    generator = torch.Generator().manual_seed(config.seed)
+    generator = start_run(config)
     progress.set_total(len(ACTIVATIONS) + 2 + len(config.epsilons))
     result = Result()
 

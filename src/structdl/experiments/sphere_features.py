@@ -32,7 +32,7 @@ import torch
 from torch import Tensor, nn
 
 from .._errors import ConfigError
-from ._config import require_ints
+from ._config import require_ints, start_run
 from ._registry import Experiment, Progress, Result, register
 from .io import save_figure
 
@@ -232,10 +232,7 @@ def _figure(distances: dict[str, list[float]], errors: dict[str, float]):
 
 def run(config: Config, out_dir: Path, progress: Progress) -> Result:
     """Train the three models, measure the distance from S² per layer, run the manifold check."""
-    config.validate()
-    torch.set_num_threads(1)
-    torch.manual_seed(config.seed)
-    generator = torch.Generator().manual_seed(config.seed)
+    generator = start_run(config)
     progress.set_total(len(MODELS) + 1)
     data = _data(config, generator)
     result = Result()

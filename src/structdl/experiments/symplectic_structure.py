@@ -30,7 +30,7 @@ import torch
 from torch import Tensor
 
 from .._errors import ConfigError
-from ._config import require_ints, require_known
+from ._config import require_ints, require_known, start_run
 from ._registry import Experiment, Progress, Result, register
 from .io import save_figure
 
@@ -320,10 +320,7 @@ def run(config: Config, out_dir: Path, progress: Progress) -> Result:
     """Run the study; see the module docstring."""
     from ..structure import check_energy, check_order, check_symplectic, tolerance
 
-    config.validate()
-    torch.set_num_threads(1)
-    torch.manual_seed(config.seed)
-    generator = torch.Generator().manual_seed(config.seed)
+    generator = start_run(config)
     progress.set_total(len(config.systems) * len(config.methods))
     tol = tolerance(torch.float64)
 

@@ -36,7 +36,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .._errors import ConfigError
-from ._config import require_ints, require_known
+from ._config import require_ints, require_known, start_run
 from ._registry import Experiment, Progress, Result, register
 from .io import save_figure
 
@@ -383,9 +383,7 @@ def run(config: Config, out_dir: Path, progress: Progress) -> Result:
     """Train every (data set, model, depth) and report accuracies, figures and checks."""
     from ..data import toy_split
 
-    config.validate()
-    torch.set_num_threads(1)
-    torch.manual_seed(config.seed)
+    start_run(config)
     progress.set_total(len(config.datasets) * len(config.models) * len(config.depths))
 
     result = Result()
