@@ -5,9 +5,12 @@ Question (issue 3 §5): forward + backward, in training mode, of
 
 * escnn's ``R2Conv`` between the same numbers of C4 / D4 regular fields (training mode, so it
   expands its filter from its basis on every call, as ours does), and
-* a plain ``nn.Conv2d`` with ``|G|·C`` channels in and out — the floor: it is exactly the
-  convolution our layer runs, minus building the filter bank. Its weights are our layer's
-  exported bank (``GroupConv2d.export``), so the outputs are checked equal before timing.
+* a plain ``nn.Conv2d`` with ``|G|·C`` channels in and out — the floor of the bank order: it
+  is exactly the convolution our layer runs with ``expansion="bank"``, minus building the
+  filter bank. Its weights are our layer's exported bank (``GroupConv2d.export``), so the
+  outputs are checked equal before timing. (With ``expansion="turn"``, which ``"auto"`` picks
+  for small maps of wide layers, our layer runs a different convolution: the ``|G|`` turned
+  inputs batched, ``|G|·C → C`` channels; ``--diagnose`` times both orders forced.)
 
 Plus layer construction time: ``GroupConv2d(256, 256, 3, D4)`` against escnn's
 ``R2Conv`` between 256 D4 regular fields.
@@ -39,7 +42,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F  # noqa: N812
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -87,41 +89,6 @@ def build_escnn(escnn: tuple[object, object], name: str, fields: int, kernel: in
         return enn.R2Conv(ftype, ftype, kernel_size=kernel, padding=kernel // 2, bias=True)
 
 
-class GatherPrototype:
-    """Diagnostic only (not a peer): our layer's bank built by ONE precomputed gather.
-
-    ``GroupConv2d.filter_bank`` applies, for every ``g``, a permutation of the ``|G|·k·k``
-    entries of each ``(c_out, c_in)`` block of the base filter (permute the group axis, flip,
-    rot90) and stacks the results: ``3|G| + 1`` small ops forward and as many backward.
-    The same bank is
-
-        base.reshape(C_out, C_in, |G|k²)[:, :, perm]  ->  permute  ->  reshape,
-
-    with ``perm`` (``|G|·|G|k²`` integers) obtained once by running ``filter_bank`` itself
-    on ``arange(|G|k²)`` (the bank of a 1→1 layer whose filter holds those indices), so it is
-    exact by construction. It shares the layer's parameters;
-    timing it next to the layer measures what the suggested fix would save.
-    """
-
-    def __init__(self, layer: GroupConv2d) -> None:
-        n, k = layer.group.order, layer.kernel_size
-        probe = GroupConv2d(1, 1, k, layer.group, bias=False).double()
-        with torch.no_grad():
-            probe.weight.copy_(torch.arange(n * k * k, dtype=torch.float64).reshape(1, 1, n, k, k))
-            self.perm = probe.filter_bank().round().long().reshape(-1)
-        self.layer, self.n, self.k = layer, n, k
-
-    def __call__(self, flat: torch.Tensor) -> torch.Tensor:
-        """Same output as ``layer`` on the flattened field ``(B, C·|G|, H, W)`` (stride 1)."""
-        layer, n, k = self.layer, self.n, self.k
-        c_out, c_in = layer.out_channels, layer.in_channels
-        base = layer.weight.reshape(c_out, c_in, n * k * k)
-        bank = base[:, :, self.perm].reshape(c_out, c_in, n, n, k, k)
-        bank = bank.permute(0, 2, 1, 3, 4, 5).reshape(c_out * n, c_in * n, k, k)
-        bias = layer.bias.repeat_interleave(n)
-        return F.conv2d(flat, bank, bias, 1, k // 2)
-
-
 def fwd_bwd(
     forward: Callable[[torch.Tensor], torch.Tensor],
     x: torch.Tensor,
@@ -162,23 +129,30 @@ def compare_fwd_bwd(
     with torch.no_grad():
         ours_out = ours(x.view(batch, fields, group.order, size, size)).reshape(x.shape)
         gap = float((ours_out - plain(x)).abs().max())
-        prototype = GatherPrototype(ours)
-        gap_proto = float((ours_out - prototype(x)).abs().max())
-    if max(gap, gap_proto) > 1e-4:
-        raise RuntimeError(
-            f"GroupConv2d disagrees with its exported Conv2d ({gap:.2e}) or with the gather "
-            f"prototype ({gap_proto:.2e})"
-        )
+    if gap > 1e-4:
+        raise RuntimeError(f"GroupConv2d disagrees with its exported Conv2d ({gap:.2e})")
 
-    def ours_forward(inp: torch.Tensor) -> torch.Tensor:
-        return ours(inp.view(batch, fields, group.order, size, size)).reshape(inp.shape)
+    def field_forward(layer: GroupConv2d) -> Callable[[torch.Tensor], torch.Tensor]:
+        def forward(inp: torch.Tensor) -> torch.Tensor:
+            return layer(inp.view(batch, fields, group.order, size, size)).reshape(inp.shape)
+
+        return forward
 
     sides = {
-        "ours": fwd_bwd(ours_forward, x, grad_out, list(ours.parameters())),
+        "ours": fwd_bwd(field_forward(ours), x, grad_out, list(ours.parameters())),
         "conv2d": fwd_bwd(plain, x, grad_out, list(plain.parameters())),
     }
+    square = x.view(batch, fields, group.order, size, size)
+    plan = ours.sampling_plan(size, size)
+    chosen = "turn" if ours._turns_input(square, *plan) else "bank"
     if args.diagnose:
-        sides["gather_prototype"] = fwd_bwd(prototype, x, grad_out, list(ours.parameters()))
+        # Both evaluation orders forced, sharing our parameters: is `auto` choosing well?
+        for order in ("bank", "turn"):
+            forced = GroupConv2d(fields, fields, kernel, group, expansion=order).train()
+            forced.load_state_dict(ours.state_dict())
+            sides[f"ours_{order}"] = fwd_bwd(
+                field_forward(forced), x, grad_out, list(forced.parameters())
+            )
     escnn_params = None
     if escnn is not None:
         theirs = build_escnn(escnn, name, fields, kernel).train()
@@ -206,7 +180,7 @@ def compare_fwd_bwd(
             "escnn": escnn_params,
         },
         "ours_vs_conv2d_output_gap": gap,
-        "ours_vs_gather_prototype_output_gap": gap_proto,
+        "auto_order": chosen,
         "inner": times["inner"],
         "seconds": times["seconds"],
         "ours_vs_conv2d": ratio_from_times(times, "ours", "conv2d").as_dict(),
@@ -214,12 +188,10 @@ def compare_fwd_bwd(
     if escnn is not None:
         record["ours_vs_escnn"] = ratio_from_times(times, "ours", "escnn").as_dict()
     if args.diagnose:
-        record["gather_prototype_vs_conv2d"] = ratio_from_times(
-            times, "gather_prototype", "conv2d"
-        ).as_dict()
-        record["gather_prototype_vs_ours"] = ratio_from_times(
-            times, "gather_prototype", "ours"
-        ).as_dict()
+        for order in ("bank", "turn"):
+            record[f"ours_{order}_vs_conv2d"] = ratio_from_times(
+                times, f"ours_{order}", "conv2d"
+            ).as_dict()
     return record
 
 
@@ -273,7 +245,7 @@ def main() -> None:
     parser.add_argument(
         "--diagnose",
         action="store_true",
-        help="also time a one-gather prototype of our filter-bank expansion (see GatherPrototype)",
+        help="also time both evaluation orders of our layer forced (expansion='bank' / 'turn')",
     )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -292,6 +264,7 @@ def main() -> None:
             ("p4", 32, 8, 32, 3),
             ("p4m", 8, 16, 32, 3),
             ("p4m", 16, 8, 32, 3),
+            ("p4", 32, 4, 16, 3),
             ("p4", 32, 2, 8, 3),
             ("p4m", 16, 2, 8, 3),
         ]
@@ -315,10 +288,12 @@ def main() -> None:
                 ),
             }
         )
+        rows[-1]["auto"] = rec["auto_order"]
         if args.diagnose:
-            rows[-1]["gather/conv2d med (min)"] = "{median:.3f} ({min:.3f})".format(
-                **rec["gather_prototype_vs_conv2d"]
-            )
+            for order in ("bank", "turn"):
+                rows[-1][f"{order}/conv2d med"] = "{median:.3f}".format(
+                    **rec[f"ours_{order}_vs_conv2d"]
+                )
         print_table(rows[-1:], list(rows[-1]))  # progress, one row at a time
     print()
     print_table(rows, list(rows[0]))
