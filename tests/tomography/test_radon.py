@@ -132,3 +132,21 @@ def test_quarter_turn_permutes_the_sinogram_when_angles_allow_it() -> None:
     # negative control: with an odd number of angles no such permutation exists
     odd = RadonTransform(16, m + 1)
     assert float((odd(torch.rot90(x, 1, dims=(-2, -1))) - odd(x)).abs().max()) > 1e-3
+
+
+def test_operator_copies_after_use_and_rebuilds_its_caches() -> None:
+    # Learned reconstructions are deep-copied (e.g. for float64 checks) after training, when
+    # the operator holds its cached sparse matrices; copies must work and agree.
+    import copy
+    import pickle
+
+    op = RadonTransform(12, 6)
+    x = torch.rand(2, 1, 12, 12, generator=torch.Generator().manual_seed(0))
+    y = op(x)
+    image = fbp(op, y)
+    assert op._cache and op._fbp_cache
+    double = copy.deepcopy(op).double()
+    torch.testing.assert_close(double(x.double()), y.double(), rtol=1e-6, atol=1e-6)
+    restored = pickle.loads(pickle.dumps(op))
+    assert torch.equal(restored(x), y)
+    assert torch.equal(fbp(restored, y), image)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -25,7 +26,7 @@ def _ram_lak_kernel(n_detectors: int, spacing: float, dtype: torch.dtype) -> Ten
     return kernel.to(dtype)
 
 
-def ramp_filter(sinogram: Tensor, spacing: float) -> Tensor:
+def ramp_filter(sinogram: Tensor, spacing: float, *, kernel: Tensor | None = None) -> Tensor:
     r"""Filter each projection with the band-limited ramp (Ram–Lak) filter.
 
     ``q(s_i) = τ Σ_j h(s_i − s_j) p(s_j)`` with ``τ`` the detector spacing and ``h`` the
@@ -34,21 +35,22 @@ def ramp_filter(sinogram: Tensor, spacing: float) -> Tensor:
     Args:
         sinogram: ``(B, C, n_angles, n_detectors)``.
         spacing: detector spacing ``τ`` in the units of the image domain.
+        kernel: the sampled Ram–Lak kernel for this ``spacing`` and detector count, if the
+            caller has it already (built here otherwise).
     """
     batch, channels, n_angles, n_det = sinogram.shape
-    kernel = _ram_lak_kernel(n_det, spacing, sinogram.dtype).to(sinogram.device)
+    if kernel is None:
+        kernel = _ram_lak_kernel(n_det, spacing, sinogram.dtype).to(sinogram.device)
     rows = sinogram.reshape(-1, 1, n_det)
     # conv1d is a correlation; the kernel is even, so correlation = convolution.
     filtered = F.conv1d(rows, kernel.view(1, 1, -1), padding=n_det - 1) * spacing
     return filtered.reshape(batch, channels, n_angles, n_det)
 
 
-def _backproject_pixel_driven(op: RadonTransform, q: Tensor) -> Tensor:
-    # x(p) = Σ_θ q_θ(⟨p, θ⟩) Δθ with linear interpolation along the detector: the smooth
-    # back-projection of FBP (the exact discrete adjoint Aᵀ scatters instead, which is what
-    # gradient methods need, but it is not the interpolating back-projection FBP assumes).
+def _backprojection_grid(op: RadonTransform, dtype: torch.dtype) -> Tensor:
+    # Sampling positions (detector coordinate, angle row) of every pixel's back-projection,
+    # (1, n_angles, n², 2) in grid_sample's normalised units; geometry only.
     n = op.image_size
-    dtype = q.dtype
     centres = (torch.arange(n, dtype=torch.float64) + 0.5) * (2.0 / n) - 1.0
     py, px = torch.meshgrid(centres, centres, indexing="ij")
     theta = op.angles.to(torch.float64)
@@ -56,9 +58,26 @@ def _backproject_pixel_driven(op: RadonTransform, q: Tensor) -> Tensor:
     gx = s / math.sqrt(2.0)  # detector cells span [-√2, √2] in normalised units
     rows = (torch.arange(op.n_angles, dtype=torch.float64) + 0.5) * (2.0 / op.n_angles) - 1.0
     gy = rows[:, None, None].expand_as(gx)
-    grid = torch.stack([gx, gy], dim=-1).reshape(1, op.n_angles, n * n, 2).to(dtype)
+    return torch.stack([gx, gy], dim=-1).reshape(1, op.n_angles, n * n, 2).to(dtype)
+
+
+def _cached(op: RadonTransform, name: str, like: Tensor, build: Callable[[], Tensor]) -> Tensor:
+    # Geometry tensors depend only on the operator, dtype and device: built once per operator
+    # (learned reconstructions call FBP at every forward pass).
+    key = (name, like.dtype, like.device)
+    if key not in op._fbp_cache:
+        op._fbp_cache[key] = build().to(device=like.device)
+    return op._fbp_cache[key]
+
+
+def _backproject_pixel_driven(op: RadonTransform, q: Tensor) -> Tensor:
+    # x(p) = Σ_θ q_θ(⟨p, θ⟩) Δθ with linear interpolation along the detector: the smooth
+    # back-projection of FBP (the exact discrete adjoint Aᵀ scatters instead, which is what
+    # gradient methods need, but it is not the interpolating back-projection FBP assumes).
+    n = op.image_size
     batch, channels = q.shape[:2]
-    grid = grid.to(q.device).expand(batch, -1, -1, -1)
+    grid = _cached(op, "grid", q, lambda: _backprojection_grid(op, q.dtype))
+    grid = grid.expand(batch, -1, -1, -1)
     values = F.grid_sample(q, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
     return values.sum(dim=2).reshape(batch, channels, n, n) * (math.pi / op.n_angles)
 
@@ -75,4 +94,8 @@ def fbp(op: RadonTransform, sinogram: Tensor) -> Tensor:
         few angles or noisy data it shows streaks and noise (a baseline, not a regulariser).
     """
     op._check_sinogram(sinogram)
-    return _backproject_pixel_driven(op, ramp_filter(sinogram, op.detector_spacing))
+    spacing = op.detector_spacing
+    kernel = _cached(
+        op, "ramp", sinogram, lambda: _ram_lak_kernel(op.n_detectors, spacing, sinogram.dtype)
+    )
+    return _backproject_pixel_driven(op, ramp_filter(sinogram, spacing, kernel=kernel))

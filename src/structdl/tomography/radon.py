@@ -11,6 +11,7 @@ which is what a learned proximal-gradient scheme needs for ``∇E_y(x) = Aᵀ(A 
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Sequence
 
 import torch
@@ -21,12 +22,16 @@ from .._errors import ConfigError, ShapeError
 
 __all__ = ["RadonTransform", "parallel_angles"]
 
-#: Largest number of matrix entries (rays × pixels) stored densely (2²⁴ ≈ 64 MiB in float32).
-_DENSE_LIMIT = 2**24
 
-
-def _matmul(matrix: Tensor, columns: Tensor) -> Tensor:
-    return torch.sparse.mm(matrix, columns) if matrix.is_sparse else matrix @ columns
+def _to_csr(coo: Tensor, dtype: torch.dtype, device: torch.device) -> Tensor:
+    # CSR multiplies a dense block of columns 5–40× faster than a dense matrix or COO on CPU
+    # (measured single-threaded, 32² and 64² images, 10 views: a ray meets ~5 % of the pixels,
+    # and the dense product is memory-bound on the zeros). torch flags CSR as beta with a
+    # UserWarning on creation; the conversion and the product used here are stable, so the
+    # warning is silenced at this one place instead of reaching every caller.
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*[Ss]parse CSR tensor support.*")
+        return coo.to(dtype=dtype, device=device).to_sparse_csr()
 
 
 def parallel_angles(n_angles: int, *, dtype: torch.dtype = torch.float64) -> Tensor:
@@ -154,6 +159,18 @@ class RadonTransform(nn.Module):
         self.grid = grid
         self._norm: float | None = None
         self._cache: dict[tuple[torch.dtype, torch.device], tuple[Tensor, Tensor]] = {}
+        # Geometry-only tensors of the FBP (ramp kernel, back-projection grid), filled by
+        # tomography.fbp per dtype/device: learned schemes call FBP at every training step.
+        self._fbp_cache: dict[tuple[str, torch.dtype, torch.device], Tensor] = {}
+
+    def __getstate__(self) -> dict:
+        # The caches are derived from the geometry and rebuilt on first use; dropping them
+        # keeps copies light and makes the operator copyable at all (deepcopy and pickle cannot
+        # read the storage of a sparse CSR tensor).
+        state = dict(self.__dict__)
+        state["_cache"] = {}
+        state["_fbp_cache"] = {}
+        return state
 
     @staticmethod
     def _validate_angles(angles: int | Sequence[float] | Tensor) -> Tensor:
@@ -242,19 +259,13 @@ class RadonTransform(nn.Module):
         return matrix.coalesce()
 
     def _matrices(self, dtype: torch.dtype, device: torch.device) -> tuple[Tensor, Tensor]:
-        # A and Aᵀ as sparse COO matrices built from ONE coalesced matrix, so Aᵀ is the exact
-        # transpose of A (same entries); cached per dtype/device. (COO rather than CSR: CSR is
-        # still a beta feature of torch and warns.)
+        # A and Aᵀ as sparse CSR matrices built from ONE coalesced COO matrix, so Aᵀ holds
+        # exactly the entries of A, transposed; cached per dtype/device.
         key = (dtype, device)
         if key not in self._cache:
             coo = self._interpolation_matrix()
-            if coo.shape[0] * coo.shape[1] <= _DENSE_LIMIT:
-                # Small problems: a dense matrix multiplies much faster than sparse kernels.
-                dense = coo.to_dense().to(dtype=dtype, device=device)
-                forward, transpose = dense, dense.t().contiguous()
-            else:
-                forward = coo.to(dtype=dtype, device=device)
-                transpose = coo.t().coalesce().to(dtype=dtype, device=device)
+            forward = _to_csr(coo, dtype, device)
+            transpose = _to_csr(coo.t().coalesce(), dtype, device)
             self._cache[key] = (forward, transpose)
         return self._cache[key]
 
@@ -262,7 +273,7 @@ class RadonTransform(nn.Module):
         batch, channels, n, _ = x.shape
         forward, _ = self._matrices(x.dtype, x.device)
         columns = x.reshape(batch * channels, n * n).t().contiguous()
-        sino = _matmul(forward, columns).t()
+        sino = (forward @ columns).t()
         return sino.reshape(batch, channels, self.n_angles, self.n_detectors)
 
     def _apply_transpose(self, y: Tensor) -> Tensor:
@@ -270,7 +281,7 @@ class RadonTransform(nn.Module):
         n = self.image_size
         _, transpose = self._matrices(y.dtype, y.device)
         columns = y.reshape(batch * channels, -1).t().contiguous()
-        return _matmul(transpose, columns).t().reshape(batch, channels, n, n)
+        return (transpose @ columns).t().reshape(batch, channels, n, n)
 
     def _apply_forward_grid_sample(self, x: Tensor) -> Tensor:
         """Reference implementation of ``A`` with grid_sample (an independent oracle in tests)."""
