@@ -25,12 +25,12 @@ import torch
 import torch.nn.functional as F  # noqa: N812
 from torch import nn
 
-from .._errors import ConfigError, IncompatibleSchemeError, ShapeError
+from .._errors import ConfigError, ShapeError
 from . import _validate as v
 from ._declare import DeclaresEquivariance
 from ._interp import MARGIN, disc_mask, rotate_filter
 from ._sampling import AxisPlan, axis_plan, widen_kernel
-from .actions import Representation, act_image, act_regular, permute_regular
+from .actions import Representation, act_image, permute_regular
 from .groups import FiniteGroup, GroupElement
 
 
@@ -84,33 +84,6 @@ class _GatherBank(torch.autograd.Function):
         return copies.view(plan.rows, plan.copies, -1).sum(1).view(ctx.source_shape), None
 
 
-def _cover_plan(index: torch.Tensor, size: int, rows: int, shape: tuple[int, ...]) -> _GatherPlan:
-    """The plan gathering ``index`` (entries ``< size`` of each of ``rows`` rows) into ``shape``."""
-    flat = index.reshape(-1)
-    copies = flat.numel() // size
-    counts = torch.bincount(flat, minlength=size)
-    order = None
-    if bool((counts == copies).all()):
-        # A stable sort lists the `copies` positions of each source entry together;
-        # transposed, copy r of every entry is one contiguous row.
-        order = torch.argsort(flat, stable=True).view(size, copies).T.reshape(-1)
-    return _GatherPlan(flat, shape, order, copies, rows)
-
-
-def _apply_plan(source: torch.Tensor, plan: _GatherPlan) -> torch.Tensor:
-    """Gather ``source`` by ``plan``, with the gather-and-sum backward where it applies."""
-    # The plain gather (autograd's own scatter-add adjoint) where the custom backward is not
-    # needed (no gradient), not applicable (not an exact cover, which exact groups do not
-    # produce), or not supported (torch.func transforms need a transform-aware Function).
-    if (
-        plan.order is None
-        or not (source.requires_grad and torch.is_grad_enabled())
-        or torch._C._are_functorch_transforms_active()
-    ):
-        return _gather(source, plan)
-    return _GatherBank.apply(source, plan)
-
-
 class GroupConvBase(DeclaresEquivariance, nn.Module, ABC):
     """Abstract base of lifting, group and relaxed group convolutions (not for direct use).
 
@@ -133,10 +106,6 @@ class GroupConvBase(DeclaresEquivariance, nn.Module, ABC):
             equivariance).
         require_exact: raise :class:`IncompatibleSchemeError` if ``group`` acts only
             approximately (interpolated rotations).
-        expansion: evaluation order — ``"bank"`` (convolve with the expanded filter bank),
-            ``"turn"`` (convolve the ``|G|`` turned inputs with the base filter; exact groups,
-            square inputs) or ``"auto"`` (whichever moves fewer entries; see
-            :meth:`_turns_input`). Outputs agree to rounding.
     """
 
     def __init__(
@@ -153,7 +122,6 @@ class GroupConvBase(DeclaresEquivariance, nn.Module, ABC):
         padding_mode: str = "zeros",
         bias: bool = True,
         require_exact: bool = False,
-        expansion: str = "auto",
     ) -> None:
         super().__init__()
         owner = type(self).__name__
@@ -173,7 +141,6 @@ class GroupConvBase(DeclaresEquivariance, nn.Module, ABC):
         self.out_rep = out_rep
         self.exact = self.group.exact
         self.bias = nn.Parameter(torch.zeros(self.out_channels)) if bias else None
-        self.expansion = v.require_choice("expansion", expansion, ("auto", "bank", "turn"))
         # Gather plans of the filter bank, built on first use per (device, shape): index tensors
         # derived from the group, not state (not in state_dict; rebuilt after a device move).
         self._gather_cache: dict[tuple, _GatherPlan] = {}
@@ -252,7 +219,17 @@ class GroupConvBase(DeclaresEquivariance, nn.Module, ABC):
         if plan is None:
             plan = self._gather_plan(source, regular=regular, per_element=per_element)
             self._gather_cache[key] = plan
-        return _apply_plan(source, plan)
+        # The plain gather (autograd's own scatter-add adjoint) where the custom backward is
+        # not needed (no gradient), not applicable (not an exact cover, which exact groups do
+        # not produce), or not supported (torch.func transforms need a transform-aware
+        # Function).
+        if (
+            plan.order is None
+            or not (source.requires_grad and torch.is_grad_enabled())
+            or torch._C._are_functorch_transforms_active()
+        ):
+            return _gather(source, plan)
+        return _GatherBank.apply(source, plan)
 
     def _gather_plan(
         self, source: torch.Tensor, *, regular: bool, per_element: bool
@@ -273,8 +250,17 @@ class GroupConvBase(DeclaresEquivariance, nn.Module, ABC):
         offsets = torch.arange(rows, device=source.device) * size
         offsets = offsets.view(-1, *[1] * (index.dim() - 1))
         if rows > 1 and torch.equal(index, offsets + index[:1]):
-            return _cover_plan(index[0], size, rows, shape)
-        return _cover_plan(index, numel, 1, shape)
+            flat = index[0].reshape(-1)
+        else:
+            rows, size, flat = 1, numel, index.reshape(-1)
+        copies = flat.numel() // size
+        counts = torch.bincount(flat, minlength=size)
+        order = None
+        if bool((counts == copies).all()):
+            # A stable sort lists the `copies` bank positions of each source entry together;
+            # transposed, copy r of every entry is one contiguous row.
+            order = torch.argsort(flat, stable=True).view(size, copies).T.reshape(-1)
+        return _GatherPlan(flat, shape, order, copies, rows)
 
     def _expanded_bias(self) -> torch.Tensor | None:
         if self.bias is None:
@@ -299,129 +285,34 @@ class GroupConvBase(DeclaresEquivariance, nn.Module, ABC):
             cols=plan_w.window > self.bank_size,
         )
 
-    def base_filter(self) -> torch.Tensor | None:
-        """The identity row of the bank, ``(C_out, C_in·|G_in|, k, k)``, if one filter spans it.
-
-        Layers whose every bank row is a transform of this one filter (lifting and group
-        convolutions) can turn the input instead of the filter (see :meth:`forward`); layers
-        with a filter of their own per group element (relaxed convolutions) return ``None``.
-        """
-        return None
-
-    def _turns_input(self, x: torch.Tensor, plan_h: AxisPlan, plan_w: AxisPlan) -> bool:
-        """Whether to convolve the turned inputs with the base filter instead of the bank.
-
-        Both orders are exact; they differ in what is copied: the bank path builds
-        ``|G|·C_out · |G_in|·C_in · k²`` filter entries, the turning path ``|G|`` transformed
-        copies of the input and one of the output. Small maps with wide layers favour turning.
-        Needs an exact group, a square input (unless the group has no quarter turns) and a
-        window that is not widened (the centred sampling grid is then mapped onto itself by
-        every group element).
-        """
-        mode = self.expansion
-        possible = (
-            self.group.exact
-            and (x.shape[-1] == x.shape[-2] or not v.needs_square(self.group))
-            and plan_h.window == self.bank_size
-            and plan_w.window == self.bank_size
-            and mode != "bank"
-            and self.base_filter() is not None
-        )
-        if mode == "turn" or not possible:
-            if mode == "turn" and not possible:
-                raise IncompatibleSchemeError(
-                    f"{type(self).__name__}: expansion='turn' needs an exact group, a square "
-                    "input (for groups with quarter turns), filters shared by all elements and "
-                    f"an unwidened window — received group {self.group.name}, input "
-                    f"{x.shape[-2]}×{x.shape[-1]}, window {plan_h.window}×{plan_w.window} "
-                    f"(kernel {self.bank_size}) — use expansion='auto' or 'bank'"
-                )
-            return possible
-        n = self.group.order
-        moved_activations = n * x.numel() + x.shape[0] * self.out_channels * n * (
-            plan_h.out_size * plan_w.out_size
-        )
-        in_flat = x[0].numel() // (x.shape[-2] * x.shape[-1])  # C_in·|G_in|
-        bank_entries = self.out_channels * n * in_flat * self.bank_size**2
-        return moved_activations < bank_entries
-
-    def _convolve(
-        self, flat: torch.Tensor, weight: torch.Tensor, bias, plan_h: AxisPlan, plan_w: AxisPlan
-    ) -> torch.Tensor:  # noqa: ANN001
-        h, w = flat.shape[-2:]
-        if self.padding_mode == "zeros":
-            return F.conv2d(flat, weight, bias, self.stride, (plan_h.padding, plan_w.padding))
-        # F.pad needs padding < size for reflect and padding <= size for circular.
-        limit = {"reflect": 0, "circular": 1}.get(self.padding_mode)
-        if limit is not None and max(plan_h.padding - h, plan_w.padding - w) >= limit:
-            raise ShapeError(
-                f"{type(self).__name__}: {self.padding_mode} padding of {plan_h.padding}×"
-                f"{plan_w.padding} pixels needs a larger input — expected H, W ≥ padding "
-                f"(> for reflect) — received {h}×{w} — use a larger input or "
-                "padding_mode='replicate'"
-            )
-        pads = (plan_w.padding, plan_w.padding, plan_h.padding, plan_h.padding)
-        return F.conv2d(F.pad(flat, pads, mode=self.padding_mode), weight, bias, self.stride)
-
-    def _turn_plans(
-        self, x: torch.Tensor, out_h: int, out_w: int
-    ) -> tuple[_GatherPlan, _GatherPlan]:
-        """Gathers ``x ↦ [L_{g⁻¹} x]_g`` (per sample) and ``[z_g]_g ↦ [T_g z_g]_g``."""
-        key = ("turn", x.device, tuple(x.shape[1:]), out_h, out_w)
-        plans = self._gather_cache.get(key)
-        if plans is None:
-            elements = self.group.elements()
-            ids = torch.arange(x[0].numel(), device=x.device).reshape(x.shape[1:])
-            if self.in_rep.size:
-                turned = [act_regular(self.group.inverse(g), ids, self.group) for g in elements]
-            else:
-                turned = [act_image(self.group.inverse(g), ids) for g in elements]
-            index = torch.stack(turned)
-            into = _cover_plan(index, ids.numel(), x.shape[0], (x.shape[0], *index.shape))
-            n, c = self.group.order, self.out_channels
-            out_ids = torch.arange(n * c * out_h * out_w, device=x.device)
-            out_ids = out_ids.reshape(n, c, out_h, out_w)
-            index = torch.stack([act_image(g, out_ids[i]) for i, g in enumerate(elements)], 1)
-            back = _cover_plan(index, out_ids.numel(), x.shape[0], (x.shape[0], *index.shape))
-            plans = (into, back)
-            self._gather_cache[key] = plans
-        into, back = plans
-        b = x.shape[0]
-        if into.rows != b:  # a new batch size: the same per-sample index, another row count
-            into = into._replace(rows=b, shape=(b, *into.shape[1:]))
-            back = back._replace(rows=b, shape=(b, *back.shape[1:]))
-        return into, back
-
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Apply the group convolution to a field of ``in_rep``; returns a field of ``out_rep``.
-
-        Two exact evaluation orders (chosen by :meth:`_turns_input`, or fixed by
-        ``expansion``): convolve with the expanded bank, ``Φ(f)_g = f ⋆ T_g ψ``; or, by the
-        equivariance ``Φ = L_g ∘ Φ ∘ L_{g⁻¹}`` read at ``g``, turn the input instead,
-        ``Φ(f)_g = T_g [(L_{g⁻¹} f) ⋆ ψ]``, with all ``|G|`` turned copies in one batched
-        convolution by the base filter ``ψ`` — no bank is built.
-        """
+        """Apply the group convolution to a field of ``in_rep``; returns a field of ``out_rep``."""
         v.check_field(x, self.in_rep, self.in_channels, self.group, type(self).__name__)
         b, h, w = x.shape[0], x.shape[-2], x.shape[-1]
-        if self.weight.dtype != x.dtype:
-            raise ShapeError(
-                f"{type(self).__name__}: input dtype {x.dtype} differs from the parameters' "
-                f"{self.weight.dtype} — expected equal dtypes — call module.to({x.dtype}) or "
-                "cast x"
-            )
         plan_h, plan_w = self.sampling_plan(h, w)
-        size = self.out_rep.size
-        if self._turns_input(x, plan_h, plan_w):
-            into, back = self._turn_plans(x, plan_h.out_size, plan_w.out_size)
-            n = self.group.order
-            turned = _apply_plan(x, into).reshape(b * n, -1, h, w)
-            z = self._convolve(turned, self.base_filter(), self.bias, plan_h, plan_w)
-            return _apply_plan(z, back).reshape(
-                b, self.out_channels, n, plan_h.out_size, plan_w.out_size
-            )
         flat = x.reshape(b, -1, h, w)
         bank = self._bank_for(plan_h, plan_w)
-        out = self._convolve(flat, bank, self._expanded_bias(), plan_h, plan_w)
+        if bank.dtype != flat.dtype:
+            raise ShapeError(
+                f"{type(self).__name__}: input dtype {flat.dtype} differs from the parameters' "
+                f"{bank.dtype} — expected equal dtypes — call module.to({flat.dtype}) or cast x"
+            )
+        bias = self._expanded_bias()
+        if self.padding_mode == "zeros":
+            out = F.conv2d(flat, bank, bias, self.stride, (plan_h.padding, plan_w.padding))
+        else:
+            # F.pad needs padding < size for reflect and padding <= size for circular.
+            limit = {"reflect": 0, "circular": 1}.get(self.padding_mode)
+            if limit is not None and max(plan_h.padding - h, plan_w.padding - w) >= limit:
+                raise ShapeError(
+                    f"{type(self).__name__}: {self.padding_mode} padding of {plan_h.padding}×"
+                    f"{plan_w.padding} pixels needs a larger input — expected H, W ≥ padding "
+                    f"(> for reflect) — received {h}×{w} — use a larger input or "
+                    "padding_mode='replicate'"
+                )
+            pads = (plan_w.padding, plan_w.padding, plan_h.padding, plan_h.padding)
+            out = F.conv2d(F.pad(flat, pads, mode=self.padding_mode), bank, bias, self.stride)
+        size = self.out_rep.size
         shape = (b, self.out_channels) + ((size,) if size else ()) + tuple(out.shape[-2:])
         return out.reshape(shape)
 

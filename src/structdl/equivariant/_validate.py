@@ -52,15 +52,6 @@ def padding_mode(mode: object) -> str:
     return str(mode)
 
 
-def require_choice(name: str, value: object, choices: tuple[str, ...]) -> str:
-    """Return ``value`` if it is one of ``choices``, else raise :class:`ConfigError`."""
-    if value not in choices:
-        raise ConfigError(
-            f"unknown {name} — expected one of {', '.join(map(repr, choices))} — received {value!r}"
-        )
-    return str(value)
-
-
 def nominal_padding(padding: object, kernel_size: int) -> int:
     """``"same"`` → ``(k − 1)//2``, ``"valid"`` → 0, or a non-negative integer."""
     if padding == "same":

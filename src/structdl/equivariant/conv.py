@@ -41,8 +41,6 @@ class LiftingConv2d(GroupConvBase):
         padding_mode: ``"zeros"``, ``"replicate"``, ``"reflect"`` or ``"circular"``.
         bias: one bias per output field.
         require_exact: refuse groups that act by interpolation.
-        expansion: ``"auto"``, ``"bank"`` or ``"turn"`` — how the layer is evaluated (same
-            result to rounding; see :class:`GroupConvBase`).
 
     Example:
         >>> import torch
@@ -63,7 +61,6 @@ class LiftingConv2d(GroupConvBase):
         padding_mode: str = "zeros",
         bias: bool = True,
         require_exact: bool = False,
-        expansion: str = "auto",
     ) -> None:
         super().__init__(
             in_channels,
@@ -77,15 +74,10 @@ class LiftingConv2d(GroupConvBase):
             padding_mode=padding_mode,
             bias=bias,
             require_exact=require_exact,
-            expansion=expansion,
         )
         k = self.kernel_size
         self.weight = torch.nn.Parameter(torch.empty(self.out_channels, self.in_channels, k, k))
         self._init_uniform(self.weight, self.in_channels * self._kernel_taps())
-
-    def base_filter(self) -> torch.Tensor:
-        """``ψ`` itself, ``(C_out, C_in, k, k)`` (the identity row of the bank)."""
-        return self._masked(self.weight)
 
     def filter_bank(self) -> torch.Tensor:
         """``(C_out·|G|, C_in, k, k)``: row ``c·|G| + g`` is ``T_g ψ_c``."""
@@ -119,8 +111,6 @@ class GroupConv2d(GroupConvBase):
         padding_mode: ``"zeros"``, ``"replicate"``, ``"reflect"`` or ``"circular"``.
         bias: one bias per output field.
         require_exact: refuse groups that act by interpolation.
-        expansion: ``"auto"``, ``"bank"`` or ``"turn"`` — how the layer is evaluated (same
-            result to rounding; see :class:`GroupConvBase`).
 
     Example:
         >>> import torch
@@ -141,7 +131,6 @@ class GroupConv2d(GroupConvBase):
         padding_mode: str = "zeros",
         bias: bool = True,
         require_exact: bool = False,
-        expansion: str = "auto",
     ) -> None:
         super().__init__(
             in_channels,
@@ -155,16 +144,10 @@ class GroupConv2d(GroupConvBase):
             padding_mode=padding_mode,
             bias=bias,
             require_exact=require_exact,
-            expansion=expansion,
         )
         k, n = self.kernel_size, self.group.order
         self.weight = torch.nn.Parameter(torch.empty(self.out_channels, self.in_channels, n, k, k))
         self._init_uniform(self.weight, self.in_channels * n * self._kernel_taps())
-
-    def base_filter(self) -> torch.Tensor:
-        """``ψ`` with its input group axis folded into channels, ``(C_out, C_in·|G|, k, k)``."""
-        base = self._masked(self.weight)
-        return base.reshape(base.shape[0], -1, *base.shape[-2:])
 
     def filter_bank(self) -> torch.Tensor:
         """``(C_out·|G|, C_in·|G|, k, k)``: row block ``g`` is ``L_g ψ`` (regular action)."""
