@@ -62,7 +62,7 @@ def test_rotated_digits_smoke(tmp_path: Path) -> None:
     config = rd.Config(
         n_seeds=1,
         train_sizes=(20,),
-        cnn_channels=8,
+        cnn_channels=13,  # p4 / p4m at 2061 / 2015 parameters vs the CNN's 2064
         steps=3,
         n_test=40,
         angle_step_deg=45.0,
@@ -78,12 +78,17 @@ def test_rotated_digits_smoke(tmp_path: Path) -> None:
             assert row["acc_upright"] == row["acc_rotated"]
     counts = result.metrics["parameters"]
     for name in ("p4", "p4m"):
-        # equal-budget comparison: every model within ~10 % of the CNN's parameter count
-        assert abs(counts[name] - counts["cnn"]) / counts["cnn"] < 0.11
+        # equal-budget comparison: every model within 5 % of the CNN's parameter count
+        assert abs(counts[name] - counts["cnn"]) / counts["cnn"] < 0.05
     summary = {(row["model"], row["n_train"]): row for row in result.tables["summary"]}
     assert set(summary) == {(name, 20) for name in rd.MODELS}
     assert summary[("p4", 20)]["parameters"] == counts["p4"]
     assert summary[("p4", 20)]["rotated_std"] == 0.0  # one seed
+    # the 6/9 cap is reported per size: a rate among the 6s and 9s, and accuracy points lost
+    confusion = result.metrics["p4_six_nine_confusion"]["20"]
+    loss = result.metrics["p4_six_nine_accuracy_loss"]["20"]
+    assert 0.0 <= loss <= confusion <= 1.0
+    assert set(result.metrics["p4_margin_over_augmented_cnn"]) == {"20"}
     errors = result.metrics["equivariance_error"]
     assert errors["C4"]["at_90deg_multiples_max"] < 1e-10
     assert errors["C8"]["at_90deg_multiples_max"] < 1e-10
@@ -91,6 +96,41 @@ def test_rotated_digits_smoke(tmp_path: Path) -> None:
     assert errors["C8"]["at_45deg_odd_multiples_max"] < errors["cnn"]["at_45deg_odd_multiples_max"]
     with pytest.raises(ConfigError, match="invalid train_sizes"):
         rd.run(rd.Config(train_sizes=(5,)), tmp_path, NullProgress())
+
+
+@pytest.mark.parametrize("preset", [rd.Config.quick, rd.Config.full])
+def test_rotated_digits_presets_have_matched_parameter_counts(preset) -> None:
+    config = preset()
+    counts = {name: rd._count(rd._build(name, config)) for name in rd.MODELS}
+    for name in ("p4", "p4m"):
+        assert abs(counts[name] - counts["cnn"]) / counts["cnn"] < 0.05, counts
+    # batch norm is all or nothing: every model has it exactly when the config asks for it
+    for name in rd.MODELS:
+        layers = list(rd._build(name, config).modules())
+        norms = [m for m in layers if type(m).__name__ in ("BatchNorm2d", "GroupBatchNorm")]
+        assert len(norms) == 2
+        bare = rd.Config(cnn_channels=config.cnn_channels, batch_norm=False)
+        bare_layers = list(rd._build(name, bare).modules())
+        assert not [m for m in bare_layers if "BatchNorm" in type(m).__name__]
+
+
+def test_rotated_digits_six_nine_counts_only_swaps() -> None:
+    import torch
+
+    class _Fixed(torch.nn.Module):
+        def __init__(self, labels: list[int]) -> None:
+            super().__init__()
+            self.labels = torch.tensor(labels)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return torch.nn.functional.one_hot(self.labels, 10).float()
+
+    y = torch.tensor([6, 6, 9, 9, 1, 2])
+    # one 6 → 9, one 9 → 9 (right), one 9 → 1 (wrong but no swap), 1 → 6 (not a 6 or 9)
+    model = _Fixed([9, 6, 9, 1, 6, 2])
+    confusion, loss = rd._six_nine(model, torch.zeros(6, 1, 8, 8), y)
+    assert confusion == pytest.approx(1 / 4)
+    assert loss == pytest.approx(1 / 6)
 
 
 def test_rotated_digits_random_turns_are_per_image_d4_actions() -> None:
@@ -120,8 +160,43 @@ def test_approximate_equivariance_smoke(tmp_path: Path) -> None:
     assert min(metrics["equivariance_error"]["relaxed"]) > 1e-6
     data = metrics["data_equivariance_error"]
     assert data[0] < 1e-9 < 0.1 < data[1]
+    # parameter-matched CNN: the width whose count is closest to the strict model's
+    counts = metrics["parameters"]
+    assert abs(counts["cnn"] - counts["strict"]) / counts["strict"] < 0.1
+    assert counts["relaxed"] > counts["strict"]
+    # structure checks: strict and knob-zero exact, the CNN not (negative control)
+    checks = result.checks
+    assert checks["strict_c4_equivariant"]["ok"]
+    assert checks["relaxed_knob_zero_c4_equivariant"]["ok"]
+    assert checks["cnn_not_equivariant (negative control)"]["ok"]
+    assert checks["relaxed_error_linear_in_knob"]["ok"]
+    by_knob = metrics["relaxed_equivariance_error_by_knob"]
+    assert max(by_knob["0"]) < 1e-12 < min(by_knob["lambda/2"])
     with pytest.raises(ConfigError, match="width must be divisible by 4"):
         ae.run(ae.Config(width=10), tmp_path, NullProgress())
+    with pytest.raises(ConfigError, match="invalid cnn_width"):
+        ae.run(ae.Config(cnn_width=0), tmp_path, NullProgress())
+
+
+def test_approximate_equivariance_checks_fail_on_broken_models() -> None:
+    # The checks must be able to fail: a strict model that is not equivariant, a relaxed
+    # model whose knob-zero copy is not, and an exactly equivariant "CNN".
+    relaxed = {
+        "model": "relaxed",
+        "equivariance_error": 0.2,
+        "equivariance_ok": False,
+        "equivariance_error_knob_zero": 0.1,
+        "equivariance_ok_knob_zero": False,
+        "equivariance_error_knob_half": 0.2,  # not halved: the knob acts non-linearly
+    }
+    rows = [
+        {"model": "strict", "equivariance_error": 0.3, "equivariance_ok": False},
+        relaxed,
+        {"model": "cnn", "equivariance_error": 1e-16, "equivariance_ok": True},
+    ]
+    checks = ae._checks(rows, relaxation=0.1)
+    assert not any(check["ok"] for check in checks.values())
+    assert "relaxed_error_linear_in_knob" not in ae._checks(rows, relaxation=0.0)
 
 
 @pytest.fixture(scope="module")
@@ -138,11 +213,12 @@ def test_rotated_digits_p4_accuracy_bar(quick_digits) -> None:
 
 @pytest.mark.slow
 @pytest.mark.xfail(
-    reason="measured (quick preset, 3 seeds, equal training for all models): p4 − augmented "
-    "CNN = +8.1 / +10.2 / +7.2 points at 25 / 100 / 200 images (p4 0.675 / 0.854 / 0.893, "
-    "cnn+aug 0.594 / 0.752 / 0.821); at 200 p4 is near the ~0.9 cap of any quarter-turn "
-    "invariant classifier (a 6 and a 9 turned by 180° look alike), so the 10-point margin "
-    "does not hold at 25 and 200",
+    reason="measured (quick preset, 3 seeds, one shape and batch norm for all models): p4 − "
+    "augmented CNN = +1.0 / +1.5 / +0.9 points at 25 / 100 / 200 images (p4 0.666 / 0.886 / "
+    "0.926, cnn+aug 0.656 / 0.871 / 0.917); without batch norm in any model +8.3 / +6.8 / +6.6; "
+    "full preset (p4 vs cnn+aug only) +4.0 / +3.4 / +0.5 / +0.7 at 25 / 50 / 100 / 200. Not the "
+    "6/9 cap: p4 swaps 6 and 9 on 2-5 % of them, 0.4-1.2 accuracy points. With exact quarter-turn "
+    "augmentation of 8×8 images the CNN learns the invariance itself once optimised well",
     strict=False,
 )
 def test_rotated_digits_margin_bar(quick_digits) -> None:

@@ -6,8 +6,9 @@ mirrored). A quarter turn of an 8×8 grid is an exact pixel permutation, so the 
 (:class:`~structdl.equivariant.LiftingConv2d` → :class:`~structdl.equivariant.GroupConv2d` →
 :class:`~structdl.equivariant.GlobalPool`) are exactly invariant. Compared: a plain CNN, the
 same CNN trained with random quarter-turn augmentation, a p4 (``C4``) and a p4m (``D4``)
-invariant network, all at about the same number of parameters (reported), for several
-training-set sizes, mean ± std over seeds.
+invariant network, all of one shape (with batch norm in every model) and at about the same
+number of parameters (reported), for several training-set sizes, mean ± std over seeds; the
+6 ↔ 9 mix-ups of p4 (a 6 turned by 180° resembles a 9) are counted to measure that cap.
 
 Part 2 (approximate equivariance): on 28×28 digits (the 8×8 digits upsampled, as MNIST is not
 shipped), the relative equivariance error ``E(θ) = ‖Φ(R_θ x) − R_θ Φ(x)‖ / ‖Φ(x)‖`` of
@@ -36,6 +37,7 @@ from ..equivariant import (
     C,
     FiniteGroup,
     GlobalPool,
+    GroupBatchNorm,
     GroupConv2d,
     GroupPool,
     LiftingConv2d,
@@ -59,7 +61,8 @@ class Config:
         n_seeds: seeds per (model, size).
         train_sizes: training-set sizes (stratified subsets of the training pool).
         cnn_channels: channels of the plain CNN; the group networks get the field counts
-            that give about the same parameter count (p4: ``c/2``, p4m: ``≈ c/√8``).
+            that give about the same parameter count (33 → p4 17 fields, p4m 12, within 3 %).
+        batch_norm: batch norm after every convolution, in all four models alike.
         steps: Adam steps per model.
         batch_size: mini-batch size (capped at the training-set size).
         lr: Adam learning rate (cosine decay).
@@ -72,7 +75,8 @@ class Config:
     seed: int = 0
     n_seeds: int = 3
     train_sizes: tuple[int, ...] = (25, 100, 200)
-    cnn_channels: int = 24
+    cnn_channels: int = 33
+    batch_norm: bool = True
     steps: int = 400
     batch_size: int = 32
     lr: float = 3e-3
@@ -88,11 +92,11 @@ class Config:
 
     @classmethod
     def full(cls) -> Config:
-        """Sizes {25, 50, 100, 200, 500}, 3 seeds, 1500 steps, 32 CNN channels."""
+        """Sizes {25, 50, 100, 200, 500}, 3 seeds, 1500 steps, 44 CNN channels (p4: 23 fields)."""
         return cls(
             train_sizes=(25, 50, 100, 200, 500),
             steps=1500,
-            cnn_channels=32,
+            cnn_channels=44,
             n_test=797,
             equivariance_seeds=5,
             angle_step_deg=3.75,
@@ -100,64 +104,71 @@ class Config:
 
 
 # ----------------------------------------------------------------------------- models
-class _PlainCNN(nn.Sequential):
-    def __init__(self, channels: int) -> None:
-        super().__init__(
-            nn.Conv2d(1, channels, 3, padding=1),
-            nn.ReLU(),
-            nn.Conv2d(channels, channels, 3, padding=1),
-            nn.ReLU(),
-            nn.MaxPool2d(2),
-            nn.Conv2d(channels, channels, 3, padding=1),
-            nn.ReLU(),
-            GlobalPool("max"),
-            nn.Linear(channels, 10),
-        )
+# All four classifiers share one shape — 5×5 conv → norm → ReLU → 2×2 max pool → 3×3 conv →
+# norm → ReLU → global max → linear — the group networks with lifting / group convolutions and
+# GroupBatchNorm in place of Conv2d / BatchNorm2d, so that the comparison isolates equivariance.
+# Why this shape: in probes (quick preset, seeds 0–2, batch norm) the p4 network reached 0.699
+# at 25 images with it against 0.670 with lift → conv → pool → conv, and 0.55–0.61 with deeper
+# variants at the same parameter count. Why batch norm in every model (quick preset, 3 seeds,
+# 25 / 100 / 200 images): it lifts the augmented CNN from 0.632 / 0.822 / 0.860 to
+# 0.656 / 0.871 / 0.917 while p4 stays near 0.67–0.72 / 0.89 / 0.926 — it is an optimisation
+# effect, not an equivariance one, and giving it to the group networks only would fake a margin.
+def _norm(width: int, group: FiniteGroup | None, *, batch_norm: bool) -> nn.Module:
+    if not batch_norm:
+        return nn.Identity()
+    return nn.BatchNorm2d(width) if group is None else GroupBatchNorm(width, group)
 
 
-class _InvariantGCNN(nn.Sequential):
-    """Lift → group conv → symmetric 2×2 pool → group conv → pool over G and space → linear.
+def _classifier(width: int, group: FiniteGroup | None, *, batch_norm: bool) -> nn.Sequential:
+    """The shared shape; ``group=None`` is the plain CNN, otherwise an exactly invariant G-CNN.
 
-    p4 lifts with a 5×5 filter: it sees most of an 8×8 digit's strokes in one layer and, at the
-    same parameter budget (field count re-matched), raised the quick-preset rotated accuracy
-    at 25 / 100 images from 0.659 / 0.836 (3×3 lift) to 0.675 / 0.854 (3 seeds). p4m keeps the
-    3×3 lift: with 5×5 one of three seeds failed to fit its 25 training images (train
-    accuracy 0.72, test 0.26), with 3×3 it fits them (1.0).
+    The 5×5 first filter sees most of an 8×8 digit's strokes in one layer; the global max over
+    space (and over the group axis) makes the group network exactly invariant to quarter turns
+    (and mirrors for ``D4``).
     """
-
-    def __init__(self, fields: int, group: FiniteGroup, lift_kernel: int = 3) -> None:
-        super().__init__(
-            LiftingConv2d(1, fields, lift_kernel, group),
-            nn.ReLU(),
-            GroupConv2d(fields, fields, 3, group),
-            nn.ReLU(),
-            SpatialPool2d(2, mode="max"),
-            GroupConv2d(fields, fields, 3, group),
-            nn.ReLU(),
-            GlobalPool("max"),
-            nn.Linear(fields, 10),
-        )
+    if group is None:
+        first: nn.Module = nn.Conv2d(1, width, 5, padding=2)
+        second: nn.Module = nn.Conv2d(width, width, 3, padding=1)
+        pool: nn.Module = nn.MaxPool2d(2)
+    else:
+        first = LiftingConv2d(1, width, 5, group)
+        second = GroupConv2d(width, width, 3, group)
+        pool = SpatialPool2d(2, mode="max")
+    return nn.Sequential(
+        first,
+        _norm(width, group, batch_norm=batch_norm),
+        nn.ReLU(),
+        pool,
+        second,
+        _norm(width, group, batch_norm=batch_norm),
+        nn.ReLU(),
+        GlobalPool("max"),
+        nn.Linear(width, 10),
+    )
 
 
 def _count(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-def _matched_fields(channels: int, group: FiniteGroup, lift_kernel: int) -> int:
-    # The number of fields whose network has the parameter count closest to the CNN's.
-    target = _count(_PlainCNN(channels))
-    return min(
-        range(1, channels + 1),
-        key=lambda f: abs(_count(_InvariantGCNN(f, group, lift_kernel)) - target),
-    )
+def _matched_fields(channels: int, group: FiniteGroup, *, batch_norm: bool) -> int:
+    # The number of fields whose network has the parameter count closest to the CNN's. The
+    # candidate networks are built under a forked RNG so that the search does not shift the
+    # seeded initialisation of the network that is then trained.
+    with torch.random.fork_rng():
+        target = _count(_classifier(channels, None, batch_norm=batch_norm))
+        return min(
+            range(1, channels + 1),
+            key=lambda f: abs(_count(_classifier(f, group, batch_norm=batch_norm)) - target),
+        )
 
 
 def _build(name: str, config: Config) -> nn.Module:
     if name in ("cnn", "cnn+aug"):
-        return _PlainCNN(config.cnn_channels)
-    group, lift_kernel = (C4, 5) if name == "p4" else (D4, 3)
-    fields = _matched_fields(config.cnn_channels, group, lift_kernel)
-    return _InvariantGCNN(fields, group, lift_kernel)
+        return _classifier(config.cnn_channels, None, batch_norm=config.batch_norm)
+    group = C4 if name == "p4" else D4
+    fields = _matched_fields(config.cnn_channels, group, batch_norm=config.batch_norm)
+    return _classifier(fields, group, batch_norm=config.batch_norm)
 
 
 # ----------------------------------------------------------------------------- data
@@ -211,6 +222,21 @@ def _train(
 def _accuracy(model: nn.Module, x: Tensor, y: Tensor) -> float:
     with torch.no_grad():
         return float((model(x).argmax(dim=1) == y).float().mean())
+
+
+def _six_nine(model: nn.Module, x: Tensor, y: Tensor) -> tuple[float, float]:
+    """``(confusion, accuracy_loss)`` of the 6 ↔ 9 mix-up on a test set.
+
+    A 6 turned by 180° resembles a 9, so a quarter-turn invariant classifier could at worst be
+    unable to tell them apart. ``confusion``: fraction of the test 6s and 9s labelled as the
+    other; ``accuracy_loss``: those errors as a fraction of the whole test set, i.e. the most
+    that resolving the 6/9 ambiguity could add to the accuracy.
+    """
+    with torch.no_grad():
+        predicted = model(x).argmax(dim=1)
+    swapped = ((y == 6) & (predicted == 9)) | ((y == 9) & (predicted == 6))
+    sixes_nines = int(((y == 6) | (y == 9)).sum())
+    return float(swapped.sum()) / max(sixes_nines, 1), float(swapped.float().mean())
 
 
 # ----------------------------------------------------------------------------- part 2
@@ -306,6 +332,7 @@ def run(config: Config, out_dir: Path, progress: Progress) -> Result:
                 model = _build(name, config)
                 _train(model, pool_x[index], pool_y[index], config, seed, augment=name == "cnn+aug")
                 model.eval()
+                confusion, loss = _six_nine(model, rotated, test_y)
                 rows.append(
                     {
                         "model": name,
@@ -314,6 +341,8 @@ def run(config: Config, out_dir: Path, progress: Progress) -> Result:
                         "acc_upright": _accuracy(model, test_x, test_y),
                         "acc_rotated": _accuracy(model, rotated, test_y),
                         "acc_rotated_flipped": _accuracy(model, rot_flip, test_y),
+                        "six_nine_confusion": confusion,
+                        "six_nine_accuracy_loss": loss,
                     }
                 )
                 progress.advance()
@@ -327,11 +356,21 @@ def run(config: Config, out_dir: Path, progress: Progress) -> Result:
                 for r in rows
                 if r["model"] == name and r["n_train"] == size
             ]
+            confusions = [
+                r["six_nine_confusion"] for r in rows if r["model"] == name and r["n_train"] == size
+            ]
+            losses = [
+                r["six_nine_accuracy_loss"]
+                for r in rows
+                if r["model"] == name and r["n_train"] == size
+            ]
             summary[f"{name}@{size}"] = {
                 "rotated_mean": float(np.mean(accs)),
                 "rotated_std": float(np.std(accs)),
                 "rotated_flipped_mean": float(np.mean(flips)),
                 "rotated_flipped_std": float(np.std(flips)),
+                "six_nine_confusion_mean": float(np.mean(confusions)),
+                "six_nine_accuracy_loss_mean": float(np.mean(losses)),
             }
     small = [s for s in config.train_sizes if s <= 200]
     margins = {
@@ -342,6 +381,14 @@ def run(config: Config, out_dir: Path, progress: Progress) -> Result:
         "parameters": parameters,
         "summary": summary,
         "p4_margin_over_augmented_cnn": margins,
+        # The 6/9 cap, measured: how often p4 swaps 6 and 9 on the rotated test set, and the
+        # accuracy that costs (an upper bound on what breaking the invariance for 6/9 could add).
+        "p4_six_nine_confusion": {
+            str(s): summary[f"p4@{s}"]["six_nine_confusion_mean"] for s in config.train_sizes
+        },
+        "p4_six_nine_accuracy_loss": {
+            str(s): summary[f"p4@{s}"]["six_nine_accuracy_loss_mean"] for s in config.train_sizes
+        },
     }
     if 100 in config.train_sizes:
         metrics["p4_accuracy_at_100"] = summary["p4@100"]["rotated_mean"]
@@ -390,9 +437,9 @@ def run(config: Config, out_dir: Path, progress: Progress) -> Result:
         "Parameter counts: "
         + ", ".join(f"{k} {v}" for k, v in parameters.items())
         + ". Trained on upright digits, tested on digits rotated by random quarter turns. "
-        "An invariant network cannot tell a 6 from a 9 turned by 180° (nor can the augmented "
-        "CNN, which is trained to the same invariance), which caps both near 90 %. "
-        "Margin of p4 over the augmented CNN (accuracy points) by size: "
+        "A 6 turned by 180° resembles a 9; accuracy p4 loses to 6 ↔ 9 swaps (points) by size: "
+        + ", ".join(f"{k}: {100 * v:.1f}" for k, v in metrics["p4_six_nine_accuracy_loss"].items())
+        + ". Margin of p4 over the augmented CNN (accuracy points) by size: "
         + ", ".join(f"{k}: {100 * v:+.1f}" for k, v in margins.items())
     )
     return result
