@@ -89,6 +89,14 @@ def test_rotated_digits_smoke(tmp_path: Path) -> None:
     loss = result.metrics["p4_six_nine_accuracy_loss"]["20"]
     assert 0.0 <= loss <= confusion <= 1.0
     assert set(result.metrics["p4_margin_over_augmented_cnn"]) == {"20"}
+    # trained invariant nets pass the exact check; the augmented CNN fails it (control)
+    assert set(result.checks) == {
+        "p4_logits_invariant_under_C4",
+        "p4m_logits_invariant_under_D4",
+        "cnn_aug_not_exactly_invariant (negative control)",
+    }
+    assert all(check["ok"] for check in result.checks.values())
+    assert result.checks["p4_logits_invariant_under_C4"]["worst"] < 2e-6
     errors = result.metrics["equivariance_error"]
     assert errors["C4"]["at_90deg_multiples_max"] < 1e-10
     assert errors["C8"]["at_90deg_multiples_max"] < 1e-10
