@@ -128,8 +128,9 @@ def interleaved_times(
             side must do the same work on the same inputs.
         rounds: number of timed rounds (the protocol asks for 15–30).
         warmup: untimed calls of each side before timing (warms allocator and caches).
-        inner: calls per side per round; ``None`` calibrates it on the slowest side so that
-            one side's window lasts at least ``min_seconds``.
+        inner: calls per side per round; ``None`` calibrates it so that every side's window
+            lasts at least ``min_seconds`` (the count the fastest side needs: keep sides of
+            similar cost together).
         min_seconds: window length used by the calibration.
 
     Returns:

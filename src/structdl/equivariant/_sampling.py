@@ -21,6 +21,7 @@ condition, separately for each axis and each input size.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import torch
@@ -40,8 +41,12 @@ class AxisPlan:
     out_size: int
 
 
+@functools.lru_cache(maxsize=4096)
 def axis_plan(size: int, kernel: int, stride: int, padding: int) -> AxisPlan:
-    """Smallest symmetric padding ``p' ≥ padding`` and window ``k_eff ∈ {k, k+1}`` (see module)."""
+    """Smallest symmetric padding ``p' ≥ padding`` and window ``k_eff ∈ {k, k+1}`` (see module).
+
+    Pure in its four integers and asked on every forward, so cached.
+    """
     for window in (kernel, kernel + 1):
         for pad in range(padding, padding + stride):
             span = size - window + 2 * pad
