@@ -5,11 +5,11 @@ Question (issue 3 §5): forward + backward, in training mode, of
 
 * escnn's ``R2Conv`` between the same numbers of C4 / D4 regular fields (training mode, so it
   expands its filter from its basis on every call, as ours does), and
-* a plain ``nn.Conv2d`` with ``|G|·C`` channels in and out — the floor of the bank order: it
-  is exactly the convolution our layer runs with ``expansion="bank"``, minus building the
-  filter bank. Its weights are our layer's exported bank (``GroupConv2d.export``), so the
-  outputs are checked equal before timing. ``--diagnose`` also times building the bank alone
-  (forward and backward of ``filter_bank()``): the part of our time a plain Conv2d does not pay.
+* a plain ``nn.Conv2d`` with ``|G|·C`` channels in and out — the floor: it is exactly the
+  convolution our layer runs, minus building the filter bank. Its weights are our layer's
+  exported bank (``GroupConv2d.export``), so the outputs are checked equal before timing.
+  ``--diagnose`` also times building the bank alone (forward and backward of
+  ``filter_bank()``): the part of our time a plain Conv2d does not pay.
 
 Plus layer construction time: ``GroupConv2d(256, 256, 3, D4)`` against escnn's
 ``R2Conv`` between 256 D4 regular fields.
@@ -51,6 +51,7 @@ from _common import (  # noqa: E402  (the harness sits next to this script)
     interleaved_times,
     print_table,
     ratio_from_times,
+    time_once,
     write_result,
 )
 
@@ -120,12 +121,7 @@ def time_bank_only(layer: GroupConv2d, times: dict, args: object) -> dict[str, o
     for _ in range(args.warmup):
         bank_only()
     inner = calibrate_inner(bank_only, 0.05)
-    seconds = []
-    for _ in range(args.rounds):
-        start = time.perf_counter()
-        for _ in range(inner):
-            bank_only()
-        seconds.append((time.perf_counter() - start) / inner)
+    seconds = [time_once(bank_only, inner) for _ in range(args.rounds)]
     median = statistics.median(seconds)
     return {
         "inner": inner,
@@ -162,14 +158,11 @@ def compare_fwd_bwd(
     if gap > 1e-4:
         raise RuntimeError(f"GroupConv2d disagrees with its exported Conv2d ({gap:.2e})")
 
-    def field_forward(layer: GroupConv2d) -> Callable[[torch.Tensor], torch.Tensor]:
-        def forward(inp: torch.Tensor) -> torch.Tensor:
-            return layer(inp.view(batch, fields, group.order, size, size)).reshape(inp.shape)
-
-        return forward
+    def ours_forward(inp: torch.Tensor) -> torch.Tensor:
+        return ours(inp.view(batch, fields, group.order, size, size)).reshape(inp.shape)
 
     sides = {
-        "ours": fwd_bwd(field_forward(ours), x, grad_out, list(ours.parameters())),
+        "ours": fwd_bwd(ours_forward, x, grad_out, list(ours.parameters())),
         "conv2d": fwd_bwd(plain, x, grad_out, list(plain.parameters())),
     }
     escnn_params = None

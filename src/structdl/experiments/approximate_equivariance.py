@@ -284,7 +284,7 @@ def _evaluate(
         "test_error": test_error,
         "equivariance_error": check.worst,
         "equivariance_ok": check.ok,
-        "parameters": sum(p.numel() for p in model.parameters()),
+        "parameters": _count(model),
     }
     if name == "relaxed":
         # The knob's meaning on the trained model: λ = 0 must restore exact equivariance, and

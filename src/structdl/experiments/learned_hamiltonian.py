@@ -222,13 +222,9 @@ def _structure_checks(
             if name == "hamiltonian":
                 result.checks[f"symplectic/learned-verlet/{system}"] = res.as_dict()
             else:
-                result.checks[f"negative-control/learned-mlp-rk4/{system}"] = {
-                    "ok": not res.ok,
-                    "worst": float(res.worst),
-                    "reason": "negative control: the learned RK4 map must not be symplectic — "
-                    f"check_symplectic {'failed, as it must' if not res.ok else 'PASSED'} — "
-                    f"{res.reason}",
-                }
+                result.checks[f"negative-control/learned-mlp-rk4/{system}"] = (
+                    res.as_negative_control("check_symplectic on the learned RK4 map").as_dict()
+                )
 
 
 def run(config: Config, out_dir: Path, progress: Progress) -> Result:

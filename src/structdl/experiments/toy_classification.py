@@ -352,13 +352,9 @@ def _symplectic_checks(
         if w % 2 == 0:
             points = torch.randn(8, w, generator=generator, dtype=torch.float64)
             res = check_symplectic(double.features, points)
-            result.checks[f"negative-control/resnet/{dataset}"] = {
-                "ok": not res.ok,
-                "worst": float(res.worst),
-                "reason": "negative control: check_symplectic must fail for a ResNet — it "
-                f"{'failed, as it must' if not res.ok else 'PASSED, contradicting theory'} — "
-                f"{res.reason}",
-            }
+            result.checks[f"negative-control/resnet/{dataset}"] = res.as_negative_control(
+                "check_symplectic on a ResNet"
+            ).as_dict()
 
 
 def _float64_copy(net: nn.Module) -> nn.Module:

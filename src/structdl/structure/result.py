@@ -30,6 +30,22 @@ class CheckResult:
         """JSON-friendly form (used by experiments and the report)."""
         return {"ok": bool(self.ok), "worst": float(self.worst), "reason": self.reason}
 
+    def as_negative_control(self, claim: str) -> CheckResult:
+        """This check run on a map WITHOUT the property: ``ok`` iff the check failed.
+
+        A negative control shows that the check can tell — ``ok = True`` means the check
+        rejected the map, as theory says it must; ``worst`` keeps the measured defect.
+
+        Args:
+            claim: what must fail, e.g. ``"check_symplectic on a ResNet"``.
+        """
+        verdict = "failed, as it must" if not self.ok else "PASSED, contradicting the control"
+        return CheckResult(
+            ok=not self.ok,
+            worst=self.worst,
+            reason=f"negative control: {claim} must fail — it {verdict} — {self.reason}",
+        )
+
 
 @dataclass(frozen=True)
 class Tolerance:

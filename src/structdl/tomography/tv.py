@@ -30,10 +30,14 @@ def total_variation(x: Tensor, *, eps: float = 1e-8) -> Tensor:
     return torch.sqrt(dx * dx + dy * dy + eps * eps).sum(dim=(-3, -2, -1))
 
 
-def _alphas(alpha: float | Tensor, batch: int, dtype: torch.dtype) -> Tensor:
-    """``alpha`` as a ``(B,)`` tensor of non-negative weights (one float or one per image)."""
+def _alphas(alpha: float | Tensor, like: Tensor) -> Tensor:
+    """``alpha`` as a ``(B,)`` tensor of non-negative weights (one float or one per image).
+
+    On ``like``'s dtype and device, ``B = like.shape[0]``.
+    """
+    batch = like.shape[0]
     if isinstance(alpha, Tensor):
-        weights = alpha.detach().to(dtype).flatten()
+        weights = alpha.detach().to(dtype=like.dtype, device=like.device).flatten()
         if weights.numel() != batch:
             raise ConfigError(
                 f"invalid alpha — expected a float or one weight per image ({batch}) — got "
@@ -47,7 +51,7 @@ def _alphas(alpha: float | Tensor, batch: int, dtype: torch.dtype) -> Tensor:
         return weights
     if isinstance(alpha, bool) or not (isinstance(alpha, (int, float)) and alpha >= 0):
         raise ConfigError(f"invalid alpha — expected a float ≥ 0 — got {alpha!r} — pass 1e-2")
-    return torch.full((batch,), float(alpha), dtype=dtype)
+    return torch.full((batch,), float(alpha), dtype=like.dtype, device=like.device)
 
 
 def tv_reconstruction(
@@ -89,9 +93,13 @@ def tv_reconstruction(
         raise ConfigError(f"invalid lr — expected a float > 0 — got {lr!r} — pass e.g. 1e-3")
     op._check_sinogram(sinogram)
     y = sinogram.detach()
-    weights = _alphas(alpha, y.shape[0], y.dtype)
+    weights = _alphas(alpha, y)
     n = op.image_size
-    start = torch.zeros(y.shape[0], y.shape[1], n, n, dtype=y.dtype) if init is None else init
+    start = (
+        torch.zeros(y.shape[0], y.shape[1], n, n, dtype=y.dtype, device=y.device)
+        if init is None
+        else init
+    )
     x = start.detach().clone().requires_grad_(True)
     optimiser = torch.optim.Adam([x], lr=lr)
     with torch.enable_grad():
