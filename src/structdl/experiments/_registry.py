@@ -8,12 +8,22 @@ atomically, so its presence means the experiment finished.
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-__all__ = ["Experiment", "Progress", "NullProgress", "Result", "get", "names", "register"]
+__all__ = [
+    "EXPERIMENT_MODULES",
+    "Experiment",
+    "Progress",
+    "NullProgress",
+    "Result",
+    "get",
+    "names",
+    "register",
+]
 
 
 class Progress(Protocol):
@@ -82,8 +92,23 @@ def register(experiment: Experiment) -> Experiment:
     return experiment
 
 
+#: The experiment modules, in report order. Each registers itself when imported; add a new
+#: experiment by appending its module name here (data, so the registry never imports itself).
+EXPERIMENT_MODULES: tuple[str, ...] = (
+    "symplectic_structure",
+    "toy_classification",
+    "nonexpansive_robustness",
+    "sphere_features",
+    "learned_hamiltonian",
+    "equivariant_reconstruction",
+    "rotated_digits",
+    "approximate_equivariance",
+)
+
+
 def _load_all() -> None:
-    from . import _catalogue  # noqa: F401  imports every experiment module
+    for module in EXPERIMENT_MODULES:
+        importlib.import_module(f"{__package__}.{module}")
 
 
 def names() -> list[str]:

@@ -32,11 +32,24 @@ from .checks import (
     check_symplectic,
     check_volume_preserving,
 )
+from .declarations import (
+    ALWAYS,
+    AllOf,
+    AttributeAtMost,
+    AttributeBelow,
+    AttributeEquals,
+    Claim,
+    Condition,
+    EveryPart,
+    derive,
+    explain,
+)
 
 # Imported eagerly and as a function: binding the name here means a later
 # ``import structdl.structure.guarantees`` cannot shadow it with the module.
 from .guarantees import guarantees
 from .properties import (
+    BiLipschitz,
     ConformalSymplectic,
     Dissipative,
     EnergyConserving,
@@ -45,6 +58,7 @@ from .properties import (
     NonExpansive,
     OnManifold,
     Property,
+    ReparametrisationInvariant,
     Reversible,
     Symplectic,
     VolumePreserving,
@@ -53,15 +67,25 @@ from .result import CheckResult, Tolerance, tolerance
 from .testing import assert_preserves
 
 __all__ = [
+    "ALWAYS",
+    "AllOf",
+    "AttributeAtMost",
+    "AttributeBelow",
+    "AttributeEquals",
+    "BiLipschitz",
     "CheckResult",
+    "Claim",
+    "Condition",
     "ConformalSymplectic",
     "Dissipative",
     "EnergyConserving",
     "Equivariant",
+    "EveryPart",
     "Invertible",
     "NonExpansive",
     "OnManifold",
     "Property",
+    "ReparametrisationInvariant",
     "Reversible",
     "Symplectic",
     "Tolerance",
@@ -87,6 +111,8 @@ __all__ = [
     "check_reversible",
     "check_symplectic",
     "check_volume_preserving",
+    "derive",
+    "explain",
     "guarantees",
     "register_check",
     "tolerance",

@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 from .._errors import IncompatibleSchemeError, StepSizeError
+from .declarations import declares_claims, derive
 from .properties import (
     Dissipative,
     EnergyConserving,
@@ -285,11 +286,18 @@ def _step_size(h: Any) -> float:
     return float(h)
 
 
-def guarantees(field: Any, integrator: Any, h: Any) -> frozenset[Property]:
-    """The properties that one step of ``integrator`` on ``field`` with step ``h`` preserves.
+def guarantees(field: Any, integrator: Any = None, h: Any = None) -> frozenset[Property]:
+    """The properties that hold: of one declaring object, or of one integrator step.
+
+    ``guarantees(obj)`` — one argument — derives the structure of an object that declares
+    ``claims`` (a bijection, a manifold constraint, an optimiser …): the properties whose
+    declared condition holds (:func:`structdl.structure.declarations.derive`).
+
+    ``guarantees(field, integrator, h)`` — what one step of ``integrator`` on ``field`` with
+    step ``h`` preserves, by the rules below.
 
     Args:
-        field: a :class:`~structdl.dynamics.VectorField`.
+        field: a :class:`~structdl.dynamics.VectorField`, or an object declaring ``claims``.
         integrator: an :class:`~structdl.dynamics.Integrator` instance.
         h: the step size (a float or a one-element tensor), finite and non-zero.
 
@@ -309,6 +317,8 @@ def guarantees(field: Any, integrator: Any, h: Any) -> frozenset[Property]:
         >>> NonExpansive(1.0) in guarantees(f, Euler(), 1.5 * bound)
         False
     """
+    if integrator is None and h is None and declares_claims(field):
+        return derive(field)
     from ..dynamics._base import Integrator, VectorField  # local: see tableau_of
 
     if not isinstance(integrator, Integrator):

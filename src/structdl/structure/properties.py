@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 __all__ = [
+    "BiLipschitz",
     "ConformalSymplectic",
     "Dissipative",
     "EnergyConserving",
@@ -19,6 +20,7 @@ __all__ = [
     "NonExpansive",
     "OnManifold",
     "Property",
+    "ReparametrisationInvariant",
     "Reversible",
     "Symplectic",
     "VolumePreserving",
@@ -77,6 +79,29 @@ class Reversible(Property):
 @dataclass(frozen=True)
 class Invertible(Property):
     """An explicit or iterative inverse exists: checked by ``check_inverse``."""
+
+
+@dataclass(frozen=True)
+class BiLipschitz(Property):
+    """``‖x−y‖/inverse ≤ ‖Φ(x)−Φ(y)‖ ≤ forward·‖x−y‖``: ``check_lipschitz`` on both directions.
+
+    An invertible map with Lipschitz constant ``forward`` whose inverse has Lipschitz constant
+    ``inverse`` (an i-ResNet block with ``Lip(g) = c < 1``: ``forward = 1 + c``,
+    ``inverse = 1/(1 − c)``).
+    """
+
+    forward: float = 1.0
+    inverse: float = 1.0
+
+
+@dataclass(frozen=True)
+class ReparametrisationInvariant(Property):
+    """A training step commutes with an invertible reparametrisation of the parameters.
+
+    The natural-gradient step: for ``θ = Aφ`` the step taken in ``φ`` and mapped by ``A``
+    equals the step taken in ``θ`` (to first order in exact arithmetic; exactly for a linear
+    reparametrisation of a layer).
+    """
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,8 @@ Symplectic             ``check_symplectic(obj, x)``
 ConformalSymplectic    ``check_symplectic(obj, x, rate=tag.rate)``
 VolumePreserving       ``check_volume_preserving(obj, x)``
 NonExpansive           ``check_lipschitz(obj, x, bound=tag.lipschitz)``
+BiLipschitz            ``check_lipschitz`` on ``obj`` (``tag.forward``) and on its inverse
+                       (``tag.inverse``)
 Invertible             ``check_inverse(obj, inverse, x)`` (``inverse_and_logdet``, ``inverse``
                        or ``inv``)
 Reversible             ``check_reversible(obj.step, x, h)`` (needs ``h=``)
@@ -45,7 +47,9 @@ from .checks import (
     check_symplectic,
     check_volume_preserving,
 )
+from .declarations import declares_claims, derive
 from .properties import (
+    BiLipschitz,
     ConformalSymplectic,
     Dissipative,
     EnergyConserving,
@@ -86,7 +90,13 @@ def _missing(obj: Any, tag: Property, what: str) -> ConfigError:
 
 
 def declared_properties(obj: Any) -> frozenset[Property]:
-    """The property tags ``obj`` declares: ``obj.preserves`` or ``obj.guarantees()``."""
+    """The property tags ``obj`` declares.
+
+    Derived from ``obj.claims`` (:mod:`.declarations`) when the object declares claims, else
+    ``obj.preserves`` or ``obj.guarantees()``.
+    """
+    if declares_claims(obj):
+        return derive(obj)
     declared = getattr(obj, "preserves", None)
     if declared is None and callable(getattr(obj, "guarantees", None)):
         declared = obj.guarantees()
@@ -157,6 +167,16 @@ def _run_one(obj: Any, tag: Property, x: Any, options: dict[str, Any]) -> CheckR
         return check_lipschitz(forward, x, bound=tag.lipschitz)
     if isinstance(tag, Invertible):
         return check_inverse(forward, _inverse(obj, tag), x)
+    if isinstance(tag, BiLipschitz):
+        inverse = _inverse(obj, tag)
+        ahead = check_lipschitz(forward, x, bound=tag.forward)
+        back = check_lipschitz(inverse, forward(x), bound=tag.inverse)
+        worse = ahead if not ahead.ok or ahead.worst >= back.worst else back
+        return CheckResult(
+            ok=ahead.ok and back.ok,
+            worst=worse.worst,
+            reason=f"forward: {ahead.reason}; inverse: {back.reason}",
+        )
     if isinstance(tag, Reversible):
         if options["h"] is None or not callable(getattr(obj, "step", None)):
             raise _missing(obj, tag, "a step(y, h) method and the keyword h=")
