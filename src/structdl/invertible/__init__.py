@@ -1,0 +1,9 @@
+"""Invertible networks, normalising flows and memory-efficient backpropagation.
+
+Every map here is a :class:`Bijection`: ``forward_and_logdet``, ``inverse_and_logdet`` and the
+inverse as an object, ``.inv``. A flow maps data to the base distribution, ``z = f(x)``.
+"""
+
+from .base import Bijection, Compose, Inverse
+
+__all__ = ["Bijection", "Compose", "Inverse"]
