@@ -18,6 +18,7 @@ attributes and never import the package that defines it (``structure`` is the bo
 
 from __future__ import annotations
 
+import inspect
 import math
 import operator
 from collections.abc import Mapping
@@ -88,7 +89,8 @@ def _attribute(obj: Any, name: str) -> Any:
                 f"fix the claim"
             )
         value = getattr(value, part)
-    return value() if callable(value) and not isinstance(value, type) else value
+    # A bound method (``lipschitz_bound``) is called; modules and other callables are data.
+    return value() if inspect.ismethod(value) else value
 
 
 def _as_float(value: Any, name: str) -> float:
