@@ -131,7 +131,7 @@ def test_pool_and_norm_layers_validate_their_input():
         GlobalPool()(torch.randn(3, 4))
     with pytest.raises(ShapeError, match="one value per channel"):
         GroupBatchNorm(2, C1 := C(1))(torch.randn(1, 2, C1.order, 1, 1))
-    with pytest.raises(ShapeError, match="non-finite input"):
+    with pytest.raises(ShapeError, match="NaN or infinite entries"):
         NormNonlinearity(1, C4)(torch.full((1, 1, 4, 3, 3), float("nan")))
 
 
@@ -144,3 +144,46 @@ def test_reflect_padding_larger_than_the_input():
     layer = GroupConv2d(1, 1, 3, C4, stride=3, padding=2, padding_mode="reflect")
     with pytest.raises(ShapeError, match="reflect padding"):
         layer(torch.randn(1, 1, 4, 2, 2))
+
+
+# -- inputs that used to escape as raw errors or pass silently --------------------------------
+
+
+def test_empty_batch_gives_an_empty_output():
+    # As torch's own layers (and ODENet) do: zero samples in, zero samples out.
+    assert LiftingConv2d(1, 4, 3, D4)(torch.randn(0, 1, 9, 9)).shape == (0, 4, 8, 9, 9)
+    assert GroupConv2d(2, 3, 3, C4, stride=2)(torch.randn(0, 2, 4, 9, 9)).shape == (0, 3, 4, 5, 5)
+    assert GroupBatchNorm(2, C4)(torch.randn(0, 2, 4, 5, 5)).shape == (0, 2, 4, 5, 5)
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+def test_non_finite_input_is_refused_by_the_group_layers(bad):
+    image = torch.randn(1, 1, 9, 9)
+    image[0, 0, 4, 4] = bad
+    with pytest.raises(ShapeError, match="LiftingConv2d: the input contains 1 NaN or infinite"):
+        LiftingConv2d(1, 4, 3, D4)(image)
+    field = torch.randn(1, 2, 4, 9, 9)
+    field[0, 1, 2, 0, 0] = bad
+    for layer in (
+        GroupConv2d(2, 2, 3, C4),
+        RelaxedGroupConv2d(2, 2, 3, C4, relaxation=0.1),
+        GroupBatchNorm(2, C4),
+        NormNonlinearity(2, C4),
+    ):
+        with pytest.raises(ShapeError, match="NaN or infinite entries — expected finite"):
+            layer(field)
+
+
+def test_meta_device_gives_shapes_and_a_device_mismatch_is_named():
+    # meta tensors carry shapes only: a layer on the meta device infers the output shape.
+    layer = GroupConv2d(2, 3, 3, D4, stride=2).to("meta")
+    out = layer(torch.empty(4, 2, 8, 10, 10, device="meta"))
+    assert out.device.type == "meta" and out.shape == (4, 3, 8, 5, 5)
+    lifted = LiftingConv2d(1, 4, 3, D4).to("meta")(torch.empty(0, 1, 9, 9, device="meta"))
+    assert lifted.shape == (0, 4, 8, 9, 9)
+    with pytest.raises(ShapeError, match="different devices — expected a tensor on cpu"):
+        LiftingConv2d(1, 4, 3, D4)(torch.empty(1, 1, 9, 9, device="meta"))
+    with pytest.raises(ShapeError, match="different devices — expected a tensor on meta"):
+        LiftingConv2d(1, 4, 3, D4).to("meta")(torch.randn(1, 1, 9, 9))
+    with pytest.raises(ShapeError, match="different devices"):
+        GroupBatchNorm(2, C4).to("meta")(torch.randn(2, 2, 4, 5, 5))

@@ -150,3 +150,40 @@ def test_operator_copies_after_use_and_rebuilds_its_caches() -> None:
     restored = pickle.loads(pickle.dumps(op))
     assert torch.equal(restored(x), y)
     assert torch.equal(fbp(restored, y), image)
+
+
+def test_integer_images_and_sinograms_are_refused_with_the_dtype_named() -> None:
+    op = RadonTransform(16, 8)
+    with pytest.raises(ShapeError, match="floating-point image — .* received torch.int64"):
+        op(torch.ones(1, 1, 16, 16, dtype=torch.long))
+    with pytest.raises(ShapeError, match="floating-point sinogram"):
+        op.adjoint(torch.ones(1, 1, 8, op.n_detectors, dtype=torch.int32))
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("-inf")])
+def test_non_finite_images_and_sinograms_are_refused(bad: float) -> None:
+    op = RadonTransform(16, 8)
+    image = torch.rand(2, 1, 16, 16, dtype=torch.float64)
+    image[1, 0, 3, 3] = bad
+    with pytest.raises(ShapeError, match="image contains 1 NaN or infinite entries"):
+        op(image)
+    sino = torch.rand(1, 1, 8, op.n_detectors)
+    sino[0, 0, 0, 0] = bad
+    with pytest.raises(ShapeError, match="sinogram contains 1 NaN or infinite"):
+        op.adjoint(sino)
+
+
+def test_meta_tensors_give_the_output_shape() -> None:
+    op = RadonTransform(16, 8)
+    sino = op(torch.empty(3, 2, 16, 16, device="meta"))
+    assert sino.device.type == "meta" and sino.shape == (3, 2, 8, op.n_detectors)
+    assert op.adjoint(sino).shape == (3, 2, 16, 16)
+
+
+def test_oversized_geometry_is_refused_up_front_with_the_size_it_needs() -> None:
+    # 4 × 141422² ray samples: about 8.2 TiB of geometry, refused before any allocation.
+    with pytest.raises(ConfigError, match=r"too large — .* need about 8345 GiB"):
+        RadonTransform(10**5, 4)
+    with pytest.raises(ConfigError, match="too large"):
+        RadonTransform(64, 30, max_bytes=2**20)
+    assert RadonTransform(16, 4, max_bytes=2**20).n_angles == 4

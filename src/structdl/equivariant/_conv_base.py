@@ -108,6 +108,8 @@ class GroupConvBase(DeclaresEquivariance, nn.Module, ABC):
             approximately (interpolated rotations).
     """
 
+    weight: nn.Parameter  # the base filter, defined by each layer
+
     def __init__(
         self,
         in_channels: int,
@@ -234,8 +236,10 @@ class GroupConvBase(DeclaresEquivariance, nn.Module, ABC):
     def _gather_plan(
         self, source: torch.Tensor, *, regular: bool, per_element: bool
     ) -> _GatherPlan:
+        # Positions are worked out on the CPU (they depend on shapes only, and the meta device
+        # could not compare them) and moved to the source's device once.
         numel = source.numel()
-        ids = torch.arange(numel, device=source.device).reshape(source.shape)
+        ids = torch.arange(numel).reshape(source.shape)
         parts = [
             self.transform_filter(g, ids[i] if per_element else ids, regular=regular)
             for i, g in enumerate(self.group.elements())
@@ -247,7 +251,7 @@ class GroupConvBase(DeclaresEquivariance, nn.Module, ABC):
         # shared by all rows, describes the whole gather.
         rows = source.shape[0] if not per_element else 1
         size = numel // rows
-        offsets = torch.arange(rows, device=source.device) * size
+        offsets = torch.arange(rows) * size
         offsets = offsets.view(-1, *[1] * (index.dim() - 1))
         if rows > 1 and torch.equal(index, offsets + index[:1]):
             flat = index[0].reshape(-1)
@@ -260,7 +264,9 @@ class GroupConvBase(DeclaresEquivariance, nn.Module, ABC):
             # A stable sort lists the `copies` bank positions of each source entry together;
             # transposed, copy r of every entry is one contiguous row.
             order = torch.argsort(flat, stable=True).view(size, copies).T.reshape(-1)
-        return _GatherPlan(flat, shape, order, copies, rows)
+        device = source.device
+        order = None if order is None else order.to(device)
+        return _GatherPlan(flat.to(device), shape, order, copies, rows)
 
     def _expanded_bias(self) -> torch.Tensor | None:
         if self.bias is None:
@@ -287,10 +293,18 @@ class GroupConvBase(DeclaresEquivariance, nn.Module, ABC):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Apply the group convolution to a field of ``in_rep``; returns a field of ``out_rep``."""
-        v.check_field(x, self.in_rep, self.in_channels, self.group, type(self).__name__)
+        v.check_field(
+            x,
+            self.in_rep,
+            self.in_channels,
+            self.group,
+            type(self).__name__,
+            device=self.weight.device,
+        )
         b, h, w = x.shape[0], x.shape[-2], x.shape[-1]
         plan_h, plan_w = self.sampling_plan(h, w)
-        flat = x.reshape(b, -1, h, w)
+        # Channel count spelled out (not -1): an empty batch has no size to infer it from.
+        flat = x.reshape(b, self.in_channels * (self.in_rep.size or 1), h, w)
         bank = self._bank_for(plan_h, plan_w)
         if bank.dtype != flat.dtype:
             raise ShapeError(

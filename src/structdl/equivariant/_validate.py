@@ -1,12 +1,26 @@
-"""Validation shared by every equivariant layer (written once, used by all; STYLE habit 12)."""
+"""Validation shared by every equivariant layer (written once, in one place, used by all)."""
 
 from __future__ import annotations
+
+import math
 
 import torch
 
 from .._errors import ConfigError, IncompatibleSchemeError, ShapeError
 from .actions import Representation
-from .groups import FiniteGroup
+from .groups import FiniteGroup, require_group
+
+__all__ = [
+    "PADDING_MODES",
+    "check_field",
+    "nominal_padding",
+    "padding_mode",
+    "positive_int",
+    "require_exactness",
+    "require_finite",
+    "require_group",
+    "values_readable",
+]
 
 PADDING_MODES = ("zeros", "replicate", "reflect", "circular")
 
@@ -19,16 +33,6 @@ def positive_int(name: str, value: object, *, minimum: int = 1) -> int:
             f"pass e.g. {max(minimum, 1)}"
         )
     return value
-
-
-def require_group(group: object, owner: str) -> FiniteGroup:
-    """Return ``group`` if it is a :class:`FiniteGroup`, else raise."""
-    if not isinstance(group, FiniteGroup):
-        raise IncompatibleSchemeError(
-            f"{owner} cannot act with {group!r} — expected a finite planar group such as C4, D4, "
-            f"C(8) — received {type(group).__name__} — import them from structdl.equivariant"
-        )
-    return group
 
 
 def require_exactness(group: FiniteGroup, owner: str, *, require_exact: bool) -> None:
@@ -71,10 +75,62 @@ def needs_square(group: FiniteGroup) -> bool:
     return group.n not in (1, 2)
 
 
+def values_readable(x: torch.Tensor) -> bool:
+    """Whether the entries of ``x`` can be read now, to check them for NaN.
+
+    Not on the meta device (no values, only shapes), not inside a ``torch.func`` transform
+    (``vmap`` cannot read a batched value back into Python) and not while ``torch.compile``
+    traces (reading a value back would break the graph). In those three cases the layers check
+    shapes, dtypes and devices only.
+    """
+    return (
+        x.device.type != "meta"
+        and not torch.compiler.is_compiling()
+        and not torch._C._are_functorch_transforms_active()
+    )
+
+
+def require_finite(x: torch.Tensor, owner: str) -> torch.Tensor:
+    """Raise :class:`ShapeError` if ``x`` holds a NaN or an infinite entry (when readable).
+
+    One fused ``aminmax`` read back as two floats: both are finite exactly when every entry
+    is (min and max propagate NaN), several times cheaper than ``isfinite(x).all()``.
+    """
+    if x.numel() == 0 or not values_readable(x):
+        return x
+    low, high = torch.aminmax(x.detach())
+    if not (math.isfinite(low.item()) and math.isfinite(high.item())):
+        count = int((~torch.isfinite(x.detach())).sum())
+        raise ShapeError(
+            f"{owner}: the input contains {count} NaN or infinite entries — expected finite "
+            f"values — received a {tuple(x.shape)} tensor with min {low.item()} and max "
+            f"{high.item()} — clean the input (torch.nan_to_num) or find where it diverged"
+        )
+    return x
+
+
 def check_field(
-    x: object, rep: Representation, channels: int, group: FiniteGroup, owner: str
+    x: object,
+    rep: Representation,
+    channels: int,
+    group: FiniteGroup,
+    owner: str,
+    *,
+    device: torch.device | None = None,
 ) -> torch.Tensor:
-    """Check that ``x`` is a batched field of ``rep`` with ``channels`` channels; return it."""
+    """Check that ``x`` is a batched, finite field of ``rep`` with ``channels`` channels.
+
+    Args:
+        x: the input.
+        rep: its declared representation (sets the number of axes and the group-axis size).
+        channels: the number of fields at axis 1.
+        group: the layer's group (quarter turns need square grids).
+        owner: the layer's name, for messages.
+        device: the device of the layer's parameters, if it has any; ``x`` must be on it.
+
+    Returns:
+        ``x`` itself.
+    """
     layout = "(B, C, H, W)" if rep.size is None else f"(B, C, {rep.size}, H, W)"
     if not isinstance(x, torch.Tensor):
         raise ShapeError(
@@ -96,6 +152,11 @@ def check_field(
             f"{owner}: wrong channel count — expected {channels} channels at axis 1 of {layout} — "
             f"received {x.shape[1]} (shape {tuple(x.shape)}) — match in_channels to the input"
         )
+    if device is not None and x.device != device:
+        raise ShapeError(
+            f"{owner}: input and parameters on different devices — expected a tensor on "
+            f"{device} — received one on {x.device} — move one of them with .to(device)"
+        )
     if rep.size is not None and x.shape[2] != rep.size:
         raise ShapeError(
             f"{owner}: wrong group-axis size — expected {rep.size} (a {rep!r} field) — received "
@@ -108,4 +169,4 @@ def check_field(
             f"{owner}: {group.name} rotates by {360 / group.n:g}°, which maps the grid onto itself "
             f"only if it is square — expected H == W — received {h}×{w} — crop or pad to a square"
         )
-    return x
+    return require_finite(x, owner)

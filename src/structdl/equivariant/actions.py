@@ -25,8 +25,8 @@ from abc import ABC, abstractmethod
 import torch
 import torch.nn.functional as F  # noqa: N812
 
-from .._errors import IncompatibleSchemeError, ShapeError
-from .groups import FiniteGroup, GroupElement
+from .._errors import ShapeError
+from .groups import FiniteGroup, GroupElement, require_group
 
 __all__ = [
     "QuotientRep",
@@ -205,15 +205,6 @@ def restrict_regular(x: torch.Tensor, group: FiniteGroup, subgroup: FiniteGroup)
     return y.reshape(b, c * len(reps), subgroup.order, hh, ww)
 
 
-def _require_group(group: object, owner: str) -> FiniteGroup:
-    if not isinstance(group, FiniteGroup):
-        raise IncompatibleSchemeError(
-            f"{owner} cannot act with {group!r} — expected a finite planar group such as C4, D4, "
-            f"C(8) — received {type(group).__name__} — import them from structdl.equivariant"
-        )
-    return group
-
-
 class Representation(ABC):
     """How a group acts on the feature axes of a field; ``act(g, x)`` applies ``L_g``.
 
@@ -256,7 +247,7 @@ class RegularRep(Representation):
     """Regular fields ``(B, C, |G|, H, W)`` of ``group`` (:func:`act_regular`)."""
 
     def __init__(self, group: FiniteGroup) -> None:
-        self.group = _require_group(group, "RegularRep")
+        self.group = require_group(group, "RegularRep")
         self.size = group.order
 
     def act(self, g: GroupElement, x: torch.Tensor) -> torch.Tensor:
@@ -277,7 +268,7 @@ class QuotientRep(Representation):
     """Quotient fields of ``G/H`` ``(B, C, |G|/|H|, H, W)`` (:func:`act_quotient`)."""
 
     def __init__(self, group: FiniteGroup, subgroup: FiniteGroup) -> None:
-        _require_group(group, "QuotientRep").require_subgroup(subgroup)
+        require_group(group, "QuotientRep").require_subgroup(subgroup)
         self.group = group
         self.subgroup = subgroup
         self.size = group.order // subgroup.order

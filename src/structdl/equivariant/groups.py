@@ -41,6 +41,7 @@ __all__ = [
     "DihedralGroup",
     "FiniteGroup",
     "GroupElement",
+    "require_group",
 ]
 
 
@@ -269,6 +270,19 @@ class DihedralGroup(FiniteGroup):
 
     dihedral = True
     _symbol = "D"
+
+
+def require_group(group: object, owner: str) -> FiniteGroup:
+    """Return ``group`` if it is a :class:`FiniteGroup`, else raise IncompatibleSchemeError.
+
+    The one validator of the group a layer or a representation acts with.
+    """
+    if not isinstance(group, FiniteGroup):
+        raise IncompatibleSchemeError(
+            f"{owner} cannot act with {group!r} — expected a finite planar group such as C4, D4, "
+            f"C(8) — received {type(group).__name__} — import them from structdl.equivariant"
+        )
+    return group
 
 
 def C(n: int) -> CyclicGroup:  # noqa: N802 (mathematical name)

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F  # noqa: N812
 from torch import nn
 
-from .._errors import ConfigError, ShapeError
+from .._errors import ConfigError
 from . import _validate as v
 from ._declare import DeclaresEquivariance
 from .actions import RegularRep, Representation
@@ -101,12 +101,14 @@ class NormNonlinearity(DeclaresEquivariance, nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Rescale each group-axis vector by ``σ(‖v‖ + b)/‖v‖``."""
-        v.check_field(x, self.in_rep, self.num_channels, self.group, "NormNonlinearity")
+        v.check_field(
+            x,
+            self.in_rep,
+            self.num_channels,
+            self.group,
+            "NormNonlinearity",
+            device=self.bias.device,
+        )
         norm = x.norm(dim=2, keepdim=True)
-        if not torch.isfinite(norm).all():
-            raise ShapeError(
-                "NormNonlinearity: non-finite input — expected finite values — received inf/nan "
-                "— check the previous layer"
-            )
         scale = self.fn(norm + self.bias.view(1, -1, 1, 1, 1)) / norm.clamp_min(self.eps)
         return x * scale

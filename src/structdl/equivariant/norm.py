@@ -65,8 +65,18 @@ class GroupBatchNorm(DeclaresEquivariance, nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Normalise ``x`` (batch statistics in training, running statistics in eval)."""
-        v.check_field(x, self.in_rep, self.num_channels, self.group, "GroupBatchNorm")
-        if self.training and x.shape[0] * x[0, 0].numel() < 2:
+        v.check_field(
+            x,
+            self.in_rep,
+            self.num_channels,
+            self.group,
+            "GroupBatchNorm",
+            device=self.running_mean.device,
+        )
+        if x.shape[0] == 0:
+            # Nothing to normalise, and no statistics to update (as torch's own batch norm).
+            return x.clone()
+        if self.training and x.numel() // self.num_channels < 2:
             raise ShapeError(
                 "GroupBatchNorm: one value per channel in training mode — expected more than one "
                 f"value per channel to estimate a variance — received shape {tuple(x.shape)} — "

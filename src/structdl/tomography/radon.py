@@ -20,7 +20,23 @@ from torch import Tensor, nn
 
 from .._errors import ConfigError, ShapeError
 
-__all__ = ["RadonTransform", "parallel_angles"]
+__all__ = ["DEFAULT_MAX_BYTES", "RadonTransform", "parallel_angles"]
+
+#: Largest geometry (ray grid plus sparse matrix) a RadonTransform builds without being told.
+DEFAULT_MAX_BYTES = 16 * 2**30
+
+# Bytes per ray sample: the (x, y) grid in float64 (16) and up to four bilinear weights, each
+# a float64 value with two int64 indices in the assembled sparse matrix (4 × 24).
+_BYTES_PER_SAMPLE = 16 + 4 * 24
+
+
+def _finite(x: Tensor) -> bool:
+    # One fused aminmax (min and max propagate NaN; an inf is the min or the max): cheaper
+    # than isfinite(x).all(), which writes a boolean tensor of x's size.
+    if x.numel() == 0:
+        return True
+    low, high = torch.aminmax(x.detach())
+    return math.isfinite(low.item()) and math.isfinite(high.item())
 
 
 def _to_csr(coo: Tensor, dtype: torch.dtype, device: torch.device) -> Tensor:
@@ -42,6 +58,25 @@ def parallel_angles(n_angles: int, *, dtype: torch.dtype = torch.float64) -> Ten
             "pass e.g. n_angles=30"
         )
     return torch.arange(n_angles, dtype=dtype) * (math.pi / n_angles)
+
+
+def _refuse_oversized(image_size: int, n_angles: int, n_detectors: int, max_bytes: int) -> None:
+    # Every ray (angle, detector) is sampled at n_detectors points; the grid and the matrix
+    # grow with their product, so an innocent-looking image size can ask for terabytes.
+    if isinstance(max_bytes, bool) or not isinstance(max_bytes, int) or max_bytes < 1:
+        raise ConfigError(
+            f"invalid max_bytes — expected an int ≥ 1 — got {max_bytes!r} — pass e.g. "
+            f"max_bytes={DEFAULT_MAX_BYTES}"
+        )
+    needed = n_angles * n_detectors * n_detectors * _BYTES_PER_SAMPLE
+    if needed > max_bytes:
+        raise ConfigError(
+            f"RadonTransform({image_size}, {n_angles} angles, {n_detectors} detectors) is too "
+            f"large — expected a geometry of at most {max_bytes / 2**30:.3g} GiB — it would "
+            f"need about {needed / 2**30:.4g} GiB ({n_angles}×{n_detectors}×{n_detectors} ray "
+            f"samples × {_BYTES_PER_SAMPLE} bytes) — use fewer angles, fewer detectors or a "
+            "smaller image, or raise max_bytes if the memory is there"
+        )
 
 
 class _Project(torch.autograd.Function):
@@ -91,6 +126,8 @@ class RadonTransform(nn.Module):
             an int ``m`` for ``m`` equispaced angles.
         n_detectors: detector bins; default ``ceil(√2 n)``.
         half_width: physical half side ``w`` of the image square (sets the units of ``A x``).
+        max_bytes: refuse, before allocating anything, a geometry (ray grid and sparse
+            matrix) larger than this many bytes; default :data:`DEFAULT_MAX_BYTES` (16 GiB).
 
     Shapes:
         ``forward``: ``(B, C, n, n) -> (B, C, n_angles, n_detectors)``;
@@ -112,6 +149,7 @@ class RadonTransform(nn.Module):
         n_detectors: int | None = None,
         *,
         half_width: float = 1.0,
+        max_bytes: int = DEFAULT_MAX_BYTES,
     ) -> None:
         super().__init__()
         if isinstance(image_size, bool) or not isinstance(image_size, int) or image_size < 2:
@@ -134,6 +172,7 @@ class RadonTransform(nn.Module):
                 f"invalid half_width — expected a finite float > 0 — got {half_width!r} — "
                 "pass e.g. half_width=1.0"
             )
+        _refuse_oversized(image_size, int(theta.numel()), n_detectors, max_bytes)
         self.image_size = image_size
         self.n_detectors = n_detectors
         self.half_width = float(half_width)
@@ -196,6 +235,29 @@ class RadonTransform(nn.Module):
         return theta
 
     # ------------------------------------------------------------------ validation
+    @staticmethod
+    def _check_values(x: Tensor, what: str) -> None:
+        # dtype and values of an image or sinogram of valid shape (one policy for both).
+        if not x.is_floating_point():
+            raise ShapeError(
+                f"RadonTransform needs a floating-point {what} — expected float32 or float64 — "
+                f"received {x.dtype} — convert with x.double() or x.float()"
+            )
+        # Meta tensors have no values, and a torch.func transform or a compiler trace cannot
+        # read them back: shapes and dtypes are checked there, values are not.
+        readable = (
+            x.device.type != "meta"
+            and not torch.compiler.is_compiling()
+            and not torch._C._are_functorch_transforms_active()
+        )
+        if readable and not _finite(x):
+            count = int((~torch.isfinite(x.detach())).sum())
+            raise ShapeError(
+                f"RadonTransform: the {what} contains {count} NaN or infinite entries — "
+                f"expected finite values — received a {tuple(x.shape)} tensor — clean it "
+                "(torch.nan_to_num) or find where it diverged"
+            )
+
     def _check_image(self, x: Tensor) -> None:
         n = self.image_size
         if not isinstance(x, Tensor) or x.dim() != 4:
@@ -214,6 +276,7 @@ class RadonTransform(nn.Module):
                 f"wrong image size — expected (B, C, {n}, {n}) — got {tuple(x.shape)} — "
                 f"resize the image or build RadonTransform({x.shape[-1]}, ...)"
             )
+        self._check_values(x, "image")
 
     def _check_sinogram(self, y: Tensor) -> None:
         expected = (self.n_angles, self.n_detectors)
@@ -223,6 +286,7 @@ class RadonTransform(nn.Module):
                 f"wrong sinogram shape — expected (B, C, {expected[0]}, {expected[1]}) — got "
                 f"{shape} — pass a sinogram produced by this operator"
             )
+        self._check_values(y, "sinogram")
 
     # ------------------------------------------------------------------ the linear maps
     def _interpolation_matrix(self) -> Tensor:
@@ -271,6 +335,9 @@ class RadonTransform(nn.Module):
 
     def _apply_forward(self, x: Tensor) -> Tensor:
         batch, channels, n, _ = x.shape
+        if x.device.type == "meta":
+            # Shape inference: a sparse matrix has no meta-device product.
+            return x.new_empty(batch, channels, self.n_angles, self.n_detectors)
         forward, _ = self._matrices(x.dtype, x.device)
         columns = x.reshape(batch * channels, n * n).t().contiguous()
         sino = (forward @ columns).t()
@@ -279,6 +346,8 @@ class RadonTransform(nn.Module):
     def _apply_transpose(self, y: Tensor) -> Tensor:
         batch, channels = y.shape[:2]
         n = self.image_size
+        if y.device.type == "meta":
+            return y.new_empty(batch, channels, n, n)
         _, transpose = self._matrices(y.dtype, y.device)
         columns = y.reshape(batch * channels, -1).t().contiguous()
         return (transpose @ columns).t().reshape(batch, channels, n, n)
