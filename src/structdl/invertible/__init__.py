@@ -5,5 +5,6 @@ inverse as an object, ``.inv``. A flow maps data to the base distribution, ``z =
 """
 
 from .base import Bijection, Compose, Inverse
+from .iresnet import IResNetBlock
 
-__all__ = ["Bijection", "Compose", "Inverse"]
+__all__ = ["Bijection", "Compose", "IResNetBlock", "Inverse"]
