@@ -9,8 +9,10 @@ from __future__ import annotations
 
 from ._errors import (
     ConfigError,
+    ConvergenceError,
     IncompatibleSchemeError,
     InverseError,
+    NonFiniteError,
     NotOnManifoldError,
     ShapeError,
     StepSizeError,
@@ -22,8 +24,10 @@ __version__ = "0.1.0"
 
 __all__ = [
     "ConfigError",
+    "ConvergenceError",
     "IncompatibleSchemeError",
     "InverseError",
+    "NonFiniteError",
     "NotOnManifoldError",
     "ShapeError",
     "StepSizeError",

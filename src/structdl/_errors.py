@@ -1,4 +1,4 @@
-"""Exception hierarchy of structdl (DESIGN §5).
+"""Exception hierarchy of structdl.
 
 Every error a user can trigger is a :class:`StructdlError` that also subclasses the matching
 built-in, so ``except ValueError`` keeps working. Messages follow one template:
@@ -9,8 +9,10 @@ from __future__ import annotations
 
 __all__ = [
     "ConfigError",
+    "ConvergenceError",
     "IncompatibleSchemeError",
     "InverseError",
+    "NonFiniteError",
     "NotOnManifoldError",
     "ShapeError",
     "StepSizeError",
@@ -32,7 +34,20 @@ class StepSizeError(StructdlError, ValueError):
 
 
 class ShapeError(StructdlError, ValueError):
-    """A tensor of the wrong shape, dtype or with non-finite entries."""
+    """A tensor of the wrong type, shape, layout, dtype or device."""
+
+
+class NonFiniteError(StructdlError, ValueError):
+    """A NaN or infinite value: in an input, or in a result computed from finite inputs."""
+
+
+class ConvergenceError(StructdlError, RuntimeError):
+    """An iterative solve (an implicit step) that did not converge; ``residual`` holds its last
+    increment."""
+
+    def __init__(self, message: str, residual: float | None = None) -> None:
+        super().__init__(message)
+        self.residual = residual
 
 
 class NotOnManifoldError(StructdlError, ValueError):

@@ -28,10 +28,12 @@ FACTORIES: dict[str, Callable[[], VectorField]] = {
     "HamiltonianTwoStream": lambda: dynamics.HamiltonianTwoStream(3),
     "HamiltonianShear": lambda: dynamics.HamiltonianShear(3),
     "HamiltonianRidge": lambda: dynamics.HamiltonianRidge(3, n_ridges=3),
-    "ShearRidge": lambda: dynamics.ShearRidge(3),
-    "RidgeShear": lambda: dynamics.RidgeShear(3, n_ridges=3),
+    "SingleRidgeShear": lambda: dynamics.SingleRidgeShear(3),
+    "RidgeShearSum": lambda: dynamics.RidgeShearSum(3, n_ridges=3),
     "LieAlgebraField": lambda: dynamics.LieAlgebraField(6),
-    "SplitField": lambda: dynamics.SplitField([dynamics.ShearRidge(3), dynamics.ShearRidge(3)]),
+    "SplitField": lambda: dynamics.SplitField(
+        [dynamics.SingleRidgeShear(3), dynamics.SingleRidgeShear(3)]
+    ),
     "HarmonicOscillator": lambda: dynamics.HarmonicOscillator(3),
     "Pendulum": lambda: dynamics.Pendulum(3),
     "Kepler": lambda: dynamics.Kepler(0.5),
@@ -135,7 +137,7 @@ TENSOR_FIELDS: dict[str, Callable[[int], VectorField]] = {
     "Residual": lambda d: dynamics.Residual(d, width=2 * d),
     "GradientFlow": lambda d: dynamics.GradientFlow(d, width=d + 1),
     "Antisymmetric": lambda d: dynamics.Antisymmetric(d),
-    "RidgeShear": lambda d: dynamics.RidgeShear(d, n_ridges=2),
+    "RidgeShearSum": lambda d: dynamics.RidgeShearSum(d, n_ridges=2),
 }
 PAIR_FIELDS: dict[str, Callable[[int], VectorField]] = {
     "SeparableHamiltonian": lambda d: dynamics.SeparableHamiltonian(d, width=d + 1),

@@ -159,6 +159,7 @@ def _quartic_system(structure: str) -> GradientSystem:
         lambda y: 0.25 * (y**4).sum(-1) + 0.5 * (y**2).sum(-1) + y[..., 0] * y[..., 1],
         s / 2,
         grad_fn=grad,
+        gradient_degree=3,
     )
 
 
@@ -242,13 +243,19 @@ def test_non_separable_hamiltonian_avf_and_midpoint() -> None:
             integrator.step(field, 0.0, y0, 0.1)
 
 
-def test_preserves_for_is_derived_from_s() -> None:
+def test_discrete_gradient_claims_are_derived_from_s_and_the_quadrature_degree() -> None:
+    from structdl.structure import guarantees
     from structdl.structure.properties import Dissipative, EnergyConserving
 
-    assert EnergyConserving() in AVF().preserves_for(_quartic_system("skew"))
-    assert AVF().preserves_for(_quartic_system("dissipative")) == frozenset({Dissipative()})
-    indefinite = GradientSystem(lambda y: (y**2).sum(-1), torch.eye(2, dtype=F64))
-    assert AVF().preserves_for(indefinite) == frozenset()
+    assert EnergyConserving() in guarantees(_quartic_system("skew"), AVF(), 0.1)
+    # ∇E is cubic: one node (degree 1) is not exact, and AVF then claims nothing
+    assert guarantees(_quartic_system("skew"), AVF(nodes=1), 0.1) == frozenset()
+    assert guarantees(_quartic_system("dissipative"), AVF(), 0.1) == frozenset({Dissipative()})
+    assert guarantees(_quartic_system("dissipative"), AVF(), -0.1) == frozenset()
+    indefinite = GradientSystem(
+        lambda y: (y**2).sum(-1), torch.eye(2, dtype=F64), gradient_degree=1
+    )
+    assert guarantees(indefinite, AVF(), 0.1) == frozenset()
 
 
 INVERTIBLE = [
@@ -316,7 +323,7 @@ def test_methods_without_exact_inverse_say_so() -> None:
     assert not RungeKutta("rk4").has_inverse()
     assert not LieTrotter(Euler()).has_inverse()
     field, y = Pendulum(), (torch.ones(1, 1, dtype=F64), torch.zeros(1, 1, dtype=F64))
-    with pytest.raises(NotImplementedError, match="no exact inverse"):
+    with pytest.raises(IncompatibleSchemeError, match="no exact inverse"):
         RungeKutta("rk4").inverse_step(field, 0.0, y, 0.1)
 
 
@@ -397,11 +404,11 @@ def test_separable_only_pair_is_symplectic_exactly_where_the_theory_says() -> No
     first = ButcherTableau([[0.0, 0.0], [1.0, 0.0]], [1.0, 0.0], [0.0, 1.0])
     second = ButcherTableau([[0.0, 0.0], [0.0, 0.0]], [0.0, 1.0], [0.0, 0.0])
     integrator = PartitionedRungeKutta(PartitionedTableau(first, second, name="drift_kick"))
+    from structdl.structure import guarantees
     from structdl.structure.properties import Symplectic
 
-    assert Symplectic() not in integrator.preserves
-    assert Symplectic() in integrator.preserves_for(Pendulum())
-    assert Symplectic() not in integrator.preserves_for(NonSeparable())
+    assert Symplectic() in guarantees(Pendulum(), integrator, 0.5)
+    assert Symplectic() not in guarantees(NonSeparable(), integrator, 0.5)
     on_separable = check_symplectic(step_map(integrator, Pendulum(), 0.5), sample_points(1))
     assert on_separable.ok, on_separable.reason
     on_general = check_symplectic(step_map(integrator, NonSeparable(), 0.5), sample_points(1))

@@ -6,7 +6,14 @@ import pytest
 import torch
 from torch import nn
 
-from structdl import ConfigError, IncompatibleSchemeError, InverseError, ShapeError, StepSizeError
+from structdl import (
+    ConfigError,
+    IncompatibleSchemeError,
+    InverseError,
+    NonFiniteError,
+    ShapeError,
+    StepSizeError,
+)
 from structdl.dynamics import (
     Antisymmetric,
     Euler,
@@ -15,7 +22,7 @@ from structdl.dynamics import (
     LieEuler,
     ODENet,
     Residual,
-    RidgeShear,
+    RidgeShearSum,
     RungeKutta,
     SecondOrder,
     SeparableHamiltonian,
@@ -184,7 +191,7 @@ def test_inverse_on_pairs_and_on_split_shears() -> None:
     q, p = torch.randn(4, 2, dtype=F64), torch.randn(4, 2, dtype=F64)
     back = net.inverse(net((q, p)))
     assert (back[0] - q).abs().max() <= 1e-12 and (back[1] - p).abs().max() <= 1e-12
-    ridges = ODENet([RidgeShear(3, n_ridges=3) for _ in range(4)], Strang()).double()
+    ridges = ODENet([RidgeShearSum(3, n_ridges=3) for _ in range(4)], Strang()).double()
     x = torch.randn(8, 3, dtype=F64)
     assert (ridges.inverse(ridges(x)) - x).abs().max() <= 1e-12
 
@@ -229,9 +236,9 @@ def test_incompatible_pair_fails_before_any_computation() -> None:
     calls = []
 
     class Spy(LieAlgebraField):
-        def _evaluate(self, t, y):  # noqa: ANN001, ANN202
+        def evaluate(self, t, y):  # noqa: ANN001, ANN202
             calls.append(1)
-            return super()._evaluate(t, y)
+            return super().evaluate(t, y)
 
         def xi(self, t, y):  # noqa: ANN001, ANN202
             calls.append(1)
@@ -249,11 +256,11 @@ def test_incompatible_pair_fails_before_any_computation() -> None:
 @pytest.mark.parametrize(
     ("kwargs", "error", "match"),
     [
-        ({"T": 0.0}, StepSizeError, "T must be a positive finite number"),
-        ({"T": -1.0}, StepSizeError, "T must be a positive finite number"),
-        ({"T": float("nan")}, StepSizeError, "T must be a positive finite number"),
-        ({"T": float("inf")}, StepSizeError, "T must be a positive finite number"),
-        ({"T": "1"}, StepSizeError, "T must be a positive finite number"),
+        ({"T": 0.0}, StepSizeError, "T is (invalid|not a number)"),
+        ({"T": -1.0}, StepSizeError, "T is (invalid|not a number)"),
+        ({"T": float("nan")}, StepSizeError, "T is (invalid|not a number)"),
+        ({"T": float("inf")}, StepSizeError, "T is (invalid|not a number)"),
+        ({"T": "1"}, StepSizeError, "T is (invalid|not a number)"),
         ({"steps": 0}, ConfigError, "steps must be a positive integer"),
         ({"steps": -3}, ConfigError, "steps must be a positive integer"),
         ({"steps": 2.5}, ConfigError, "steps must be a positive integer"),
@@ -292,13 +299,13 @@ def test_bad_fields_and_integrators() -> None:
         (torch.zeros(4, 3), r"wrong shape — expected \(batch, 2\)"),
         (torch.zeros(4, 2, dtype=torch.int32), "floating dtype"),
         (torch.tensor([[float("nan"), 0.0]]), "NaN or infinite"),
-        (torch.zeros(4, 2, dtype=F64), "dtype torch.float64 but the field"),
+        (torch.zeros(4, 2, dtype=F64), "wrong dtype — expected the parameters"),
         ((torch.zeros(4, 2), torch.zeros(4, 2)), "expected a single tensor"),
     ],
 )
 def test_bad_inputs_raise_shape_errors(x, match: str) -> None:  # noqa: ANN001
     net = ODENet(GradientFlow(2), Euler(), steps=2)
-    with pytest.raises(ShapeError, match=match):
+    with pytest.raises((ShapeError, NonFiniteError), match=match):
         net(x)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from structdl import ConfigError, ShapeError
+from structdl import ConfigError, NonFiniteError, ShapeError
 from structdl.dynamics import AntisymmetricRNNCell
 
 F64 = torch.float64
@@ -88,12 +88,12 @@ def test_bad_options(kwargs: dict, match: str) -> None:
     ("x", "h", "match"),
     [
         (torch.zeros(4, 3), None, r"expected \(batch, 2\)"),
-        (torch.zeros(4, 2, dtype=torch.int64), None, "floating dtype"),
+        (torch.zeros(4, 2, dtype=torch.int64), None, "integer or boolean dtype"),
         (torch.full((4, 2), float("nan")), None, "NaN"),
         (torch.zeros(4, 2, dtype=F64), None, "dtype torch.float64 but the parameters"),
         (torch.zeros(4, 2), torch.zeros(3, 3), r"expected \(4, 3\)"),
     ],
 )
 def test_bad_inputs(x: torch.Tensor, h: torch.Tensor | None, match: str) -> None:
-    with pytest.raises(ShapeError, match=match):
+    with pytest.raises((ShapeError, NonFiniteError), match=match):
         AntisymmetricRNNCell(2, 3)(x, h)

@@ -13,7 +13,7 @@ import pytest
 import torch
 from torch import Tensor
 
-from structdl import ShapeError, StepSizeError
+from structdl import NonFiniteError, ShapeError, StepSizeError
 from structdl.dynamics import (
     Euler,
     GradientFlow,
@@ -141,14 +141,14 @@ def test_forward_rejects_non_finite_input(bad: float) -> None:
         ODENet(GradientFlow(2), Euler(), steps=2),
         ODENet([Residual(2) for _ in range(3)], RungeKutta("rk4")),
     ):
-        with pytest.raises(ShapeError, match="NaN or infinite"):
+        with pytest.raises(NonFiniteError, match="NaN or infinite"):
             net(x)
         assert torch.isfinite(net(torch.zeros(3, 2))).all()  # negative control: clean input
     net = ODENet(SeparableHamiltonian(2), StormerVerlet(), steps=2, embed="phase")
-    with pytest.raises(ShapeError, match="NaN or infinite"):
+    with pytest.raises(NonFiniteError, match="NaN or infinite"):
         net(x)
     net = ODENet(SeparableHamiltonian(2), StormerVerlet(), steps=2)
-    with pytest.raises(ShapeError, match="NaN or infinite"):
+    with pytest.raises(NonFiniteError, match="NaN or infinite"):
         net((torch.zeros(3, 2), x))
 
 
@@ -158,7 +158,7 @@ def test_forward_reports_divergence_once_at_the_end() -> None:
         field.weight.zero_()
         field.bias.fill_(10.0)  # tanh(10) ≈ 1: each step adds ≈ h
     diverging = ODENet(field, Euler(), steps=1, T=3e38)
-    with pytest.raises(ShapeError, match="diverged"):
+    with pytest.raises(NonFiniteError, match="diverged"):
         diverging(torch.full((2, 1), 3e38))
     finite = ODENet(field, Euler(), steps=1, T=1.0)  # negative control: same field, small T
     assert torch.isfinite(finite(torch.full((2, 1), 3e38))).all()
@@ -168,14 +168,14 @@ def test_learned_steps_are_validated_once() -> None:
     net = ODENet(Residual(2), Euler(), steps=3, learn_steps=True)
     with torch.no_grad():
         net.step_logits[1] = float("nan")
-    with pytest.raises(StepSizeError, match="must be finite"):
+    with pytest.raises(StepSizeError, match="not finite"):
         net(torch.zeros(2, 2))
 
 
 def test_per_layer_dtype_mismatch_is_reported_at_entry() -> None:
     fields = [Residual(2), Residual(2), Residual(2).double()]
     net = ODENet(fields, Euler())
-    with pytest.raises(ShapeError, match="Residual: ODENet input has dtype torch.float32"):
+    with pytest.raises(ShapeError, match="Residual: ODENet input has the wrong dtype"):
         net(torch.zeros(3, 2))
     fields[2].float()  # negative control: consistent dtypes run
     assert net(torch.zeros(3, 2)).shape == (3, 2)
@@ -184,32 +184,39 @@ def test_per_layer_dtype_mismatch_is_reported_at_entry() -> None:
 def test_public_step_still_validates_every_call() -> None:
     field = Residual(2)
     y = torch.zeros(3, 2)
-    with pytest.raises(ShapeError, match="NaN or infinite"):
+    with pytest.raises(NonFiniteError, match="NaN or infinite"):
         Euler().step(field, 0.0, torch.full((3, 2), float("nan")), 0.1)
-    with pytest.raises(StepSizeError, match="must be finite"):
+    with pytest.raises(StepSizeError, match="not finite"):
         RungeKutta("rk4").step(field, 0.0, y, torch.tensor(float("nan")))
     with pytest.raises(ShapeError, match=r"wrong shape — expected \(batch, 2\)"):
         StormerVerlet().step(SeparableHamiltonian(2), 0.0, (torch.zeros(3, 3),) * 2, 0.1)
-    with pytest.raises(ShapeError, match="NaN or infinite"):
+    with pytest.raises(NonFiniteError, match="NaN or infinite"):
         field(0.0, torch.full((3, 2), float("inf")))
-    assert torch.equal(Euler().step(field, 0.0, y, 0.1), Euler()._step(field, 0.0, y, 0.1))
+    assert torch.equal(Euler().step(field, 0.0, y, 0.1), Euler().advance(field, 0.0, y, 0.1))
 
 
-def test_hooks_still_run_inside_odenet() -> None:
+def test_fields_are_evaluated_through_their_public_unchecked_path() -> None:
+    # Integrators evaluate a validated state through `evaluate` (no module call, no per-call
+    # validation); hooks run where the field itself is called.
     field = Residual(2)
     calls: list[int] = []
     field.register_forward_hook(lambda module, args, out: calls.append(1))
-    ODENet(field, RungeKutta("rk4"), steps=3)(torch.zeros(2, 2))
-    assert len(calls) == 12  # 4 stages × 3 steps, each through the module call
+    y = torch.randn(2, 2)
+    out = ODENet(field, RungeKutta("rk4"), steps=3)(y)
+    assert calls == []
+    field(0.0, y)
+    assert calls == [1]
+    assert torch.equal(field.evaluate(0.0, y), field(0.0, y))
+    assert torch.isfinite(out).all()
 
 
 class _Heun(Integrator):
-    """A third-party integrator without ``_step``: ODENet must use its validated ``step``."""
+    """A third-party integrator: it implements `advance`, the base class validates."""
 
     order: ClassVar[int] = 2
     calls = 0
 
-    def step(self, field: VectorField, t: float | Tensor, y: State, h: float | Tensor) -> State:
+    def advance(self, field: VectorField, t: float | Tensor, y: State, h: float | Tensor) -> State:
         type(self).calls += 1
         k1 = field(t, y)
         k2 = field(t + h, state_add(y, k1, h))

@@ -2,23 +2,30 @@
 
 A state ``y`` is a tensor of shape ``(batch, dim)`` (images: ``(batch, C, H, W)``) or, for a
 partitioned system, a pair ``(q, p)`` of such tensors. Vector fields declare the structure they
-have through ``kinds`` (a set of strings from :data:`FIELD_KINDS`); integrators declare the kinds
-they ``require`` and the properties they ``preserve``. ``Integrator.check_compatible`` runs
-before any computation and names both sides when they do not fit.
+have through ``kinds`` (a set of strings from :data:`FIELD_KINDS`) and the data their kinds
+promise; integrators declare the kinds they ``accept``, their coefficients (a ``tableau``) and
+their ``claims``, from which :func:`structdl.structure.guarantees` derives what a step keeps.
+
+The integrator contract: a subclass implements :meth:`Integrator.advance` (one step on
+validated inputs) and, where an exact inverse exists, :meth:`Integrator.advance_inverse`. The
+public entry points :meth:`Integrator.step` and :meth:`Integrator.inverse_step` validate once
+(compatibility, step size, state) before calling them, and refuse a non-finite result.
+``advance`` is the public unchecked path for callers that validated the inputs themselves
+(:class:`~structdl.dynamics.ODENet` does, once per forward pass).
 """
 
 from __future__ import annotations
 
-import math
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
-from typing import ClassVar
+from typing import Any, ClassVar
 
-import torch
 from torch import Tensor, nn
 
-from .._errors import IncompatibleSchemeError, ShapeError, StepSizeError
-from ..structure.properties import Property
+from .._errors import IncompatibleSchemeError, NonFiniteError, ShapeError, StepSizeError
+from ..structure._validate import finite_or_unknown, step_size
+from ..structure.declarations import Claim, accepts
+from ..structure.guarantees import require_compatible
 
 __all__ = [
     "FIELD_KINDS",
@@ -26,9 +33,11 @@ __all__ = [
     "State",
     "VectorField",
     "all_finite",
+    "check_finite_result",
+    "check_state",
     "state_add",
     "state_map",
-    "state_scale",
+    "validate_state",
 ]
 
 State = Tensor | tuple[Tensor, Tensor]
@@ -42,9 +51,10 @@ State = Tensor | tuple[Tensor, Tensor]
 #: - "separable": hamiltonian with ``H = T(p) + V(q)`` (explicit symplectic methods apply);
 #: - "energy": ``y' = S ∇E(y)`` on a tensor state with a known ``structure_matrix``;
 #:   exposes ``energy(y)`` and ``grad_energy(y)`` (discrete-gradient methods apply);
-#: - "lie": ``y' = ξ(t, y) · y`` on a homogeneous manifold; exposes ``xi`` and ``act``;
+#: - "lie": ``y' = ξ(t, y) · y`` on a homogeneous manifold; exposes ``xi``, ``act`` and
+#:   ``manifold``;
 #: - "divergence_free": ``∇·f = 0``;
-#: - "shear": exact flow available as ``exact_flow(t, y, h)``; "split": a sum of sub-fields.
+#: - "shear": exact flow available as ``exact_flow(t, y, h)``; "split": a sum of ``parts``.
 FIELD_KINDS = frozenset(
     {
         "general",
@@ -75,88 +85,204 @@ def state_add(y: State, dy: State, scale: float | Tensor = 1.0) -> State:
     return y + scale * dy  # type: ignore[operator]
 
 
-def state_scale(dy: State, scale: float | Tensor) -> State:
-    """``scale · dy`` for tensor or partitioned states."""
-    return state_map(lambda part: scale * part, dy)
+def all_finite(x: Tensor) -> bool:
+    """Whether every entry of the floating tensor ``x`` is finite (no NaN, no ±inf).
+
+    Inside ``torch.func`` transforms and ``torch.compile``, where values cannot be read, the
+    answer is ``True`` (the check is skipped there; shapes and dtypes are still validated).
+    """
+    return finite_or_unknown(x) is not False
+
+
+def check_state(y: State, what: str = "state") -> None:
+    """Raise unless ``y`` is a floating tensor (pair) of rank ≥ 1 with finite values.
+
+    Raises:
+        ShapeError: not a tensor, an integer dtype, a scalar, or a tensor on the meta device.
+        NonFiniteError: NaN or infinite entries.
+    """
+    parts = y if isinstance(y, tuple) else (y,)
+    for part in parts:
+        if not isinstance(part, Tensor):
+            raise ShapeError(
+                f"{what} is not a tensor — expected a torch.Tensor of shape (batch, dim) — "
+                f"received {type(part).__name__} — convert it with torch.as_tensor"
+            )
+        if not part.is_floating_point():
+            raise ShapeError(
+                f"{what} has an integer or boolean dtype — expected float32 or float64 — "
+                f"received {part.dtype} — convert with .double() or .float()"
+            )
+        if part.dim() < 1:
+            raise ShapeError(
+                f"{what} has no batch axis — expected shape (batch, dim) — received a scalar "
+                f"tensor — add a batch axis with x.reshape(1, -1)"
+            )
+        if part.device.type == "meta":
+            raise ShapeError(
+                f"{what} is on the meta device — expected a tensor with data — received a "
+                f"meta tensor of shape {tuple(part.shape)} — materialise it (e.g. .to('cpu') "
+                f"after filling it) before integrating"
+            )
+        if not all_finite(part):
+            raise NonFiniteError(
+                f"{what} contains NaN or infinite values — expected finite entries — received "
+                f"a tensor of shape {tuple(part.shape)} — clean the input first"
+            )
+
+
+def validate_state(field: Any, y: State, what: str) -> None:
+    """Validate ``y`` as a state of ``field``: the field's own ``validate`` if it has one."""
+    validate = getattr(field, "validate", None)
+    if callable(validate):
+        validate(y, what)
+    else:
+        check_state(y, what)
+
+
+def check_finite_result(y: State, who: str, h: float | Tensor) -> None:
+    """Raise :class:`NonFiniteError` if a step from a finite state returned NaN or inf."""
+    for part in y if isinstance(y, tuple) else (y,):
+        if not all_finite(part):
+            raise NonFiniteError(
+                f"{who}: the step returned NaN or infinite values from a finite state — "
+                f"expected a finite result — received a non-finite state after h="
+                f"{float(h) if not isinstance(h, Tensor) or h.numel() == 1 else h} — use a "
+                f"smaller step size, or check the field for a singularity (e.g. q = 0 in Kepler)"
+            )
 
 
 class VectorField(nn.Module, ABC):
     """A (possibly time-dependent) vector field ``dy/dt = f(t, y)``.
 
     Subclasses set ``kinds`` to the structural kinds they satisfy and implement ``forward``.
+    ``evaluate`` is the field on a state that the caller already validated: the same values as
+    ``forward``; fields that validate in ``forward`` override it to skip that validation.
     """
 
     kinds: ClassVar[frozenset[str]] = frozenset({"general"})
+    #: The polynomial degree of ``∇E`` (energy and Hamiltonian fields), ``None`` when ``∇E`` is
+    #: not a polynomial: a quadrature-based discrete gradient (AVF) is exact up to some degree.
+    energy_gradient_degree: ClassVar[int | None] = None
 
     @abstractmethod
     def forward(self, t: float | Tensor, y: State) -> State:
         """Return ``dy/dt`` at time ``t`` and state ``y`` (same structure as ``y``)."""
 
+    def evaluate(self, t: float | Tensor, y: State) -> State:
+        """``f(t, y)`` on a validated state (default: the module call, hooks included)."""
+        return self(t, y)
+
     @property
     def name(self) -> str:
         """Class name, used in error messages."""
         return type(self).__name__
+
+    @property
+    def energy_structure(self) -> str:
+        """``"skew"``, ``"dissipative"`` or ``"none"``: the structure matrix of ``y' = S∇E``.
+
+        Partitioned Hamiltonian fields have ``S = J`` (skew); an "energy" field classifies its
+        ``structure_matrix``; every other field is ``"none"``.
+        """
+        from ._energy import classify_structure_matrix  # local: keeps _base free of numerics
+
+        if {"hamiltonian", "partitioned"} <= self.kinds:
+            return "skew"
+        if "energy" not in self.kinds:
+            return "none"
+        return classify_structure_matrix(self.structure_matrix)
 
 
 class Integrator(ABC):
     """A one-step method ``y_{k+1} = Φ_h(y_k)`` for a vector field.
 
-    Class attributes:
+    Declared data (class attributes or properties):
         order: the classical order of accuracy.
-        requires: field kinds that a field must all have for this method to apply.
-        preserves: properties the method preserves whenever ``requires`` holds
-            (conditional rules live in :func:`structdl.structure.guarantees`).
+        accepts: alternative sets of field kinds; a field is accepted when its ``kinds``
+            contain one of them (``(frozenset(),)``: every field).
+        tableau: the Butcher tableau (or pair) of a Runge–Kutta-type method, else ``None``.
+        is_symmetric: ``Φ_{−h} = Φ_h⁻¹`` (time-reversible) for every field.
+        claims: :class:`~structdl.structure.Claim` s — what a step preserves, and when.
     """
 
     order: ClassVar[int]
-    requires: ClassVar[frozenset[str]] = frozenset()
-    preserves: ClassVar[frozenset[Property]] = frozenset()
+    accepts: ClassVar[tuple[frozenset[str], ...]] = (frozenset(),)
+    tableau: Any = None
+    is_symmetric: ClassVar[bool] = False
+    claims: ClassVar[tuple[Claim, ...]] = ()
 
     @property
     def name(self) -> str:
         """Class name, used in error messages."""
         return type(self).__name__
 
-    def check_compatible(self, field: VectorField) -> None:
-        """Raise :class:`IncompatibleSchemeError` unless ``field`` has every required kind."""
-        kinds = getattr(field, "kinds", frozenset())
-        missing = self.requires - kinds
-        if missing:
-            from .integrators import compatible_integrators  # local: avoid an import cycle
+    @property
+    def contractivity_radius(self) -> float:
+        """Circle-contractivity radius ``r`` of the tableau (0 without a tableau)."""
+        radius = getattr(self.tableau, "contractivity_radius", None)
+        return float(radius) if radius is not None else 0.0
 
-            suggestions = ", ".join(compatible_integrators(field)) or "none registered"
-            raise IncompatibleSchemeError(
-                f"{self.name} cannot integrate {type(field).__name__}: it requires a field of "
-                f"kind {sorted(self.requires)}, but {type(field).__name__} is of kind "
-                f"{sorted(kinds)} (missing {sorted(missing)}); compatible integrators: "
-                f"{suggestions}"
-            )
+    def accepts_field(self, field: VectorField) -> bool:
+        """Whether this integrator accepts ``field`` (no exception)."""
+        return accepts(self, field)
+
+    def check_compatible(self, field: VectorField) -> None:
+        """Raise :class:`IncompatibleSchemeError` unless ``field`` has an accepted set of kinds."""
+        require_compatible(self, field)
+
+    def _validate(self, field: VectorField, y: State, h: float | Tensor, what: str) -> None:
+        self.check_compatible(field)
+        step_size(h, self.name)
+        validate_state(field, y, f"{self.name}: {what}")
+
+    def step(self, field: VectorField, t: float | Tensor, y: State, h: float | Tensor) -> State:
+        """Advance ``y`` from time ``t`` to ``t + h``, validating everything once.
+
+        Raises:
+            IncompatibleSchemeError: the integrator does not accept the field.
+            StepSizeError: ``h`` is not one finite non-zero number.
+            ShapeError: ``y`` is not a valid state of the field.
+            NonFiniteError: ``y`` holds NaN/inf, or the step returned NaN/inf.
+            ConvergenceError: an implicit solve did not converge.
+        """
+        self._validate(field, y, h, "state")
+        out = self.advance(field, t, y, h)
+        check_finite_result(out, self.name, h)
+        return out
 
     @abstractmethod
-    def step(self, field: VectorField, t: float | Tensor, y: State, h: float | Tensor) -> State:
-        """Advance ``y`` from time ``t`` to ``t + h``."""
-
-    def _step(self, field: VectorField, t: float | Tensor, y: State, h: float | Tensor) -> State:
-        """``step`` without its per-call validation, for callers that validated once up front.
-
-        :class:`~structdl.dynamics.ODENet` checks compatibility when it is built, its input once
-        per forward pass and its step sizes once per forward pass, then advances through this
-        method: the same arithmetic as :meth:`step` (bit for bit) without the per-step scans of
-        the state for NaN, which otherwise cost more than the arithmetic of a small layer. The
-        built-in integrators override it (and their ``step`` is validation + ``_step``); the
-        default keeps a third-party integrator correct by running its validated ``step``.
-        """
-        return self.step(field, t, y, h)
+    def advance(self, field: VectorField, t: float | Tensor, y: State, h: float | Tensor) -> State:
+        """One step on inputs the caller validated (the public unchecked path)."""
 
     def has_inverse(self) -> bool:
-        """Whether ``inverse_step`` is implemented exactly (explicitly, or by the method itself)."""
-        return type(self).inverse_step is not Integrator.inverse_step
+        """Whether an exact inverse step is implemented (``advance_inverse``)."""
+        return type(self).advance_inverse is not Integrator.advance_inverse
+
+    def advance_inverse(
+        self, field: VectorField, t: float | Tensor, y_next: State, h: float | Tensor
+    ) -> State:
+        """The exact inverse step on validated inputs, where one exists."""
+        raise IncompatibleSchemeError(
+            f"{self.name} has no exact inverse step — expected an integrator with an explicit "
+            f"or symmetric inverse — received {self.name} — use StormerVerlet, SymplecticEuler, "
+            f"ImplicitMidpoint or a splitting of exact shears"
+        )
 
     def inverse_step(
         self, field: VectorField, t: float | Tensor, y_next: State, h: float | Tensor
     ) -> State:
-        """Return ``y`` such that ``step(field, t, y, h) == y_next``, where an inverse exists."""
-        raise NotImplementedError(f"{self.name} has no explicit inverse step")
+        """Return ``y`` such that ``step(field, t, y, h) == y_next``, where an inverse exists.
+
+        Raises:
+            IncompatibleSchemeError: no exact inverse step (or the field is not accepted).
+        """
+        if not self.has_inverse():
+            return self.advance_inverse(field, t, y_next, h)  # raises, naming the integrator
+        self._validate(field, y_next, h, "state to invert")
+        out = self.advance_inverse(field, t, y_next, h)
+        check_finite_result(out, f"{self.name} (inverse)", h)
+        return out
 
     def integrate(
         self, field: VectorField, y0: State, times: Sequence[float] | Tensor
@@ -166,46 +292,10 @@ class Integrator(ABC):
         grid = [float(t) for t in times]
         if len(grid) < 2:
             raise StepSizeError(
-                f"a time grid needs at least two points, got {len(grid)}; pass e.g. [0.0, 1.0]"
+                f"{self.name}.integrate: the time grid is too short — expected at least two "
+                f"points — received {len(grid)} — pass e.g. [0.0, 1.0]"
             )
         states = [y0]
         for t0, t1 in zip(grid[:-1], grid[1:], strict=False):
-            h = t1 - t0
-            if not (h == h) or h == 0.0:  # NaN or zero step
-                raise StepSizeError(
-                    f"time grid steps must be non-zero and finite, got h={h} between {t0} and {t1}"
-                )
-            states.append(self.step(field, t0, states[-1], h))
+            states.append(self.step(field, t0, states[-1], t1 - t0))
         return states
-
-
-def check_state(y: State, what: str = "state") -> None:
-    """Raise :class:`ShapeError` for a state that is not a floating tensor (pair) of rank ≥ 1,
-    or that holds non-finite values."""
-    parts = y if isinstance(y, tuple) else (y,)
-    for part in parts:
-        if not isinstance(part, Tensor):
-            raise ShapeError(f"{what} must be a torch.Tensor, got {type(part).__name__}")
-        if not part.is_floating_point():
-            raise ShapeError(
-                f"{what} must have a floating dtype (float32 or float64), got {part.dtype}; "
-                "convert with .double() or .float()"
-            )
-        if part.dim() < 1:
-            raise ShapeError(f"{what} must have a batch axis, got a scalar tensor")
-        if not all_finite(part):
-            raise ShapeError(f"{what} contains NaN or infinite values; clean the input first")
-
-
-def all_finite(x: Tensor) -> bool:
-    """Whether every entry of the floating tensor ``x`` is finite (no NaN, no ±inf).
-
-    One fused min/max reduction read back as two Python floats: ``min`` and ``max`` propagate
-    NaN, and an infinite entry is the min or the max, so both are finite exactly when every
-    entry is. This is several times cheaper than ``torch.isfinite(x).all()``, which writes a
-    boolean tensor of ``x``'s size and then reduces it — it runs on every validated state.
-    """
-    if x.numel() == 0:
-        return True
-    low, high = torch.aminmax(x.detach())
-    return math.isfinite(low.item()) and math.isfinite(high.item())

@@ -59,7 +59,7 @@ def _claimed(
 
 @register_check("dynamics.gradient_flow_euler_nonexpansive")
 def _gradient_flow_euler() -> CheckResult:
-    """Euler on GradientFlow with the clip rule is 1-Lipschitz (METHODS §3.1, E2a)."""
+    """Euler on GradientFlow with the clip rule is 1-Lipschitz."""
     from .fields import GradientFlow
     from .integrators import Euler
     from .network import ODENet
@@ -76,7 +76,7 @@ def _gradient_flow_euler() -> CheckResult:
 
 @register_check("dynamics.separable_hamiltonian_verlet_symplectic")
 def _hamiltonian_verlet() -> CheckResult:
-    """Störmer–Verlet layers on SeparableHamiltonian fields are symplectic (METHODS §3.2)."""
+    """Störmer–Verlet layers on SeparableHamiltonian fields are symplectic."""
     from .fields import SeparableHamiltonian
     from .integrators import StormerVerlet
     from .network import ODENet
@@ -93,12 +93,12 @@ def _hamiltonian_verlet() -> CheckResult:
 
 @register_check("dynamics.ridge_shear_strang_volume")
 def _ridge_shear_volume() -> CheckResult:
-    """Strang splitting of RidgeShear's exact shears preserves volume (METHODS §3.3, §5)."""
-    from .fields import RidgeShear
+    """Strang splitting of RidgeShearSum's exact shears preserves volume."""
+    from .fields import RidgeShearSum
     from .integrators import Strang
 
     with _seeded(2) as gen:
-        field = RidgeShear(3, n_ridges=4).double()
+        field = RidgeShearSum(3, n_ridges=4).double()
         x = torch.randn(8, 3, generator=gen, dtype=torch.float64)
         return _claimed(
             guarantees(field, Strang(), 0.7),
@@ -126,7 +126,7 @@ def _network_inverse() -> CheckResult:
 
 @register_check("dynamics.lie_euler_sphere")
 def _lie_euler_sphere() -> CheckResult:
-    """Lie–Euler layers on a LieAlgebraField keep features on S² (METHODS §3.4, E5)."""
+    """Lie–Euler layers on a LieAlgebraField keep features on S²."""
     from .fields import LieAlgebraField
     from .integrators import LieEuler
     from .network import ODENet

@@ -1,9 +1,10 @@
-"""The abstract base of the neural vector fields: state validation written once (STYLE habit 12).
+"""The abstract base of the neural vector fields: state validation written once.
 
 Every concrete field of :mod:`structdl.dynamics.fields` calls :meth:`StructuredField.validate`
 at its public entry points (``forward``, ``potential``, ``grad_q`` …), so a bad state — wrong
-type, integer dtype, wrong width, a dtype different from the parameters', NaN — is reported
-once, in one wording, before any arithmetic.
+type, integer dtype, wrong width, a dtype or device different from the parameters', NaN — is
+reported once, in one wording, before any arithmetic. ``evaluate`` is the public unchecked
+path: the field on a state its caller validated.
 """
 
 from __future__ import annotations
@@ -16,15 +17,28 @@ import torch
 from torch import Tensor, nn
 
 from .._errors import ConfigError, ShapeError
+from ..structure.declarations import ALWAYS, Claim
+from ..structure.properties import Invertible, Reversible, VolumePreserving
 from ._base import State, VectorField, check_state
 
 __all__ = [
+    "SHEAR_FLOW_CLAIMS",
     "StructuredField",
     "check_option",
     "finite_nonnegative",
     "linear_weight",
     "positive_int",
 ]
+
+
+#: What the exact flow of a shear keeps: ``s`` is constant along it, so the flow
+#: ``x ↦ x + h g(s)`` is explicit, undone by the flow for ``−h``, and has ``det = 1``. A field with
+#: an ``exact_flow`` declares these claims (a splitting method reads them for its sub-steps).
+SHEAR_FLOW_CLAIMS = (
+    Claim(Invertible(), ALWAYS, "the exact flow of a shear is undone by the flow for −h"),
+    Claim(Reversible(), ALWAYS, "an exact autonomous flow satisfies φ_{−h} = φ_h⁻¹"),
+    Claim(VolumePreserving(), ALWAYS, "a shear x ↦ x + h g(s) with s constant has det = 1"),
+)
 
 
 def linear_weight(rows: int, cols: int) -> nn.Parameter:
@@ -45,22 +59,18 @@ def finite_nonnegative(value: object, what: str) -> float:
 def positive_int(value: object, what: str) -> int:
     """Return ``value`` if it is a positive ``int`` (not a bool); else raise ConfigError."""
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise ConfigError(f"{what} must be a positive integer, got {value!r}; pass e.g. {what}=4")
+        raise ConfigError(
+            f"{what} must be a positive integer — expected an int ≥ 1 — received {value!r} — "
+            f"pass e.g. {what}=4"
+        )
     return value
 
 
-def _under_functorch(x: Tensor) -> bool:
-    # Inside torch.func transforms (vmap, jacrev) a data-dependent `if` on the tensor's values is
-    # an error, so the finiteness test is skipped there (shapes and dtypes are still checked).
-    probe = getattr(torch._C._functorch, "is_functorch_wrapped_tensor", None)
-    return bool(probe(x)) if probe is not None else False
-
-
 class StructuredField(VectorField):
-    """Abstract base of the neural fields: ``forward`` validates, ``_evaluate`` computes.
+    """Abstract base of the neural fields: ``forward`` validates, ``evaluate`` computes.
 
     Subclasses set ``dim`` (the width of a state, or of each half ``q``, ``p`` of a partitioned
-    state), ``partitioned`` (whether a state is a pair ``(q, p)``) and implement ``_evaluate``.
+    state), ``partitioned`` (whether a state is a pair ``(q, p)``) and implement ``evaluate``.
     """
 
     partitioned: ClassVar[bool] = False
@@ -69,19 +79,19 @@ class StructuredField(VectorField):
     def forward(self, t: float | Tensor, y: State) -> State:
         """Return ``dy/dt`` at ``(t, y)``; ``y`` is ``(batch, dim)`` or a pair of those."""
         self.validate(y)
-        return self._evaluate(t, y)
+        return self.evaluate(t, y)
 
     @abstractmethod
-    def _evaluate(self, t: float | Tensor, y: State) -> State:
-        """The vector field on a validated state."""
+    def evaluate(self, t: float | Tensor, y: State) -> State:
+        """The vector field on a validated state (the public unchecked path)."""
 
-    def _parameter_dtype(self) -> torch.dtype | None:
-        # The first parameter, as self.parameters() would yield it; the module's own parameters
-        # come first, so look there before walking the submodules (a generator per call).
-        for parameter in self._parameters.values():
-            if parameter is not None:
-                return parameter.dtype
-        return next((parameter.dtype for parameter in self.parameters()), None)
+    def parameter_dtype(self) -> torch.dtype | None:
+        """The dtype of the field's parameters (``None`` for a field without parameters)."""
+        first = self._first_parameter()
+        return None if first is None else first.dtype
+
+    def _first_parameter(self) -> Tensor | None:
+        return next(self.parameters(), None)
 
     def validate(self, y: State, what: str = "state") -> None:
         """Raise :class:`ShapeError` unless ``y`` is a valid state of this field.
@@ -111,9 +121,9 @@ class StructuredField(VectorField):
         parts = y if isinstance(y, tuple) else (y,)
         if self.partitioned and len(parts) != 2:
             raise ShapeError(f"{where} must be a pair (q, p), got a tuple of {len(parts)} parts")
-        dtype = self._parameter_dtype()
+        parameter = self._first_parameter()
         for part in parts:
-            self._check_part(part, where, dtype, scan=scan)
+            self._check_part(part, where, parameter, scan=scan)
         if self.partitioned and parts[0].shape != parts[1].shape:
             raise ShapeError(
                 f"{where}: q and p must have the same shape, got {tuple(parts[0].shape)} and "
@@ -121,7 +131,7 @@ class StructuredField(VectorField):
             )
 
     def _check_part(
-        self, part: object, where: str, dtype: torch.dtype | None, *, scan: bool
+        self, part: object, where: str, parameter: Tensor | None, *, scan: bool
     ) -> None:
         if not isinstance(part, Tensor):
             raise ShapeError(f"{where} must hold torch.Tensors, got {type(part).__name__}")
@@ -136,12 +146,23 @@ class StructuredField(VectorField):
                 f"{where} must have a floating dtype (float32 or float64), got {part.dtype}; "
                 "convert with .double() or .float()"
             )
-        if scan and not _under_functorch(part):  # inside vmap/jacrev only shapes and dtypes
-            check_state(part, where)
-        if dtype is not None and part.dtype != dtype:
+        if parameter is not None and parameter.device != part.device:
             raise ShapeError(
-                f"{where} has dtype {part.dtype} but the field's parameters are {dtype}; "
-                f"convert one of them, e.g. field.to({part.dtype})"
+                f"{where} is on another device than the field — expected {parameter.device} "
+                f"(the parameters') — received {part.device} — move one of them, e.g. "
+                f"field.to({str(part.device)!r})"
+                + (
+                    " after materialising the meta parameters (to_empty)"
+                    if parameter.is_meta
+                    else ""
+                )
+            )
+        if scan:  # NaN/inf scan; skipped where values cannot be read (vmap, torch.compile)
+            check_state(part, where)
+        if parameter is not None and part.dtype != parameter.dtype:
+            raise ShapeError(
+                f"{where} has the wrong dtype — expected the parameters' {parameter.dtype} — "
+                f"received {part.dtype} — convert one of them, e.g. field.to({part.dtype})"
             )
 
     def validate_part(self, x: Tensor, what: str) -> None:
@@ -149,7 +170,7 @@ class StructuredField(VectorField):
         if self.partitioned:
             # One half alone: the pair checks (structure, equal shapes) hold trivially, so the
             # half is checked — and scanned for NaN — once, not once per copy of (x, x).
-            self._check_part(x, f"{self.name}: {what}", self._parameter_dtype(), scan=True)
+            self._check_part(x, f"{self.name}: {what}", self._first_parameter(), scan=True)
         else:
             self.validate(x, what)
 

@@ -5,14 +5,14 @@
   "gradient" and "energy" (non-expansive flow, co-coercive with ``ν = L‖A‖²``);
 * :class:`Antisymmetric` — ``σ((W − Wᵀ − γI)y + b)``: no guaranteed structure (a nearly
   imaginary Jacobian spectrum);
-* :class:`RidgeShear` — ``Σ_i a_i σ(b_iᵀy + c_i)`` with ``a_i ⊥ b_i``: "divergence_free" and
-  "split" into :class:`ShearRidge` parts, each a "shear" with an exact flow;
+* :class:`RidgeShearSum` — ``Σ_i a_i σ(b_iᵀy + c_i)`` with ``a_i ⊥ b_i``: "divergence_free" and
+  "split" into :class:`SingleRidgeShear` parts, each a "shear" with an exact flow;
 * :class:`LieAlgebraField` — ``ω(y) × y`` on the sphere S²: kind "lie".
 
 The fields on pairs ``(q, p)`` — :class:`SeparableHamiltonian`, :class:`SecondOrder`,
 :class:`HamiltonianRidge` (with its :class:`HamiltonianShear` parts) and
-:class:`HamiltonianTwoStream` — live in the private module ``_partitioned.py`` and are
-re-exported here. Each field validates its state once, in
+:class:`HamiltonianTwoStream` — live in :mod:`structdl.dynamics.partitioned_fields` and
+are re-exported here. Each field validates its state once, in
 :class:`~structdl.dynamics._field_base.StructuredField`. Fields are autonomous: time dependence
 of an ODE network comes from giving each layer its own field (``ODENet`` with a list).
 """
@@ -29,20 +29,21 @@ from .._errors import ShapeError
 from ._activations import Activation, get_activation
 from ._base import State
 from ._field_base import (
+    SHEAR_FLOW_CLAIMS,
     StructuredField,
     check_option,
     finite_nonnegative,
     linear_weight,
     positive_int,
 )
-from ._partitioned import (
+from ._lie_algebra import hat, so3_exp
+from .partitioned_fields import (
     HamiltonianRidge,
     HamiltonianShear,
     HamiltonianTwoStream,
     SecondOrder,
     SeparableHamiltonian,
 )
-from .integrators.lie_group import hat, so3_exp
 
 __all__ = [
     "Antisymmetric",
@@ -52,10 +53,10 @@ __all__ = [
     "HamiltonianTwoStream",
     "LieAlgebraField",
     "Residual",
-    "RidgeShear",
+    "RidgeShearSum",
     "SecondOrder",
     "SeparableHamiltonian",
-    "ShearRidge",
+    "SingleRidgeShear",
     "StructuredField",
 ]
 
@@ -63,8 +64,8 @@ __all__ = [
 class Residual(StructuredField):
     """The unstructured ResNet field ``f(y) = σ(Ay + b)`` (or ``Bσ(Ay + b)`` with a width).
 
-    One forward-Euler step of it is the classical residual layer ``y + hσ(Ay + b)``
-    (METHODS §1.2). It has no structure: its Lipschitz bound ``Π_k(1 + hL‖A_k‖)`` grows with
+    One forward-Euler step of it is the classical residual layer ``y + hσ(Ay + b)``. It has no
+    structure: its Lipschitz bound ``Π_k(1 + hL‖A_k‖)`` grows with
     depth. It is the negative control of every structure check.
 
     Args:
@@ -93,7 +94,7 @@ class Residual(StructuredField):
         else:
             self.out_weight = linear_weight(self.dim, hidden)
 
-    def _evaluate(self, t: float | Tensor, y: State) -> Tensor:
+    def evaluate(self, t: float | Tensor, y: State) -> Tensor:
         # F.linear fuses matmul and bias (addmm) and reads the weight transposed in place:
         # no per-call transpose copy, one op fewer than ``y @ W.T + b`` (hot path of ODENets).
         z = self.activation(torch.nn.functional.linear(y, self.weight, self.bias))
@@ -106,13 +107,12 @@ class GradientFlow(StructuredField):
     ``V(y) = 1ᵀγ(Ay + b)`` is convex because ``σ = γ'`` is non-decreasing, so the flow is
     non-expansive (one-sided Lipschitz constant 0). ``f`` is co-coercive with constant
     ``ν = L‖A‖²`` (``L`` the activation's slope bound), so forward Euler is non-expansive for
-    ``h ≤ 2/ν`` and a Runge–Kutta method with circle-contractivity radius ``r`` for ``h ≤ 2r/ν``
-    (METHODS §2.1, §3.1). It is also an "energy" field ``y' = S∇E`` with ``S = −I`` and
+    ``h ≤ 2/ν`` and a Runge–Kutta method with circle-contractivity radius ``r`` for ``h ≤
+    2r/ν``. It is also an "energy" field ``y' = S∇E`` with ``S = −I`` and
     ``E = V``, so discrete-gradient methods dissipate ``V`` for every step size.
 
-    ``‖A‖`` is estimated by power iteration from a persistent vector (a buffer, so that the few
-    iterations per training step continue where the last call stopped), with the exact
-    ``torch.linalg.matrix_norm(A, 2)`` as fallback when the iteration has not converged.
+    ``‖A‖`` is the exact largest singular value for the step rules and guarantees; a power
+    iteration from a persistent vector (a buffer) is available for cheap monitoring.
 
     Args:
         dim: state width ``d``.
@@ -139,7 +139,7 @@ class GradientFlow(StructuredField):
         start = torch.randn(self.dim)
         self.register_buffer("_power_vector", start / start.norm())
 
-    def _evaluate(self, t: float | Tensor, y: State) -> Tensor:
+    def evaluate(self, t: float | Tensor, y: State) -> Tensor:
         return -(self.activation(y @ self.weight.T + self.bias) @ self.weight)
 
     def potential(self, t: float | Tensor, y: Tensor) -> Tensor:
@@ -163,20 +163,23 @@ class GradientFlow(StructuredField):
     def spectral_norm(
         self, *, exact: bool = False, max_iterations: int = 200, rtol: float | None = None
     ) -> Tensor:
-        """``‖A‖₂``, differentiable with respect to ``A``.
+        """``‖A‖₂``, differentiable with respect to ``A``, in the weight's dtype.
 
-        Power iteration on ``AᵀA`` from the persistent vector, run in float64 whatever the
-        weight's dtype and stopped when the estimate changes by less than ``rtol`` (relative;
-        default ``1e-12``). The iteration runs in float64 because a stopping test on the change
-        of the estimate is only as good as the working precision divided by the spectral gap: in
-        float32 a gap of 0.5 % left the estimate 5e-5 low, enough to break the non-expansive step
-        rule. If it has not converged by ``max_iterations`` (a tiny gap), or ``exact=True``,
-        the exact SVD-based norm is returned. The converged estimate is ``uᵀAv`` with the
-        singular vectors detached, whose gradient is that of ``σ_max``.
+        ``exact=True``: the largest singular value (SVD), computed in float64 for every weight
+        dtype (float16 and bfloat16 have no SVD kernel) — what the step rules and the guarantees
+        use, since it cannot depend on a starting vector.
+
+        ``exact=False``: power iteration on ``AᵀA`` from the persistent vector, in float64,
+        stopped when the estimate changes by less than ``rtol`` (relative; default ``1e-12``);
+        the exact norm if it has not converged by ``max_iterations``. The estimate ``uᵀAv`` is a
+        lower bound of ``‖A‖`` (a start orthogonal to the top singular vector converges to a
+        smaller singular value), so it suits monitoring, not certificates. Like torch's
+        ``spectral_norm``, the persistent vector is updated only in training mode and outside
+        ``torch.func`` transforms and compilation.
         """
         weight = self.weight
         if exact:
-            return torch.linalg.matrix_norm(weight, 2)
+            return torch.linalg.matrix_norm(weight.to(torch.float64), 2).to(weight.dtype)
         if rtol is None:
             rtol = 1e-12
         with torch.no_grad():
@@ -198,21 +201,22 @@ class GradientFlow(StructuredField):
                     sigma = new_sigma
                     break
                 sigma = new_sigma
-            if converged:
-                self._power_vector.copy_(v.to(self._power_vector.dtype))
+            if converged and self.training and not torch.compiler.is_compiling():
+                self._power_vector = v.to(self._power_vector.dtype)
         if not converged:
-            return torch.linalg.matrix_norm(weight, 2)
+            return self.spectral_norm(exact=True)
         return u.to(weight.dtype) @ weight @ v.to(weight.dtype)
 
     def lipschitz_bound(self, *, exact: bool = True) -> float:
         """``ν = L‖A‖²``: the co-coercivity constant and a Lipschitz bound of the field."""
-        norm = float(self.spectral_norm(exact=exact).detach())
+        norm = float(self.spectral_norm(exact=exact).detach().double())
         return self.activation.slope_bound * norm**2
 
-    def step_size_bound(self, radius: float = 1.0, *, exact: bool = False) -> Tensor:
+    def step_size_bound(self, radius: float = 1.0, *, exact: bool = True) -> Tensor:
         """Largest non-expansive step ``2r/(L‖A‖²)`` of a method with contractivity radius ``r``.
 
         A tensor, differentiable in ``A`` (used by ``ODENet``'s step rules); ``inf`` if ``A = 0``.
+        Exact (SVD) by default, so that the bound does not depend on a power-iteration start.
         """
         norm = self.spectral_norm(exact=exact)
         return 2.0 * radius / (self.activation.slope_bound * norm**2)
@@ -222,7 +226,7 @@ class Antisymmetric(StructuredField):
     """Haber–Ruthotto antisymmetric field ``f(y) = σ(Ky + b)``, ``K = W − Wᵀ − γI``.
 
     ``K`` has eigenvalues with real part ``−γ``, so the linearised field has a nearly imaginary
-    spectrum for small ``γ ≥ 0``: neither exploding nor vanishing (METHODS §2.2). This is a
+    spectrum for small ``γ ≥ 0``: neither exploding nor vanishing. This is a
     spectral property of the continuous layer, not a guarantee of any integrator (forward Euler
     needs ``γ > 0`` to be stable).
 
@@ -252,16 +256,16 @@ class Antisymmetric(StructuredField):
         eye = torch.eye(self.dim, dtype=self.weight.dtype, device=self.weight.device)
         return self.weight - self.weight.T - self.gamma * eye
 
-    def _evaluate(self, t: float | Tensor, y: State) -> Tensor:
+    def evaluate(self, t: float | Tensor, y: State) -> Tensor:
         return self.activation(y @ self.matrix().T + self.bias)
 
 
-class ShearRidge(StructuredField):
+class SingleRidgeShear(StructuredField):
     """One ridge shear ``f(y) = a⊥ σ(bᵀy + c)`` with ``a⊥ = a − (aᵀb/bᵀb) b ⊥ b``.
 
     Because ``bᵀf = 0``, ``s = bᵀy`` is constant along the flow, so the exact flow is the
     explicit shear ``y ↦ y + h a⊥ σ(bᵀy + c)`` with inverse ``y ↦ y − h a⊥ σ(bᵀy + c)``:
-    divergence-free, volume-preserving, explicitly invertible (METHODS §3.3).
+    divergence-free, volume-preserving, explicitly invertible.
 
     Args:
         dim: state width ``d``.
@@ -269,6 +273,8 @@ class ShearRidge(StructuredField):
     """
 
     kinds: ClassVar[frozenset[str]] = frozenset({"general", "divergence_free", "shear"})
+    #: What its exact flow keeps (a splitting method reads these for its sub-steps).
+    claims = SHEAR_FLOW_CLAIMS
 
     def __init__(self, dim: int, activation: str | Activation = "tanh"):
         super().__init__()
@@ -285,7 +291,7 @@ class ShearRidge(StructuredField):
         scale = (self.direction_raw @ b) / (b @ b).clamp_min(torch.finfo(b.dtype).tiny)
         return self.direction_raw - scale * b
 
-    def _evaluate(self, t: float | Tensor, y: State) -> Tensor:
+    def evaluate(self, t: float | Tensor, y: State) -> Tensor:
         return self.activation(y @ self.normal + self.offset).unsqueeze(-1) * self.direction()
 
     def exact_flow(self, t: float | Tensor, y: Tensor, h: float | Tensor) -> Tensor:
@@ -297,13 +303,13 @@ class ShearRidge(StructuredField):
         return y - h * self.forward(t, y)
 
 
-class RidgeShear(StructuredField):
+class RidgeShearSum(StructuredField):
     """A width-``m`` divergence-free layer ``f(y) = Σ_i a_i σ(b_iᵀy + c_i)`` with ``a_i ⊥ b_i``.
 
-    Each term is a :class:`ShearRidge` with an exact explicit flow, so splitting methods that
+    Each term is a :class:`SingleRidgeShear` with an exact explicit flow, so splitting methods that
     compose the exact sub-flows (``parts``) give explicit, volume-preserving, exactly invertible
-    layers; no Runge–Kutta method is volume-preserving for every divergence-free field
-    (METHODS §3.3, §5). :meth:`split_flow` is that composition (Lie–Trotter order 1): it is
+    layers; no Runge–Kutta method is volume-preserving for every divergence-free field.
+    :meth:`split_flow` is that composition (Lie–Trotter order 1): it is
     *not* the exact flow of the sum, which is why the field does not declare the "shear" kind.
 
     Args:
@@ -312,7 +318,7 @@ class RidgeShear(StructuredField):
         activation: name or Activation (default tanh).
 
     Example:
-        >>> f = RidgeShear(3, n_ridges=4).double()
+        >>> f = RidgeShearSum(3, n_ridges=4).double()
         >>> y = torch.randn(2, 3, dtype=torch.float64)
         >>> z = f.split_flow(0.0, y, 0.5)
         >>> torch.allclose(f.inverse_split_flow(0.0, z, 0.5), y, atol=1e-13)
@@ -325,15 +331,15 @@ class RidgeShear(StructuredField):
         super().__init__()
         self.dim = positive_int(dim, "dim")
         count = positive_int(n_ridges, "n_ridges")
-        self.ridges = nn.ModuleList(ShearRidge(self.dim, activation) for _ in range(count))
+        self.ridges = nn.ModuleList(SingleRidgeShear(self.dim, activation) for _ in range(count))
 
     @property
-    def parts(self) -> tuple[ShearRidge, ...]:
+    def parts(self) -> tuple[SingleRidgeShear, ...]:
         """The sub-fields ``f^{[i]}`` whose sum is this field, each with an exact flow."""
         return tuple(self.ridges)  # type: ignore[arg-type]
 
-    def _evaluate(self, t: float | Tensor, y: State) -> Tensor:
-        return torch.stack([ridge._evaluate(t, y) for ridge in self.ridges]).sum(0)
+    def evaluate(self, t: float | Tensor, y: State) -> Tensor:
+        return torch.stack([ridge.evaluate(t, y) for ridge in self.ridges]).sum(0)
 
     def split_flow(self, t: float | Tensor, y: Tensor, h: float | Tensor) -> Tensor:
         """``φ_h^{[m]} ∘ … ∘ φ_h^{[1]}(y)``: the composition of the exact ridge flows."""
@@ -354,7 +360,7 @@ class LieAlgebraField(StructuredField):
     ``ω(y) = y × N(y)`` (``mode="cross"``, so that ``ω ⊥ y``) or ``ω(y) = N(y)``
     (``mode="free"``), with ``N`` a two-layer network ``R³ → R³``. A Lie-group method
     ``y ← exp(h[ω]×) y`` keeps every feature on S² exactly (up to round-off), because rotations
-    preserve the norm (METHODS §3.4); a plain Euler step leaves the sphere.
+    preserve the norm; a plain Euler step leaves the sphere.
 
     Args:
         width: hidden width of ``N``.
@@ -399,7 +405,7 @@ class LieAlgebraField(StructuredField):
         self.validate(y)
         return self._omega(y)
 
-    def _evaluate(self, t: float | Tensor, y: State) -> Tensor:
+    def evaluate(self, t: float | Tensor, y: State) -> Tensor:
         return torch.linalg.cross(self._omega(y), y)
 
     @staticmethod

@@ -6,13 +6,14 @@
                  └──────────────── structured part (guarantees hold here) ───────────────┘
 
 With one shared field the network is a discretised neural ODE; with a list of fields each
-layer has its own parameters ``θ_k`` (Haber–Ruthotto, METHODS §1.2). What the structured part
+layer has its own parameters ``θ_k`` (Haber–Ruthotto). What the structured part
 preserves is derived by :func:`structdl.structure.guarantees` layer by layer; the head is
 outside every guarantee.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable, Sequence
 from typing import final
@@ -24,39 +25,49 @@ from .._errors import (
     ConfigError,
     IncompatibleSchemeError,
     InverseError,
+    NonFiniteError,
     ShapeError,
     StepSizeError,
 )
-from ..structure.guarantees import contractivity_radius, guarantees
+from ..structure._validate import finite_or_unknown, step_size
+from ..structure.guarantees import guarantees
 from ..structure.properties import NonExpansive, Property
 from ..structure.result import tolerance
 from ._base import Integrator, State, VectorField, all_finite, check_state
-from ._field_base import StructuredField, _under_functorch, check_option, positive_int
-from .integrators._common import validate_step
+from ._field_base import StructuredField, check_option, positive_int
 
 __all__ = ["ODENet"]
 
 _STEP_RULES = (None, "raise", "clip")
 _EMBEDS = (None, "phase", "phase_linear")
 _READOUTS = ("concat", "q")
-#: Relative margin by which ``step_rule="clip"`` stays below the bound ``2r/(L‖A‖²)``: power
-#: iteration underestimates ``‖A‖`` (by ~1e-12 relative once converged in float64, by a few ulp
-#: in float32, where the margin is 100 ulp), and the clipped step must satisfy the exact bound
-#: that ``structure.guarantees`` tests.
+#: Relative margin by which ``step_rule="clip"`` stays below the bound ``2r/(L‖A‖²)``: the
+#: bound is computed from the exact (SVD) norm, whose round-off (a few ulp, in float64 whatever
+#: the weight's dtype) the margin covers, so that the clipped step satisfies the exact bound that
+#: ``structure.guarantees`` tests.
 _CLIP_MARGIN = 1e-6
 
 
 def _positive_time(value: object) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise StepSizeError(
-            f"T must be a positive finite number (the final time), got {value!r} of type "
-            f"{type(value).__name__}; pass e.g. T=1.0"
+            f"ODENet: T is not a number — expected a positive finite final time — received "
+            f"{value!r} of type {type(value).__name__} — pass e.g. T=1.0"
         )
     if not math.isfinite(value) or value <= 0:
         raise StepSizeError(
-            f"T must be a positive finite number (the final time), got {value!r}; pass e.g. T=1.0"
+            f"ODENet: T is invalid — expected a positive finite final time — received {value!r} "
+            f"— pass e.g. T=1.0"
         )
     return float(value)
+
+
+def _require_batch_matrix(x: object, what: str) -> None:
+    if isinstance(x, Tensor) and x.dim() != 2:
+        raise ShapeError(
+            f"{what} has the wrong rank — expected a tensor of shape (batch, dim) — received "
+            f"shape {tuple(x.shape)} — reshape it, e.g. x.reshape(-1, dim) or x.unsqueeze(0)"
+        )
 
 
 @final
@@ -139,7 +150,7 @@ class ODENet(nn.Module):
                 f"head must be an nn.Module or None, got {type(head).__name__}; pass e.g. "
                 "nn.Linear(4, 2)"
             )
-        # Compatibility before any computation (STYLE habit 1): every field, named in the error.
+        # Compatibility before any computation: every field, named in the error.
         for field in field_list:
             integrator.check_compatible(field)
         self.integrator = integrator
@@ -153,8 +164,10 @@ class ODENet(nn.Module):
         if learn_steps:
             self.step_logits = nn.Parameter(torch.zeros(self.steps))
         else:
+            # Fixed steps are Python floats, converted to the network's dtype when used: a
+            # buffer would keep the rounding of the dtype it was created in (0.05 in float32 is
+            # 0.05000000074505806 after .double()).
             self.register_parameter("step_logits", None)
-            self.register_buffer("_fixed_steps", torch.full((self.steps,), self.T / self.steps))
         if embed == "phase_linear":
             dim = field_list[0].dim
             self.embed_weight = nn.Parameter(torch.zeros(dim, dim))
@@ -215,7 +228,7 @@ class ODENet(nn.Module):
                 f"step_rule={rule!r} needs gradient-flow fields (with step_size_bound), got "
                 f"{bad}; use GradientFlow fields or step_rule=None"
             )
-        radius = contractivity_radius(integrator)
+        radius = integrator.contractivity_radius
         if radius <= 0:
             raise ConfigError(
                 f"step_rule={rule!r} needs an integrator with a positive circle-contractivity "
@@ -251,7 +264,7 @@ class ODENet(nn.Module):
         if self.step_logits is not None:
             h = self.T * torch.softmax(self.step_logits, dim=0)
         else:
-            h = self._fixed_steps
+            h = torch.full((self.steps,), self.T / self.steps, dtype=self.dtype)
         if self.step_rule is None:
             return h
         bounds = self._step_bounds(h.dtype)
@@ -264,12 +277,18 @@ class ODENet(nn.Module):
                 raise StepSizeError(
                     f"layer {k}: step size h={step:.6g} exceeds the non-expansive bound "
                     f"2r/(L‖A‖²) = {bound:.6g} of {self.integrator.name} "
-                    f"(r={self.radius:g}) on {field.name}; use step_rule='clip', more steps, "
-                    f"or a smaller T ({len(too_big)} layer(s) violate it)"
+                    f"(r={self.radius:g}) on {field.name} ({len(too_big)} layer(s) violate it) — "
+                    f"use step_rule='clip', more steps, or a smaller T"
                 )
             return h
         margin = max(_CLIP_MARGIN, 100.0 * torch.finfo(h.dtype).eps)
         return torch.minimum(h, bounds * (1.0 - margin))
+
+    @property
+    def dtype(self) -> torch.dtype:
+        """The dtype of the network's parameters (the default dtype if it has none)."""
+        first = next(self.fields.parameters(), None)
+        return first.dtype if first is not None else torch.get_default_dtype()
 
     def _step_bounds(self, dtype: torch.dtype) -> Tensor:
         if self.shared:
@@ -282,6 +301,7 @@ class ODENet(nn.Module):
     def _embed(self, x: Tensor) -> State:
         if self.embed is None:
             return x
+        _require_batch_matrix(x, "ODENet input")
         check_state(x, "ODENet input")
         first = self.fields[0]
         if isinstance(first, StructuredField):
@@ -302,15 +322,19 @@ class ODENet(nn.Module):
         Validation runs once per call, not once per step: the input against every layer's field
         (structure, width, dtype; one scan for NaN/inf), the step sizes once, and the last state
         once for NaN/inf (a diverged integration). The steps themselves run through the
-        integrator's unchecked ``_step`` — the same arithmetic as its public ``step``.
+        integrator's public unchecked ``advance`` — the same arithmetic as its ``step``.
 
         Raises:
-            ShapeError: a bad input, or a non-finite ``z_K`` from a finite input (divergence).
+            ShapeError: an input that is not ``(batch, dim)`` (or a pair of those), or that does
+                not fit the fields.
+            NonFiniteError: a NaN/inf input, or a non-finite ``z_K`` from a finite input.
             StepSizeError: a non-finite or zero step size (learned, or from ``step_rule``).
         """
         h = self._validated_steps(self.step_sizes())
         z = self._embed(x)  # type: ignore[arg-type]
         if self.embed is None:
+            for part in z if isinstance(z, tuple) else (z,):
+                _require_batch_matrix(part, "ODENet input")
             first = self.fields[0]
             if isinstance(first, StructuredField):
                 first.validate(z, "ODENet input")
@@ -319,7 +343,7 @@ class ODENet(nn.Module):
         self._check_layers(z)
         states = [z]
         t: float | Tensor = 0.0
-        step = self.integrator._step
+        step = self.integrator.advance
         layers = [self.fields[0]] * self.steps if self.shared else list(self.fields)
         for field, h_k in zip(layers, h, strict=True):
             z = step(field, t, z, h_k)
@@ -333,21 +357,37 @@ class ODENet(nn.Module):
 
         Floats keep the per-step scalar arithmetic (``h·b_i``, ``t + c_i h``) in Python instead
         of 0-d tensor operations; learned steps (or clipped steps that depend on parameters)
-        stay tensors so that training reaches them. A plain sequence of numbers (``step_sizes``
-        overridden on an instance, as the benchmarks' diagnosis does) is checked as floats.
+        stay tensors so that training reaches them. Fixed steps are ``T/K`` exactly, in the
+        precision of a Python float.
         """
-        if not isinstance(h, Tensor):
-            values = [float(value) for value in h]
-            for value in values:
-                validate_step(value, "ODENet")
-            return values
-        if h.requires_grad:
-            validate_step(h, "ODENet")  # one scan of all K steps instead of one per step
+        if self.step_logits is None and self.step_rule is None and isinstance(h, Tensor):
+            values: list[float] = [self.T / self.steps] * self.steps
+        elif isinstance(h, Tensor) and h.requires_grad:
+            self._check_step_values(h.detach())
             return h.unbind(0)
-        values = h.tolist()
-        for value in values:
-            validate_step(value, "ODENet")
+        else:
+            values = [float(value) for value in (h.tolist() if isinstance(h, Tensor) else h)]
+        self._check_step_values(values)
         return values
+
+    def _check_step_values(self, h: Tensor | list[float]) -> None:
+        """One scan of all step sizes; a zero step names its cause (underflow, clip)."""
+        if isinstance(h, Tensor):
+            if finite_or_unknown(h) is None:  # values cannot be read (vmap, compile)
+                return
+            h = h.tolist()
+        for k, value in enumerate(h):
+            if value == 0.0:
+                cause = (
+                    f"T={self.T:g} times the softmax of the learned logits underflowed to 0"
+                    if self.step_logits is not None
+                    else "the step rule clipped it to 0"
+                )
+                raise StepSizeError(
+                    f"ODENet: layer {k} has step size 0 — expected a positive step — {cause} — "
+                    f"use a larger T or keep the learned logits in a moderate range"
+                )
+            step_size(value, f"ODENet layer {k}")
 
     def _check_layers(self, z: State) -> None:
         """The per-layer fields after the first (validated with the input) against its dtype.
@@ -359,22 +399,23 @@ class ODENet(nn.Module):
             return
         dtype = (z[0] if isinstance(z, tuple) else z).dtype
         for field in list(self.fields)[1:]:
-            if isinstance(field, StructuredField) and field._parameter_dtype() not in (None, dtype):
+            if isinstance(field, StructuredField) and field.parameter_dtype() not in (None, dtype):
                 field.validate_layout(z, "ODENet input")
 
     def _check_output(self, z: State) -> None:
         parts = z if isinstance(z, tuple) else (z,)
         for part in parts:
-            if _under_functorch(part):  # no data-dependent branch inside vmap/jacrev
-                return
-            if not all_finite(part):
-                raise ShapeError(
-                    f"ODENet: the state after the last step contains NaN or infinite values — "
-                    f"expected a finite z_K from the finite input — {self.integrator.name} "
-                    f"diverged over T={self.T:g} in {self.steps} steps; use smaller steps (more "
-                    "steps or a smaller T), step_rule='clip' for gradient flows, or rescale the "
-                    "fields' weights"
-                )
+            if all_finite(part):  # also True where values cannot be read (vmap, compile)
+                continue
+            advice = "use smaller steps (more steps or a smaller T)"
+            if self.step_rule != "clip" and all(hasattr(f, "step_size_bound") for f in self.fields):
+                advice += ", step_rule='clip'"
+            raise NonFiniteError(
+                f"ODENet: the state after the last step contains NaN or infinite values — "
+                f"expected a finite z_K from the finite input — {self.integrator.name} "
+                f"diverged over T={self.T:g} in {self.steps} steps — {advice}, or rescale the "
+                "fields' weights"
+            )
 
     def features(self, x: State) -> State:
         """The read-out output of the structured part (everything but the head)."""
@@ -409,8 +450,8 @@ class ODENet(nn.Module):
                 "inverted; build it with readout='concat'"
             )
         z = self._split(y)
-        h = self.step_sizes()
-        times = torch.cumsum(h, 0) - h  # t_k = Σ_{j<k} h_j
+        h = list(self._validated_steps(self.step_sizes()))
+        times = list(itertools.accumulate([0.0, *h[:-1]]))  # t_k = Σ_{j<k} h_j
         for k in reversed(range(self.steps)):
             z = self.integrator.inverse_step(self.field(k), times[k], z, h[k])
         if self.embed is None:

@@ -1,6 +1,6 @@
 """Neural fields on partitioned states ``(q, p)``, each of shape ``(batch, dim)``.
 
-Re-exported by :mod:`structdl.dynamics.fields`. :class:`SeparableHamiltonian` and
+Re-exported by :mod:`structdl.dynamics`. :class:`SeparableHamiltonian` and
 :class:`SecondOrder` are Hamiltonian and separable, ``H(q, p) = T(p) + V(q)``, so explicit
 symplectic methods apply; :class:`HamiltonianRidge` is a non-separable Hamiltonian split into
 exactly solvable symplectic shears (:class:`HamiltonianShear`); the Haber–Ruthotto two-stream
@@ -15,9 +15,11 @@ from typing import ClassVar
 import torch
 from torch import Tensor, nn
 
+from ..structure.declarations import Claim
+from ..structure.properties import Symplectic
 from ._activations import Activation, get_activation
 from ._base import State
-from ._field_base import StructuredField, linear_weight, positive_int
+from ._field_base import SHEAR_FLOW_CLAIMS, StructuredField, linear_weight, positive_int
 
 __all__ = [
     "HamiltonianRidge",
@@ -41,10 +43,12 @@ class _SeparableField(StructuredField):
     def _potential(self, q: Tensor) -> Tensor: ...
 
     @abstractmethod
-    def _grad_kinetic(self, p: Tensor) -> Tensor: ...
+    def kinetic_gradient(self, p: Tensor) -> Tensor:
+        """``∇T(p)`` on a validated half-state (the unchecked path of :meth:`grad_p`)."""
 
     @abstractmethod
-    def _grad_potential(self, q: Tensor) -> Tensor: ...
+    def potential_gradient(self, q: Tensor) -> Tensor:
+        """``∇V(q)`` on a validated half-state (the unchecked path of :meth:`grad_q`)."""
 
     def kinetic_energy(self, p: Tensor) -> Tensor:
         """``T(p)``, shape ``(batch,)``."""
@@ -64,22 +68,22 @@ class _SeparableField(StructuredField):
     def grad_q(self, t: float | Tensor, q: Tensor) -> Tensor:
         """``∂H/∂q = ∇V(q)``."""
         self.validate_part(q, "q")
-        return self._grad_potential(q)
+        return self.potential_gradient(q)
 
     def grad_p(self, t: float | Tensor, p: Tensor) -> Tensor:
         """``∂H/∂p = ∇T(p)``."""
         self.validate_part(p, "p")
-        return self._grad_kinetic(p)
+        return self.kinetic_gradient(p)
 
-    def _evaluate(self, t: float | Tensor, y: State) -> State:
+    def evaluate(self, t: float | Tensor, y: State) -> State:
         q, p = y
-        return self._grad_kinetic(p), -self._grad_potential(q)
+        return self.kinetic_gradient(p), -self.potential_gradient(q)
 
 
 class SeparableHamiltonian(_SeparableField):
     """Neural separable Hamiltonian ``H(q, p) = 1ᵀγ(Ap + a) + 1ᵀγ(Bq + b)``.
 
-    ``q' = Aᵀσ(Ap + a)``, ``p' = −Bᵀσ(Bq + b)`` (METHODS §2.2). The exact flow is symplectic,
+    ``q' = Aᵀσ(Ap + a)``, ``p' = −Bᵀσ(Bq + b)``. The exact flow is symplectic,
     volume-preserving, invertible and conserves ``H``; symplectic Euler and Störmer–Verlet are
     explicit for it and preserve the first three.
 
@@ -113,10 +117,10 @@ class SeparableHamiltonian(_SeparableField):
         z = q @ self.potential_weight.T + self.potential_bias
         return self.activation.antiderivative(z).sum(-1)
 
-    def _grad_kinetic(self, p: Tensor) -> Tensor:
+    def kinetic_gradient(self, p: Tensor) -> Tensor:
         return self.activation(p @ self.kinetic_weight.T + self.kinetic_bias) @ self.kinetic_weight
 
-    def _grad_potential(self, q: Tensor) -> Tensor:
+    def potential_gradient(self, q: Tensor) -> Tensor:
         z = q @ self.potential_weight.T + self.potential_bias
         return self.activation(z) @ self.potential_weight
 
@@ -124,8 +128,8 @@ class SeparableHamiltonian(_SeparableField):
 class SecondOrder(_SeparableField):
     """Second-order (hyperbolic) field ``q'' = −Kᵀσ(Kq + b)`` as a first-order pair.
 
-    With ``p = q'`` it is Hamiltonian with ``H = ½‖p‖² + 1ᵀγ(Kq + b)`` (Ruthotto & Haber 2018;
-    METHODS §2.2); Störmer–Verlet on it is the "leapfrog" network.
+    With ``p = q'`` it is Hamiltonian with ``H = ½‖p‖² + 1ᵀγ(Kq + b)`` (Ruthotto & Haber 2018);
+    Störmer–Verlet on it is the "leapfrog" network.
 
     Args:
         dim: width ``d`` of ``q`` (and of the velocity ``p``).
@@ -147,10 +151,10 @@ class SecondOrder(_SeparableField):
     def _potential(self, q: Tensor) -> Tensor:
         return self.activation.antiderivative(q @ self.weight.T + self.bias).sum(-1)
 
-    def _grad_kinetic(self, p: Tensor) -> Tensor:
+    def kinetic_gradient(self, p: Tensor) -> Tensor:
         return p
 
-    def _grad_potential(self, q: Tensor) -> Tensor:
+    def potential_gradient(self, q: Tensor) -> Tensor:
         return self.activation(q @ self.weight.T + self.bias) @ self.weight
 
 
@@ -162,7 +166,7 @@ class HamiltonianTwoStream(StructuredField):
     ``kinds`` omits "hamiltonian": ``structure.guarantees`` never claims symplecticity for it,
     and the explicit symplectic methods (which require a separable Hamiltonian) refuse it. Its
     Jacobian is block off-diagonal, so it is divergence-free. The exactly Hamiltonian form, with
-    the transposes, is :class:`SeparableHamiltonian` (METHODS §2.2).
+    the transposes, is :class:`SeparableHamiltonian`.
 
     Args:
         dim: width ``d`` of each stream ``y`` and ``z``.
@@ -179,7 +183,7 @@ class HamiltonianTwoStream(StructuredField):
         self.weight = linear_weight(self.dim, self.dim)  # K
         self.bias = nn.Parameter(0.1 * torch.randn(self.dim))
 
-    def _evaluate(self, t: float | Tensor, y: State) -> State:
+    def evaluate(self, t: float | Tensor, y: State) -> State:
         first, second = y
         dy = self.activation(second @ self.weight.T + self.bias)
         dz = -self.activation(first @ self.weight + self.bias)
@@ -192,8 +196,7 @@ class HamiltonianShear(StructuredField):
     ``q' = ∂_pH = w σ(s)``, ``p' = −∂_qH = −u σ(s)`` with ``s = uᵀq + wᵀp + c``. Since
     ``ds/dt = σ(s)(uᵀw − wᵀu) = 0`` (``zᵀJz = 0``), ``s`` is constant along the flow, whose exact
     form is the explicit shear ``(q, p) ↦ (q + h w σ(s), p − h u σ(s))``: symplectic, explicitly
-    invertible, and conserving ``H`` (METHODS §3.3, "Hamiltonian ridge"; compare the gradient
-    modules of SympNets).
+    invertible, and conserving ``H`` (compare the gradient modules of SympNets).
 
     Args:
         dim: width ``d`` of ``q`` and of ``p``.
@@ -202,6 +205,8 @@ class HamiltonianShear(StructuredField):
 
     kinds: ClassVar[frozenset[str]] = frozenset({"partitioned", "hamiltonian", "shear"})
     partitioned: ClassVar[bool] = True
+    #: What its exact flow keeps: a shear, and the exact flow of a Hamiltonian (symplectic).
+    claims = (*SHEAR_FLOW_CLAIMS, Claim(Symplectic(), reason="the exact flow of H = γ(s)"))
 
     def __init__(self, dim: int, activation: str | Activation = "tanh"):
         super().__init__()
@@ -220,7 +225,7 @@ class HamiltonianShear(StructuredField):
         self.validate((q, p))
         return self.activation.antiderivative(self._ridge(q, p))
 
-    def _evaluate(self, t: float | Tensor, y: State) -> State:
+    def evaluate(self, t: float | Tensor, y: State) -> State:
         q, p = y
         slope = self.activation(self._ridge(q, p)).unsqueeze(-1)
         return slope * self.momentum_weight, -slope * self.position_weight
@@ -240,7 +245,7 @@ class HamiltonianRidge(StructuredField):
 
     A non-separable Hamiltonian that is a sum of :class:`HamiltonianShear` parts, each with an
     exact, explicit, symplectic flow: a splitting method over ``parts`` gives an explicit
-    symplectic, exactly invertible layer (METHODS §3.3); implicit midpoint and AVF apply to the
+    symplectic, exactly invertible layer; implicit midpoint and AVF apply to the
     whole field (symplectic, resp. energy-conserving).
 
     Args:
@@ -276,8 +281,8 @@ class HamiltonianRidge(StructuredField):
         self.validate((q, p))
         return torch.stack([ridge.energy(q, p) for ridge in self.ridges]).sum(0)
 
-    def _evaluate(self, t: float | Tensor, y: State) -> State:
-        flows = [ridge._evaluate(t, y) for ridge in self.ridges]
+    def evaluate(self, t: float | Tensor, y: State) -> State:
+        flows = [ridge.evaluate(t, y) for ridge in self.ridges]
         return (
             torch.stack([dq for dq, _ in flows]).sum(0),
             torch.stack([dp for _, dp in flows]).sum(0),

@@ -29,6 +29,7 @@ from torch import Tensor
 
 from .._errors import ConfigError, ShapeError
 from ._base import State, VectorField
+from ._lie_algebra import so3_exp
 
 __all__ = [
     "FreeRigidBody",
@@ -126,6 +127,9 @@ class HarmonicOscillator(_SeparableHamiltonian):
         >>> [round(float(q), 12), round(float(p), 12)]
         [0.0, -1.0]
     """
+
+    #: ``∇H = (ω²q, p)`` is linear.
+    energy_gradient_degree: ClassVar[int | None] = 1
 
     def __init__(self, dim: int = 1, frequency: float = 1.0) -> None:
         super().__init__()
@@ -230,6 +234,8 @@ class HenonHeiles(_SeparableHamiltonian):
     """
 
     dim = 2
+    #: ``∇H`` is quadratic in ``q`` (and linear in ``p``).
+    energy_gradient_degree: ClassVar[int | None] = 2
 
     def potential(self, q: Tensor) -> Tensor:
         """``½(x² + y²) + x²y − y³/3``."""
@@ -266,6 +272,8 @@ class GradientSystem(VectorField):
         energy_fn: ``E``, mapping ``(batch, d) → (batch,)``.
         structure_matrix: ``S``, shape ``(d, d)``.
         grad_fn: optional ``∇E`` mapping ``(batch, d) → (batch, d)``; autograd is used otherwise.
+        gradient_degree: the polynomial degree of ``∇E`` if it is a polynomial, else ``None``
+            (declared data: AVF claims exact conservation only up to its quadrature's degree).
     """
 
     kinds: ClassVar[frozenset[str]] = frozenset({"general", "energy"})
@@ -275,10 +283,22 @@ class GradientSystem(VectorField):
         energy_fn: Callable[[Tensor], Tensor],
         structure_matrix: Tensor | Sequence[Sequence[float]],
         grad_fn: Callable[[Tensor], Tensor] | None = None,
+        *,
+        gradient_degree: int | None = None,
     ) -> None:
         super().__init__()
         if not callable(energy_fn) or (grad_fn is not None and not callable(grad_fn)):
             raise ConfigError("GradientSystem: energy_fn and grad_fn must be callables")
+        if gradient_degree is not None and (
+            isinstance(gradient_degree, bool)
+            or not isinstance(gradient_degree, int)
+            or gradient_degree < 0
+        ):
+            raise ConfigError(
+                f"GradientSystem: gradient_degree must be an int ≥ 0 or None — received "
+                f"{gradient_degree!r} — pass the polynomial degree of ∇E, or None"
+            )
+        self.energy_gradient_degree = gradient_degree
         self.energy_fn = energy_fn
         self.grad_fn = grad_fn
         self.register_buffer(
@@ -324,6 +344,8 @@ class LinearSystem(VectorField):
     """
 
     kinds: ClassVar[frozenset[str]] = frozenset({"general", "energy"})
+    #: ``∇E = Qy`` is linear.
+    energy_gradient_degree: ClassVar[int | None] = 1
 
     def __init__(
         self,
@@ -384,6 +406,8 @@ class SphereRotation(VectorField):
     """
 
     kinds: ClassVar[frozenset[str]] = frozenset({"general", "lie"})
+    #: The homogeneous manifold the state stays on (the orbit of the rotation group).
+    manifold: ClassVar[str] = "sphere"
 
     def __init__(self, omega: Tensor | Sequence[float]) -> None:
         super().__init__()
@@ -406,8 +430,6 @@ class SphereRotation(VectorField):
 
     def exact_solution(self, t: float, y0: Tensor) -> Tensor:
         """``exp(t ω̂) y₀``."""
-        from .integrators.lie_group import so3_exp  # local: integrators import this package
-
         return _act(so3_exp(t * self.omega.to(dtype=y0.dtype)), y0)
 
 
@@ -423,6 +445,8 @@ class FreeRigidBody(VectorField):
     """
 
     kinds: ClassVar[frozenset[str]] = frozenset({"general", "lie"})
+    #: The homogeneous manifold the state stays on (the orbit of the rotation group).
+    manifold: ClassVar[str] = "sphere"
 
     def __init__(self, inertia: Sequence[float] = (1.0, 2.0, 3.0)) -> None:
         super().__init__()

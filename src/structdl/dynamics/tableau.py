@@ -16,7 +16,8 @@ A Runge–Kutta method with ``s`` stages is the data ``(A, b, c)``::
 * ``order`` — the largest ``p ≤ max_order`` such that ``bᵀ Φ(τ) = 1/γ(τ)`` holds for every rooted
   tree ``τ`` with at most ``p`` vertices (Butcher's order conditions, generated from the trees);
 * ``contractivity_radius`` — Kraaijevanger's threshold factor ``R(A, b)``, equal to the
-  circle-contractivity radius ``r`` used by the non-expansive step rule ``h ≤ 2r/ν`` (METHODS §3.1);
+  circle-contractivity radius ``r`` used by the non-expansive step rule ``h ≤ 2r/ν``;
+* ``is_algebraically_stable`` — ``b ≥ 0`` and ``BA + AᵀB − bbᵀ ⪰ 0`` (B-stability);
 * ``stability_function(z)`` — ``R(z) = 1 + z bᵀ (I − zA)⁻¹ 𝟙``.
 
 The module provides the tableaux ``euler``, ``midpoint``, ``heun``, ``rk4``, ``ssp_rk3``, ``gauss2``
@@ -245,6 +246,17 @@ class ButcherTableau:
         cond_a = np.max(np.abs(a + flipped - b[None, :]))
         cond_b = np.max(np.abs(b - b[::-1]))
         return bool(max(cond_a, cond_b) <= _COND_TOL)
+
+    @cached_property
+    def is_algebraically_stable(self) -> bool:
+        """``b ≥ 0`` and ``M = BA + AᵀB − bbᵀ ⪰ 0`` (Burrage–Butcher): B-stable, so non-expansive
+        on every field with one-sided Lipschitz constant 0 (a gradient flow), for every ``h
+        > 0``."""
+        a, b, _ = self._arrays
+        if np.any(b < -_COND_TOL):
+            return False
+        m = np.diag(b) @ a + a.T @ np.diag(b) - np.outer(b, b)
+        return bool(np.linalg.eigvalsh(0.5 * (m + m.T)).min() >= -_COND_TOL)
 
     def order_defects(self, order: int) -> dict[Tree, float]:
         """``bᵀΦ(τ) − 1/γ(τ)`` for every rooted tree ``τ`` with exactly ``order`` vertices."""

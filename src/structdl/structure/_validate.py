@@ -22,10 +22,12 @@ __all__ = [
     "as_state",
     "batch_size",
     "call_map",
+    "finite_or_unknown",
     "require_callable",
     "require_int",
     "resolve_tolerance",
     "state_max_abs_diff",
+    "step_size",
     "validate_step_size",
 ]
 
@@ -187,18 +189,80 @@ def require_int(value: Any, name: str, check: str, minimum: int) -> int:
     return value
 
 
-def validate_step_size(h: Any, check: str) -> float:
-    """Validate a non-zero finite step size (a float or a 0-d tensor)."""
-    if isinstance(h, Tensor) and h.numel() == 1:
-        h = float(h.detach())
-    if isinstance(h, bool) or not isinstance(h, (int, float)):
+def step_size(h: Any, who: str) -> float | Tensor:
+    """The one validator of a step size: a finite non-zero number, or a one-element tensor.
+
+    Negative steps are valid (they integrate backwards; symmetric methods invert that way). A
+    tensor stays a tensor (gradients may flow through a learned step); inside ``torch.func``
+    transforms its value is not inspected (no data-dependent branch there).
+
+    Raises:
+        StepSizeError: not a number, a tensor of more than one element, NaN/inf, or zero.
+    """
+    if isinstance(h, Tensor):
+        if h.numel() != 1:
+            raise StepSizeError(
+                f"{who}: the step size h is not one number — expected a float or a one-element "
+                f"tensor — received {_describe(h)} — take one step per step size"
+            )
+        readable = _read_scalar(h)
+        if readable is None:  # inside a torch.func transform or a compiled graph
+            return h
+        value = readable
+    elif isinstance(h, (int, float)) and not isinstance(h, bool):
+        value = float(h)
+    else:
         raise StepSizeError(
-            f"{check}: the step size `h` is not a number — expected a non-zero finite float — "
+            f"{who}: the step size h is not a number — expected a finite non-zero float — "
             f"received {_describe(h)} — pass e.g. h=0.1"
         )
-    if not math.isfinite(h) or h == 0:
+    if not math.isfinite(value):
         raise StepSizeError(
-            f"{check}: the step size `h` is invalid — expected a non-zero finite float (the "
-            f"check compares Φ_(−h)∘Φ_h with the identity) — received {h} — pass e.g. h=0.1"
+            f"{who}: the step size h is not finite — expected a finite non-zero number — "
+            f"received h={value} — check the time grid or the learned step sizes for NaN/inf"
         )
-    return float(h)
+    if value == 0.0:
+        raise StepSizeError(
+            f"{who}: the step size h is zero — expected a non-zero number (a zero step does "
+            f"nothing) — received h={h!r} — remove repeated points from the time grid"
+        )
+    return h
+
+
+def _read_scalar(x: Tensor) -> float | None:
+    """The value of a one-element tensor, or ``None`` where values cannot be read.
+
+    Inside ``torch.func.vmap`` reading a value (``.item()``) is an error, and inside
+    ``torch.compile`` it breaks the graph: value checks are skipped there (shapes and dtypes are
+    still checked), as torch's own modules do.
+    """
+    if torch.compiler.is_compiling():
+        return None
+    try:
+        return float(x.detach().reshape(()).item())
+    except RuntimeError:
+        return None
+
+
+def finite_or_unknown(x: Tensor) -> bool | None:
+    """Whether every entry of ``x`` is finite; ``None`` where values cannot be read.
+
+    One fused min/max reduction read back as two Python floats: ``min`` and ``max`` propagate
+    NaN, and an infinite entry is the min or the max, so both are finite exactly when every
+    entry is (several times cheaper than ``torch.isfinite(x).all()``, which writes a boolean
+    tensor of ``x``'s size).
+    """
+    if x.numel() == 0 or not (x.is_floating_point() or x.is_complex()):
+        return True
+    if torch.compiler.is_compiling() or x.device.type == "meta":
+        return None
+    try:
+        low, high = torch.aminmax(x.detach().reshape(-1))
+        return math.isfinite(low.item()) and math.isfinite(high.item())
+    except RuntimeError:
+        return None
+
+
+def validate_step_size(h: Any, check: str) -> float:
+    """:func:`step_size` as a Python float (for the checks, which compare maps at one ``h``)."""
+    return float(step_size(h, check))

@@ -18,6 +18,7 @@ attributes and never import the package that defines it (``structure`` is the bo
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import math
 import operator
@@ -32,6 +33,15 @@ __all__ = [
     "ALWAYS",
     "AllOf",
     "Always",
+    "AnyOf",
+    "CircleContractiveStep",
+    "EveryPartFlow",
+    "FieldAtMost",
+    "FromContext",
+    "HasKinds",
+    "OfAttribute",
+    "OfField",
+    "StepPositive",
     "AttributeAtMost",
     "AttributeBelow",
     "AttributeEquals",
@@ -39,6 +49,7 @@ __all__ = [
     "Condition",
     "EveryPart",
     "Explanation",
+    "accepts",
     "claims_of",
     "declares_claims",
     "derive",
@@ -186,6 +197,207 @@ class EveryPart(Condition):
 
 
 @dataclass(frozen=True)
+class AnyOf(Condition):
+    """At least one of ``conditions`` holds."""
+
+    conditions: tuple[Condition, ...]
+
+    def holds(self, obj: Any, context: Context) -> bool:
+        return any(c.holds(obj, context) for c in self.conditions)
+
+    def describe(self) -> str:
+        return " or ".join(f"({c.describe()})" for c in self.conditions) or "never"
+
+
+@dataclass(frozen=True)
+class HasKinds(Condition):
+    """``obj.kinds ⊇ kinds``: the object declares every one of these structural kinds."""
+
+    kinds: frozenset[str]
+
+    def holds(self, obj: Any, context: Context) -> bool:
+        return frozenset(self.kinds) <= frozenset(getattr(obj, "kinds", frozenset()))
+
+    def describe(self) -> str:
+        return f"kinds ⊇ {sorted(self.kinds)}"
+
+
+def _context_field(context: Context, who: str) -> Any:
+    if "field" not in context:
+        raise ConfigError(
+            f"claim condition {who} reads the vector field — expected a context with a "
+            f"'field' entry — received keys {sorted(context)} — ask for "
+            f"guarantees(field, integrator, h)"
+        )
+    return context["field"]
+
+
+def _context_step(context: Context, who: str) -> float:
+    if "h" not in context:
+        raise ConfigError(
+            f"claim condition {who} reads the step size — expected a context with an 'h' "
+            f"entry — received keys {sorted(context)} — ask for guarantees(field, integrator, h)"
+        )
+    return float(context["h"])
+
+
+@dataclass(frozen=True)
+class OfField(Condition):
+    """``condition`` evaluated on the vector field of the context (a step's field)."""
+
+    condition: Condition
+
+    def holds(self, obj: Any, context: Context) -> bool:
+        return self.condition.holds(_context_field(context, "OfField"), context)
+
+    def describe(self) -> str:
+        return f"field: {self.condition.describe()}"
+
+
+@dataclass(frozen=True)
+class OfAttribute(Condition):
+    """``condition`` evaluated on ``obj.<attribute>`` (e.g. the Hamiltonian a kick shears)."""
+
+    attribute: str
+    condition: Condition
+
+    def holds(self, obj: Any, context: Context) -> bool:
+        return self.condition.holds(_attribute(obj, self.attribute), context)
+
+    def describe(self) -> str:
+        return f"{self.attribute}: {self.condition.describe()}"
+
+
+@dataclass(frozen=True)
+class StepPositive(Condition):
+    """The step size of the context is positive (forward in time)."""
+
+    def holds(self, obj: Any, context: Context) -> bool:
+        return _context_step(context, "StepPositive") > 0.0
+
+    def describe(self) -> str:
+        return "h > 0"
+
+
+@dataclass(frozen=True)
+class CircleContractiveStep(Condition):
+    """``0 < h ≤ 2r/ν``: ``r = obj.contractivity_radius``, ``ν = field.lipschitz_bound()``.
+
+    The circle condition of Dahlquist–Jeltsch: a Runge–Kutta method with circle-contractivity
+    radius ``r > 0`` is non-expansive on a co-coercive field with constant ``ν`` for such steps
+    (every step when ``ν = 0``). A method with ``r = 0`` (classical RK4) never satisfies it.
+    """
+
+    def holds(self, obj: Any, context: Context) -> bool:
+        h = _context_step(context, "CircleContractiveStep")
+        field = _context_field(context, "CircleContractiveStep")
+        radius = _as_float(getattr(obj, "contractivity_radius", 0.0), "contractivity_radius")
+        if h <= 0.0 or not radius > 0.0 or not hasattr(field, "lipschitz_bound"):
+            return False
+        nu = _as_float(field.lipschitz_bound(), "lipschitz_bound")
+        if not math.isfinite(nu):
+            return False
+        return nu == 0.0 or h <= 2.0 * radius / nu
+
+    def describe(self) -> str:
+        return "0 < h ≤ 2r/ν (r: contractivity radius, ν: the field's co-coercivity constant)"
+
+
+@dataclass(frozen=True)
+class FieldAtMost(Condition):
+    """``field.<field_attribute> ≤ obj.<attribute>`` (e.g. a polynomial degree a rule is exact for).
+
+    A field that does not declare ``field_attribute`` does not satisfy the condition.
+    """
+
+    field_attribute: str
+    attribute: str
+
+    def holds(self, obj: Any, context: Context) -> bool:
+        field = _context_field(context, "FieldAtMost")
+        if getattr(field, self.field_attribute, None) is None:
+            return False
+        value = _as_float(_attribute(field, self.field_attribute), self.field_attribute)
+        bound = _as_float(_attribute(obj, self.attribute), self.attribute)
+        return math.isfinite(value) and value <= bound
+
+    def describe(self) -> str:
+        return f"field.{self.field_attribute} ≤ {self.attribute}"
+
+
+@dataclass(frozen=True)
+class EveryPartFlow(Condition):
+    """Every part of a split field (``field.parts``) keeps ``property`` in its sub-step.
+
+    A part that declares ``claims`` is advanced by its exact flow, whose claims decide; any other
+    part is advanced by ``obj.sub_integrator`` (when there is one and it accepts the part), whose
+    step guarantees decide. The composition rule of splitting methods: the composed step keeps
+    what every sub-step keeps. Sub-steps are fractions of ``h`` of the same sign, and every step
+    condition used here is monotone in ``h``, so the sub-steps are judged at ``h``.
+    """
+
+    property: Property
+
+    def holds(self, obj: Any, context: Context) -> bool:
+        field = _context_field(context, "EveryPartFlow")
+        parts = list(getattr(field, "parts", ()))
+        if not parts:
+            return False
+        sub = getattr(obj, "sub_integrator", None)
+        for part in parts:
+            part_context = {**context, "field": part}
+            if declares_claims(part):
+                kept = derive(part, part_context)
+            elif sub is not None and accepts(sub, part):
+                kept = derive(sub, part_context)
+            else:
+                return False
+            if self.property not in kept:
+                return False
+        return True
+
+    def describe(self) -> str:
+        return f"every part's sub-step keeps {self.property}"
+
+
+def accepts(integrator: Any, field: Any) -> bool:
+    """Whether one of ``integrator.accepts`` (alternative sets of kinds) is within ``field.kinds``."""
+    kinds = frozenset(getattr(field, "kinds", frozenset()))
+    return any(frozenset(option) <= kinds for option in getattr(integrator, "accepts", ()))
+
+
+@dataclass(frozen=True)
+class FromContext:
+    """A property parameter read from the context: ``OnManifold(FromContext("field.manifold"))``.
+
+    :func:`derive` replaces it by the value it names, so a Lie-group method claims
+    ``OnManifold("sphere")`` for a field on the sphere.
+    """
+
+    path: str
+
+    def resolve(self, context: Context) -> Any:
+        head, _, rest = self.path.partition(".")
+        if head not in context:
+            raise ConfigError(
+                f"claim parameter FromContext({self.path!r}) — expected a context entry "
+                f"{head!r} — received keys {sorted(context)} — pass it in the context"
+            )
+        value = context[head]
+        return _attribute(value, rest) if rest else value
+
+
+def _resolved(prop: Property, context: Context) -> Property:
+    """``prop`` with every :class:`FromContext` parameter replaced by its value."""
+    changes = {
+        f.name: getattr(prop, f.name).resolve(context)
+        for f in dataclasses.fields(prop)
+        if isinstance(getattr(prop, f.name), FromContext)
+    }
+    return dataclasses.replace(prop, **changes) if changes else prop
+
+
+@dataclass(frozen=True)
 class Claim:
     """A property and the condition under which it holds.
 
@@ -243,7 +455,7 @@ def derive(obj: Any, context: Context | None = None) -> frozenset[Property]:
         context: extra facts a condition may read (e.g. a step size); default none.
     """
     ctx: Context = {} if context is None else context
-    return frozenset(c.property for c in claims_of(obj) if c.when.holds(obj, ctx))
+    return frozenset(_resolved(c.property, ctx) for c in claims_of(obj) if c.when.holds(obj, ctx))
 
 
 @dataclass(frozen=True)

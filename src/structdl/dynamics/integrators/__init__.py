@@ -1,20 +1,20 @@
 """Integrators: *how* a structured vector field is discretised.
 
-Every integrator declares ``order``, ``requires`` (field kinds) and ``preserves`` (property tags)
-and checks compatibility before computing anything. :data:`INTEGRATORS` is the registry (name →
-class, each constructible with default arguments); :func:`compatible_integrators` lists the
-registered integrators that accept a given field, and :func:`is_compatible` is the non-raising
-test used by both (it honours integrators that accept one of several kind sets, such as the
-discrete-gradient methods: ``"energy"`` fields *or* partitioned Hamiltonian fields).
+Every integrator declares ``order``, ``accepts`` (alternative sets of field kinds), its
+``tableau`` where it has one, and ``claims`` (what a step preserves, and when), and checks
+compatibility before computing anything. :data:`INTEGRATORS` is the registry (name → class, each
+constructible with default arguments); :func:`compatible_integrators` lists the registered
+integrators that accept a given field.
 """
 
 from __future__ import annotations
 
 from .._base import Integrator, VectorField
-from .discrete_gradient import AVF, ItohAbe, energy_structure
+from .._lie_algebra import commutator, dexpinv, hat, lie_exp, so3_exp
+from .discrete_gradient import AVF, ItohAbe
 from .euler import Euler
 from .implicit import ImplicitMidpoint
-from .lie_group import RKMK, LieEuler, commutator, dexpinv, hat, lie_exp, so3_exp
+from .lie_group import RKMK, LieEuler
 from .runge_kutta import PartitionedRungeKutta, RungeKutta
 from .splitting import Drift, Kick, LieTrotter, SplitField, Strang, separable_split
 from .symplectic import StormerVerlet, SymplecticEuler, Yoshida4
@@ -40,9 +40,7 @@ __all__ = [
     "commutator",
     "compatible_integrators",
     "dexpinv",
-    "energy_structure",
     "hat",
-    "is_compatible",
     "lie_exp",
     "separable_split",
     "so3_exp",
@@ -69,17 +67,6 @@ INTEGRATORS: dict[str, type[Integrator]] = {
 }
 
 
-def is_compatible(integrator: Integrator, field: VectorField) -> bool:
-    """Whether ``integrator`` accepts ``field`` (no exception; same rule as ``check_compatible``).
-
-    An integrator accepts a field when one of its kind sets (``requires_any`` if it declares
-    alternatives, else ``requires``) is a subset of ``field.kinds``.
-    """
-    kinds = getattr(field, "kinds", frozenset())
-    alternatives = getattr(integrator, "requires_any", None) or (integrator.requires,)
-    return any(frozenset(alt) <= kinds for alt in alternatives)
-
-
 def compatible_integrators(field: VectorField) -> list[str]:
     """Names of the registered integrators (with default arguments) that accept ``field``.
 
@@ -91,4 +78,4 @@ def compatible_integrators(field: VectorField) -> list[str]:
         >>> "LieEuler" in names
         False
     """
-    return [name for name, cls in INTEGRATORS.items() if is_compatible(cls(), field)]
+    return [name for name, cls in INTEGRATORS.items() if cls().accepts_field(field)]

@@ -1,14 +1,8 @@
-"""Shared helpers of the integrators: step-size and state validation, the fixed-point solver,
-and access to the two partial gradients of a Hamiltonian field.
+"""Shared helpers of the integrators: the field evaluators of the unchecked path, the fixed-point
+solver, and the two partial gradients of a Hamiltonian field.
 
-Step-size policy (one place, used by every integrator):
-
-* ``h`` must be finite and non-zero (NaN/inf always raise; ``h = 0`` is a no-op that usually
-  signals a bug, e.g. a collapsed time grid) — :class:`StepSizeError`;
-* a negative ``h`` is accepted: it integrates backwards in time, which is how the symmetric methods
-  (Störmer–Verlet, Yoshida, implicit midpoint, Strang with exact sub-flows) are inverted, and how
-  reversibility ``Φ_{−h} ∘ Φ_h = id`` is checked. Guarantees that need ``h > 0`` (a dissipative
-  step-size bound) are the business of :func:`structdl.structure.guarantees`.
+Validation (compatibility, step size, state) happens once, in
+:meth:`structdl.dynamics.Integrator.step`; the helpers here run on validated inputs.
 """
 
 from __future__ import annotations
@@ -17,12 +11,9 @@ from collections.abc import Callable
 
 import torch
 from torch import Tensor
-from torch.nn.modules import module as _module
 
-from ..._errors import ConfigError, StepSizeError
-from .._base import State, VectorField, check_state
-from .._field_base import StructuredField
-from .._partitioned import _SeparableField
+from ..._errors import ConfigError, ConvergenceError
+from .._base import State, VectorField
 
 __all__ = [
     "energy_gradient",
@@ -30,103 +21,45 @@ __all__ = [
     "fixed_point",
     "hamiltonian_gradients",
     "separable_gradients",
+    "solver_options",
     "solver_tolerance",
     "state_diff_max",
     "state_dtype",
-    "validate_inputs",
-    "validate_step",
 ]
-
-
-def validate_step(h: float | Tensor, who: str) -> None:
-    """Raise :class:`StepSizeError` unless ``h`` is finite and non-zero (negative is allowed)."""
-    if isinstance(h, Tensor):
-        values = h.detach()
-        if not values.is_floating_point():
-            values = values.double()
-        finite = bool(torch.isfinite(values).all())
-        zero = bool((values == 0).any())
-    elif isinstance(h, (int, float)) and not isinstance(h, bool):
-        finite = h == h and abs(h) != float("inf")
-        zero = h == 0
-    else:
-        raise StepSizeError(
-            f"{who}: the step size must be a float or a tensor, got {type(h).__name__}; pass e.g. "
-            "h=0.1"
-        )
-    if not finite:
-        raise StepSizeError(
-            f"{who}: the step size must be finite, got h={h}; check the time grid or the learned "
-            "step sizes for NaN/inf"
-        )
-    if zero:
-        raise StepSizeError(
-            f"{who}: the step size must be non-zero, got h={h}; a zero step does nothing — "
-            "remove repeated time points from the grid"
-        )
-
-
-def validate_inputs(integrator, field: VectorField, y: State, h: float | Tensor) -> None:  # noqa: ANN001
-    """Compatibility first (before any computation), then the step size, then the state."""
-    integrator.check_compatible(field)
-    validate_step(h, integrator.name)
-    check_state(y, f"{integrator.name}: state")
 
 
 Evaluator = Callable[[float | Tensor, State], State]
 Gradient = Callable[[float | Tensor, Tensor], Tensor]
 
-_GLOBAL_HOOKS = (
-    "_global_forward_hooks",
-    "_global_forward_pre_hooks",
-    "_global_backward_hooks",
-    "_global_backward_pre_hooks",
-)
 
+def field_evaluator(field: VectorField) -> Evaluator:
+    """The callable an integrator evaluates ``f(t, y)`` with, on a validated state.
 
-def _has_hooks(field: VectorField) -> bool:
-    """Whether calling ``field`` would run module hooks (its own or global ones)."""
-    own = (
-        field._forward_hooks
-        or field._forward_pre_hooks
-        or field._backward_hooks
-        or field._backward_pre_hooks
-    )
-    return bool(own) or any(getattr(_module, name, None) for name in _GLOBAL_HOOKS)
-
-
-def field_evaluator(field: VectorField, *, checked: bool) -> Evaluator:
-    """The callable an integrator evaluates ``f(t, y)`` with.
-
-    ``checked=True`` (the public ``step``): ``field`` itself, so a structured field validates
-    every state it is given. ``checked=False`` (``Integrator._step``, inputs validated once by
-    the caller): a :class:`StructuredField` is evaluated by its ``_evaluate`` directly, skipping
-    the per-call validation and ``nn.Module`` dispatch — unless the field has hooks or overrides
-    ``forward``, which must then run (the result is the same either way).
+    The field's public unchecked ``evaluate`` (the same values as calling the field, without
+    validating the state again); a field that overrides ``forward`` itself is called instead,
+    so that its own code runs.
     """
-    if (
-        checked
-        or not isinstance(field, StructuredField)
-        or type(field).forward is not StructuredField.forward
-        or _has_hooks(field)
-    ):
+    if type(field).forward is not _field_forward(field):
         return field
-    return field._evaluate
+    return field.evaluate
 
 
-def separable_gradients(field: VectorField, *, checked: bool) -> tuple[Gradient, Gradient]:
+def _field_forward(field: VectorField) -> object:
+    """The ``forward`` that belongs with the field's ``evaluate`` (where both are inherited)."""
+    owner = next((cls for cls in type(field).__mro__ if "evaluate" in vars(cls)), VectorField)
+    return owner.forward if owner is not VectorField else type(field).forward
+
+
+def separable_gradients(field: VectorField) -> tuple[Gradient, Gradient]:
     """``(∂H/∂q, ∂H/∂p)`` as callables ``(t, x) ↦ tensor`` for the explicit symplectic methods.
 
-    Unchecked (see :func:`field_evaluator`) for the neural separable fields, whose public
-    ``grad_q``/``grad_p`` validate their argument; any other field's own methods otherwise.
+    A field that exposes the unchecked ``potential_gradient(q)`` / ``kinetic_gradient(p)`` (the
+    neural separable fields, whose public ``grad_q``/``grad_p`` validate) is evaluated through
+    them; any other field through its ``grad_q``/``grad_p``.
     """
-    if (
-        not checked
-        and isinstance(field, _SeparableField)
-        and type(field).grad_q is _SeparableField.grad_q
-        and type(field).grad_p is _SeparableField.grad_p
-    ):
-        potential, kinetic = field._grad_potential, field._grad_kinetic
+    potential = getattr(field, "potential_gradient", None)
+    kinetic = getattr(field, "kinetic_gradient", None)
+    if potential is not None and kinetic is not None:
         return (lambda t, q: potential(q)), (lambda t, p: kinetic(p))
     return field.grad_q, field.grad_p
 
@@ -177,7 +110,7 @@ def fixed_point(
     """Iterate ``x ← update(x)`` until ``max|Δx| ≤ tol · (1 + max|x|)``.
 
     The iteration is a contraction when ``|h| · Lip(f) · ‖A‖ < 1``; if it is not, the step is too
-    large, so non-convergence raises :class:`StepSizeError` with the last residual. Once the
+    large, so non-convergence raises :class:`ConvergenceError` with the last increment. Once the
     increment reaches round-off level (``≤ 1000 tol``) and stops decreasing, the iterate is
     accepted: further iterations cannot improve it in floating point.
 
@@ -197,10 +130,11 @@ def fixed_point(
         if diff <= bar or (diff <= 1e3 * bar and diff >= previous):
             return x
         previous = diff
-    raise StepSizeError(
-        f"{who}: the implicit solve did not converge in {max_iter} fixed-point iterations "
-        f"(last increment {diff:.3e}, tolerance {tol:.1e}) at step size h={float(h):.4g}; "
-        "reduce the step size, or raise max_iter"
+    raise ConvergenceError(
+        f"{who}: the implicit solve did not converge — expected an increment below {tol:.1e} "
+        f"within {max_iter} fixed-point iterations — received a last increment of {diff:.3e} at "
+        f"step size h={float(h):.4g} — reduce the step size, or raise max_iter",
+        residual=diff,
     )
 
 

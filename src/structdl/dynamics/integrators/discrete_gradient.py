@@ -27,9 +27,21 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ..._errors import ConfigError, IncompatibleSchemeError
-from ...structure.properties import Dissipative, EnergyConserving, Property
+from ..._errors import ConfigError
+from ...structure.declarations import (
+    ALWAYS,
+    AllOf,
+    AnyOf,
+    AttributeEquals,
+    Claim,
+    Condition,
+    FieldAtMost,
+    OfField,
+    StepPositive,
+)
+from ...structure.properties import Dissipative, EnergyConserving
 from .._base import Integrator, State, VectorField
+from .._field_base import positive_int
 from ._common import (
     energy_gradient,
     fixed_point,
@@ -37,78 +49,59 @@ from ._common import (
     solver_options,
     solver_tolerance,
     state_dtype,
-    validate_inputs,
 )
 
-__all__ = ["AVF", "ItohAbe", "energy_structure"]
+__all__ = ["AVF", "ItohAbe"]
 
 _ENERGY = frozenset({"energy"})
 _HAMILTONIAN = frozenset({"hamiltonian", "partitioned"})
 
 
-def energy_structure(field: VectorField) -> str:
-    """Classify the structure matrix: ``"skew"``, ``"dissipative"`` (S + Sᵀ ⪯ 0) or ``"none"``.
+_SKEW = OfField(AttributeEquals("energy_structure", "skew"))
+_DISSIPATIVE = OfField(AttributeEquals("energy_structure", "dissipative"))
 
-    Hamiltonian fields have ``S = J`` and are ``"skew"``.
-    """
-    if _HAMILTONIAN <= field.kinds:
-        return "skew"
-    s = torch.as_tensor(field.structure_matrix, dtype=torch.float64)
-    sym = s + s.T
-    scale = max(1.0, float(s.abs().max()))
-    if float(sym.abs().max()) <= 1e-12 * scale:
-        return "skew"
-    if float(torch.linalg.eigvalsh(sym).max()) <= 1e-12 * scale:
-        return "dissipative"
-    return "none"
+
+def _energy_claims(exact: Condition) -> tuple[Claim, ...]:
+    """``E(y₁) − E(y₀) = h ∇̄EᵀS∇̄E``: zero for skew ``S``, ``≤ 0`` for ``S + Sᵀ ⪯ 0`` and
+    ``h > 0`` — when ``exact`` says the discrete gradient is exact for this field."""
+    return (
+        Claim(
+            EnergyConserving(),
+            when=AllOf((_SKEW, exact)),
+            reason="E(y₁) − E(y₀) = h ∇̄EᵀS∇̄E = 0 for skew S (McLachlan–Quispel–Robidoux 1999)",
+        ),
+        Claim(
+            Dissipative(),
+            when=AllOf((AnyOf((_SKEW, AllOf((_DISSIPATIVE, StepPositive())))), exact)),
+            reason="E(y₁) − E(y₀) = h ∇̄EᵀS∇̄E ≤ 0 for S + Sᵀ ⪯ 0 and h > 0",
+        ),
+    )
+
+
+def _format_bytes(count: int) -> str:
+    """``count`` bytes in the largest binary unit that keeps the number ≥ 1 (e.g. 7.28 TiB)."""
+    value = float(count)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if value < 1024.0 or unit == "TiB":
+            return f"{value:.2f} {unit}"
+        value /= 1024.0
+    return f"{value:.2f} TiB"
 
 
 class _DiscreteGradient(Integrator):
-    """Shared machinery: field adaptation (energy or Hamiltonian), the solve, the guarantees."""
+    """Shared machinery: field adaptation (energy or Hamiltonian) and the implicit solve."""
 
-    requires: ClassVar[frozenset[str]] = _ENERGY
     #: Either alternative suffices: an "energy" field, or a partitioned Hamiltonian field (S = J).
-    requires_any: ClassVar[tuple[frozenset[str], ...]] = (_ENERGY, _HAMILTONIAN)
-    preserves: ClassVar[frozenset[Property]] = frozenset()
+    accepts: ClassVar[tuple[frozenset[str], ...]] = (_ENERGY, _HAMILTONIAN)
 
     def __init__(self, max_iter: int, tol: float | None) -> None:
         self.max_iter, self.tol = solver_options(self.name, max_iter, tol)
 
-    def check_compatible(self, field: VectorField) -> None:
-        """Accept an "energy" field or a partitioned Hamiltonian field; otherwise raise."""
-        kinds = getattr(field, "kinds", frozenset())
-        if any(alt <= kinds for alt in self.requires_any):
-            return
-        from . import compatible_integrators  # local: the registry imports this module
-
-        suggestions = ", ".join(compatible_integrators(field)) or "none registered"
-        raise IncompatibleSchemeError(
-            f"{self.name} cannot integrate {type(field).__name__}: it requires a field of kind "
-            f"['energy'] (y' = S∇E(y)) or ['hamiltonian', 'partitioned'], but "
-            f"{type(field).__name__} is of kind {sorted(kinds)}; compatible integrators: "
-            f"{suggestions}"
-        )
-
-    def preserves_for(self, field: VectorField) -> frozenset[Property]:
-        """Derived guarantee: energy conserved for skew ``S``, non-increasing for ``S + Sᵀ ⪯ 0``."""
-        kind = energy_structure(field)
-        if kind == "skew":
-            return frozenset({EnergyConserving(), Dissipative()})
-        if kind == "dissipative":
-            return frozenset({Dissipative()})
-        return frozenset()
-
     # -- the state as one flat vector z, with the energy, its gradient and S on it ----------
 
     @staticmethod
-    def _pack(field: VectorField, y: State) -> Tensor:
-        if isinstance(y, tuple):
-            if not _HAMILTONIAN <= field.kinds:
-                raise IncompatibleSchemeError(
-                    f"a pair state needs a partitioned Hamiltonian field, got {field.name}"
-                )
-            return torch.cat(y, dim=-1)
-        return y
+    def _pack(y: State) -> Tensor:
+        return torch.cat(y, dim=-1) if isinstance(y, tuple) else y
 
     @staticmethod
     def _unpack(z: Tensor, like: State) -> State:
@@ -138,10 +131,9 @@ class _DiscreteGradient(Integrator):
     ) -> Tensor:
         raise NotImplementedError
 
-    def step(self, field: VectorField, t: float | Tensor, y: State, h: float | Tensor) -> State:
-        """One discrete-gradient step ``y₁ = y₀ + h S ∇̄E(y₀, y₁)`` from ``t`` to ``t + h``."""
-        validate_inputs(self, field, y, h)
-        z0 = self._pack(field, y)
+    def advance(self, field: VectorField, t: float | Tensor, y: State, h: float | Tensor) -> State:
+        """One discrete-gradient step ``y₁ = y₀ + h S ∇̄E(y₀, y₁)`` on validated inputs."""
+        z0 = self._pack(y)
 
         def update(z1: Tensor) -> Tensor:
             g = self._discrete_gradient(field, t, z0, z1, y)
@@ -164,23 +156,41 @@ class AVF(_DiscreteGradient):
     The integral is computed with ``nodes``-point Gauss–Legendre quadrature (exact when ``∇E`` is a
     polynomial of degree ≤ ``2·nodes − 1``; otherwise the quadrature error is
     ``O(‖y₁ − y₀‖^{2·nodes})``), and the implicit equation by fixed-point iteration. Order 2,
-    symmetric. Energy is conserved for skew ``S`` (Hamiltonian fields: ``S = J``) and
-    non-increasing for negative-semidefinite ``S``, for every ``h > 0``; see :meth:`preserves_for`.
+    symmetric. When the quadrature is exact — the field declares ``energy_gradient_degree`` at
+    most ``exact_degree = 2·nodes − 1`` — energy is conserved for skew ``S`` (Hamiltonian
+    fields: ``S = J``) and non-increasing for negative-semidefinite ``S``, for every ``h > 0``
+    (up to the solve's residual). For any other energy (a pendulum's ``cos q``, a network's
+    ``tanh``) the drift is the quadrature error, and nothing is claimed.
 
     Args:
-        nodes: number of Gauss–Legendre nodes (≥ 1).
-        max_iter: maximum fixed-point iterations (non-convergence raises ``StepSizeError``).
+        nodes: number of Gauss–Legendre nodes, 1 to 64 (more are never needed: 64 nodes are
+            exact for polynomial gradients of degree 127).
+        max_iter: maximum fixed-point iterations (non-convergence raises ``ConvergenceError``).
         tol: relative tolerance of the solve (default: 8 ulp of the state dtype).
     """
 
     order: ClassVar[int] = 2
+    is_symmetric: ClassVar[bool] = True
+    claims = _energy_claims(FieldAtMost("energy_gradient_degree", "exact_degree"))
+    #: Most quadrature nodes: the batched quadrature holds ``nodes × batch`` states at once.
+    MAX_NODES: ClassVar[int] = 64
 
     def __init__(self, nodes: int = 3, *, max_iter: int = 100, tol: float | None = None) -> None:
         super().__init__(max_iter, tol)
-        if not isinstance(nodes, int) or nodes < 1:
-            raise ConfigError(f"AVF: nodes must be a positive int, got {nodes!r}")
+        positive_int(nodes, "nodes")
+        if nodes > self.MAX_NODES:
+            needed = _format_bytes(8 * nodes * nodes)
+            raise ConfigError(
+                f"AVF: too many quadrature nodes — expected at most {self.MAX_NODES} (exact for "
+                f"polynomial gradients of degree {2 * self.MAX_NODES - 1}) — received nodes="
+                f"{nodes}, whose Gauss–Legendre rule needs a {nodes}×{nodes} eigenproblem "
+                f"({needed} in float64) and {nodes} gradient evaluations per state — pass e.g. "
+                f"nodes=3"
+            )
         x, w = np.polynomial.legendre.leggauss(nodes)
         self.nodes = nodes
+        #: The largest polynomial degree of ``∇E`` the quadrature integrates exactly.
+        self.exact_degree = 2 * nodes - 1
         self._xi = tuple(float(v) for v in 0.5 * (x + 1.0))  # map [-1, 1] → [0, 1]
         self._w = tuple(float(v) for v in 0.5 * w)
 
@@ -219,11 +229,12 @@ class ItohAbe(_DiscreteGradient):
     than AVF's, so its default tolerance is ``1e-11`` (float64) / ``1e-5`` (float32).
 
     Args:
-        max_iter: maximum fixed-point iterations (non-convergence raises ``StepSizeError``).
+        max_iter: maximum fixed-point iterations (non-convergence raises ``ConvergenceError``).
         tol: relative tolerance of the solve.
     """
 
     order: ClassVar[int] = 1
+    claims = _energy_claims(ALWAYS)
 
     def __init__(self, *, max_iter: int = 200, tol: float | None = None) -> None:
         super().__init__(max_iter, tol)

@@ -6,9 +6,10 @@ from typing import ClassVar, final
 
 from torch import Tensor
 
-from ...structure.properties import Property
+from .. import tableau as tableaux
 from .._base import Integrator, State, VectorField, state_add
-from ._common import field_evaluator, validate_inputs
+from ._claims import RUNGE_KUTTA_CLAIMS
+from ._common import field_evaluator
 
 __all__ = ["Euler"]
 
@@ -20,8 +21,9 @@ class Euler(Integrator):
     Order 1, explicit, for any field (tensor or partitioned state). It preserves no geometric
     structure by itself: it is not symplectic and drifts in energy on Hamiltonian fields. On a
     gradient-flow field ``−Aᵀσ(Ax + b)`` with ``σ' ∈ [0, L]`` it is non-expansive when
-    ``h ≤ 2/(L‖A‖²)``; that conditional guarantee is derived by
-    :func:`structdl.structure.guarantees`, not declared here. No exact inverse is available
+    ``h ≤ 2/(L‖A‖²)``: it is the one-stage tableau ``euler`` (circle-contractivity radius 1)
+    and declares the Runge–Kutta claims, which :func:`structdl.structure.guarantees` evaluates.
+    No exact inverse is available
     (the inverse needs a fixed-point solve, see the i-ResNet layers of ``structdl.invertible``).
 
     Example:
@@ -34,14 +36,9 @@ class Euler(Integrator):
     """
 
     order: ClassVar[int] = 1
-    requires: ClassVar[frozenset[str]] = frozenset()
-    preserves: ClassVar[frozenset[Property]] = frozenset()
+    tableau = tableaux.euler
+    claims = RUNGE_KUTTA_CLAIMS
 
-    def step(self, field: VectorField, t: float | Tensor, y: State, h: float | Tensor) -> State:
-        """Advance ``y`` from ``t`` to ``t + h`` with one Euler step."""
-        validate_inputs(self, field, y, h)
-        return state_add(y, field(t, y), h)
-
-    def _step(self, field: VectorField, t: float | Tensor, y: State, h: float | Tensor) -> State:
-        """:meth:`step` without validation (inputs validated by the caller)."""
-        return state_add(y, field_evaluator(field, checked=False)(t, y), h)
+    def advance(self, field: VectorField, t: float | Tensor, y: State, h: float | Tensor) -> State:
+        """``y + h f(t, y)`` on validated inputs."""
+        return state_add(y, field_evaluator(field)(t, y), h)

@@ -6,17 +6,10 @@ from typing import ClassVar, final
 
 from torch import Tensor
 
-from ...structure.properties import Invertible, Property, Reversible, Symplectic
+from .. import tableau as tableaux
 from .._base import Integrator, State, VectorField, state_add, state_map
-from ._common import (
-    Evaluator,
-    field_evaluator,
-    fixed_point,
-    solver_options,
-    solver_tolerance,
-    state_dtype,
-    validate_inputs,
-)
+from ._claims import RUNGE_KUTTA_CLAIMS
+from ._common import field_evaluator, fixed_point, solver_options, solver_tolerance, state_dtype
 
 __all__ = ["ImplicitMidpoint"]
 
@@ -33,7 +26,7 @@ class ImplicitMidpoint(Integrator):
 
     Args:
         max_iter: maximum fixed-point iterations; non-convergence raises
-            :class:`StepSizeError` (the iteration contracts when ``|h|·Lip(f)/2 < 1``).
+            :class:`~structdl.ConvergenceError` (the iteration contracts when ``|h|·Lip(f)/2 < 1``).
         tol: relative tolerance (default: 8 ulp of the state dtype).
 
     Example:
@@ -47,34 +40,28 @@ class ImplicitMidpoint(Integrator):
     """
 
     order: ClassVar[int] = 2
-    requires: ClassVar[frozenset[str]] = frozenset()
-    preserves: ClassVar[frozenset[Property]] = frozenset({Symplectic(), Reversible(), Invertible()})
+    tableau = tableaux.gauss2
+    is_symmetric: ClassVar[bool] = True
+    claims = RUNGE_KUTTA_CLAIMS
 
     def __init__(self, *, max_iter: int = 100, tol: float | None = None) -> None:
         self.max_iter, self.tol = solver_options("ImplicitMidpoint", max_iter, tol)
 
-    def step(self, field: VectorField, t: float | Tensor, y: State, h: float | Tensor) -> State:
-        """One implicit-midpoint step from ``t`` to ``t + h``."""
-        validate_inputs(self, field, y, h)
-        return self._advance(field_evaluator(field, checked=True), t, y, h)
-
-    def _step(self, field: VectorField, t: float | Tensor, y: State, h: float | Tensor) -> State:
-        """:meth:`step` without validation (inputs validated by the caller)."""
-        return self._advance(field_evaluator(field, checked=False), t, y, h)
-
-    def _advance(self, field: Evaluator, t: float | Tensor, y: State, h: float | Tensor) -> State:
+    def advance(self, field: VectorField, t: float | Tensor, y: State, h: float | Tensor) -> State:
+        """One implicit-midpoint step on validated inputs."""
+        f = field_evaluator(field)
         t_mid = t + 0.5 * h
 
         def update(mid: State) -> State:
-            return state_add(y, field(t_mid, mid), 0.5 * h)
+            return state_add(y, f(t_mid, mid), 0.5 * h)
 
         tol = self.tol if self.tol is not None else solver_tolerance(state_dtype(y))
         start = state_map(lambda part: part, y)
         mid = fixed_point(update, start, tol=tol, max_iter=self.max_iter, who=self.name, h=h)
-        return state_add(y, field(t_mid, mid), h)
+        return state_add(y, f(t_mid, mid), h)
 
-    def inverse_step(
+    def advance_inverse(
         self, field: VectorField, t: float | Tensor, y_next: State, h: float | Tensor
     ) -> State:
         """Inverse by symmetry: ``Φ_h⁻¹ = Φ_{−h}`` started at ``t + h``."""
-        return self.step(field, t + h, y_next, -h)
+        return self.advance(field, t + h, y_next, -h)

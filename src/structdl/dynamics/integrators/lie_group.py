@@ -1,4 +1,4 @@
-"""Lie-group integrators for ``y' = ξ(t, y) · y`` on a homogeneous manifold (METHODS §3.4).
+"""Lie-group integrators for ``y' = ξ(t, y) · y`` on a homogeneous manifold.
 
 The field (kind ``"lie"``) exposes ``xi(t, y)``, an element of the Lie algebra, and
 ``act(g, y)``, the action of a group element ``g`` (a matrix of shape ``(batch, n, n)``) on the
@@ -16,108 +16,31 @@ from __future__ import annotations
 
 from typing import ClassVar, final
 
-import torch
 from torch import Tensor
 
-from ..._errors import ConfigError, ShapeError
-from ...structure.properties import OnManifold, Property
+from ..._errors import ConfigError
+from ...structure.declarations import ALWAYS, Claim, FromContext
+from ...structure.properties import OnManifold
 from .._base import Integrator, State, VectorField
-from ._common import validate_inputs
+from .._lie_algebra import check_algebra, dexpinv, lie_exp
 
-__all__ = ["RKMK", "LieEuler", "commutator", "dexpinv", "hat", "lie_exp", "so3_exp"]
-
-#: Below this angle Rodrigues' coefficients use their Taylor series (no 0/0, smooth gradients).
-_SMALL_ANGLE = 1e-3
-
-
-def hat(omega: Tensor) -> Tensor:
-    """The skew matrix ``ω̂`` with ``ω̂ v = ω × v``; ``(…, 3) → (…, 3, 3)``."""
-    x, y, z = omega.unbind(-1)
-    zero = torch.zeros_like(x)
-    return torch.stack(
-        (
-            torch.stack((zero, -z, y), dim=-1),
-            torch.stack((z, zero, -x), dim=-1),
-            torch.stack((-y, x, zero), dim=-1),
-        ),
-        dim=-2,
-    )
-
-
-def so3_exp(omega: Tensor) -> Tensor:
-    """Rodrigues' formula ``exp(ω̂) = I + (sin θ/θ) ω̂ + ((1 − cos θ)/θ²) ω̂²``, ``θ = ‖ω‖``.
-
-    Args:
-        omega: rotation vectors, shape ``(…, 3)``.
-
-    Returns:
-        rotation matrices, shape ``(…, 3, 3)``, orthogonal to round-off.
-    """
-    theta2 = (omega * omega).sum(-1)
-    small = theta2 < _SMALL_ANGLE**2
-    safe2 = torch.where(small, torch.ones_like(theta2), theta2)
-    safe = torch.sqrt(safe2)
-    a = torch.where(small, 1.0 - theta2 / 6.0 + theta2**2 / 120.0, torch.sin(safe) / safe)
-    b = torch.where(small, 0.5 - theta2 / 24.0 + theta2**2 / 720.0, (1.0 - torch.cos(safe)) / safe2)
-    k = hat(omega)
-    eye = torch.eye(3, dtype=omega.dtype, device=omega.device).expand_as(k)
-    return eye + a[..., None, None] * k + b[..., None, None] * (k @ k)
-
-
-def _is_vector(xi: Tensor) -> bool:
-    return xi.dim() == 2 and xi.shape[-1] == 3
-
-
-def _check_algebra(xi: Tensor, who: str) -> None:
-    if _is_vector(xi):
-        return
-    if xi.dim() >= 3 and xi.shape[-1] == xi.shape[-2]:
-        return
-    raise ShapeError(
-        f"{who}: xi(t, y) must return an so(3) vector of shape (batch, 3) or a square matrix of "
-        f"shape (batch, n, n), got shape {tuple(xi.shape)}"
-    )
-
-
-def lie_exp(u: Tensor) -> Tensor:
-    """Group element ``exp(u)``: Rodrigues for so(3) vectors, ``matrix_exp`` for matrices."""
-    return so3_exp(u) if _is_vector(u) else torch.linalg.matrix_exp(u)
-
-
-def commutator(a: Tensor, b: Tensor) -> Tensor:
-    """Lie bracket ``[a, b]``: the cross product for so(3) vectors, ``ab − ba`` for matrices."""
-    if _is_vector(a):
-        return torch.linalg.cross(a, b, dim=-1)
-    return a @ b - b @ a
-
-
-def dexpinv(u: Tensor, v: Tensor, terms: int) -> Tensor:
-    """Truncated ``dexp_u⁻¹(v) = v − ½[u, v] + (1/12)[u, [u, v]] − …`` (Bernoulli numbers).
-
-    Args:
-        u: algebra element (the current increment).
-        v: algebra element.
-        terms: how many terms to keep (1: ``v``; 2: up to ``[u, v]``; 3: up to ``[u, [u, v]]``).
-            An RKMK method of order ``p`` needs the terms up to order ``p − 2`` in ``u``.
-    """
-    out = v
-    if terms >= 2:
-        first = commutator(u, v)
-        out = out - 0.5 * first
-        if terms >= 3:
-            out = out + commutator(u, first) / 12.0
-    return out
+__all__ = ["RKMK", "LieEuler"]
 
 
 class _LieMethod(Integrator):
-    requires: ClassVar[frozenset[str]] = frozenset({"lie"})
-    preserves: ClassVar[frozenset[Property]] = frozenset(
-        {OnManifold("orbit of the group action (e.g. the sphere)")}
+    accepts: ClassVar[tuple[frozenset[str], ...]] = (frozenset({"lie"}),)
+    claims: ClassVar[tuple[Claim, ...]] = (
+        Claim(
+            OnManifold(FromContext("field.manifold")),
+            ALWAYS,
+            "y₁ = exp(u)·y₀ with u in the Lie algebra stays on the orbit of y₀ (the field's "
+            "manifold)",
+        ),
     )
 
     def _xi(self, field: VectorField, t: float | Tensor, y: State) -> Tensor:
         xi = field.xi(t, y)
-        _check_algebra(xi, self.name)
+        check_algebra(xi, self.name)
         return xi
 
     def _advance(self, field: VectorField, u: Tensor, y: State) -> State:
@@ -143,9 +66,8 @@ class LieEuler(_LieMethod):
 
     order: ClassVar[int] = 1
 
-    def step(self, field: VectorField, t: float | Tensor, y: State, h: float | Tensor) -> State:
-        """One Lie–Euler step from ``t`` to ``t + h``."""
-        validate_inputs(self, field, y, h)
+    def advance(self, field: VectorField, t: float | Tensor, y: State, h: float | Tensor) -> State:
+        """One Lie–Euler step on validated inputs."""
         return self._advance(field, h * self._xi(field, t, y), y)
 
 
@@ -172,8 +94,10 @@ class RKMK(_LieMethod):
     """
 
     def __init__(self, order: int = 4) -> None:
-        if order not in (2, 4):
-            raise ConfigError(f"RKMK: order must be 2 or 4, got {order!r}")
+        if isinstance(order, bool) or order not in (2, 4):
+            raise ConfigError(
+                f"RKMK: unsupported order — expected 2 or 4 — received {order!r} — pass order=4"
+            )
         self.order = order
 
     @property
@@ -181,9 +105,8 @@ class RKMK(_LieMethod):
         """``RKMK(order=p)``."""
         return f"RKMK(order={self.order})"
 
-    def step(self, field: VectorField, t: float | Tensor, y: State, h: float | Tensor) -> State:
-        """One RKMK step from ``t`` to ``t + h``."""
-        validate_inputs(self, field, y, h)
+    def advance(self, field: VectorField, t: float | Tensor, y: State, h: float | Tensor) -> State:
+        """One RKMK step on validated inputs."""
         k1 = h * self._xi(field, t, y)
         if self.order == 2:
             k2 = h * self._xi(field, t + h, self._advance(field, k1, y))

@@ -8,10 +8,12 @@ import torch
 from torch import Tensor
 
 from ..._errors import ConfigError
-from ...structure.properties import Property, Reversible, Symplectic
+from ...structure.declarations import AllOf, AnyOf, AttributeEquals, Claim, HasKinds, OfField
+from ...structure.properties import Symplectic, VolumePreserving
 from .._base import Integrator, State, VectorField
 from ..tableau import ButcherTableau, PartitionedTableau, lobatto_3a_3b, rk4
 from ..tableau import tableau as lookup_tableau
+from ._claims import INVERTIBLE, REVERSIBLE, RUNGE_KUTTA_CLAIMS
 from ._common import (
     Evaluator,
     field_evaluator,
@@ -19,7 +21,6 @@ from ._common import (
     solver_options,
     solver_tolerance,
     state_dtype,
-    validate_inputs,
 )
 
 __all__ = ["PartitionedRungeKutta", "RungeKutta"]
@@ -66,29 +67,18 @@ def _unflatten(flat: tuple[Tensor, ...], stages: int) -> list[State]:
 
 
 @final
-def _derived_preserves(tableau: ButcherTableau | PartitionedTableau) -> frozenset[Property]:
-    """What the coefficients alone guarantee: symplectic tableaux (``b_i a_ij + b_j a_ji =
-    b_i b_j``) preserve symplecticity, symmetric ones are time-reversible."""
-    derived: set[Property] = set()
-    if tableau.is_symplectic:
-        derived.add(Symplectic())
-    if tableau.is_symmetric:
-        derived.add(Reversible())
-    return frozenset(derived)
-
-
 class RungeKutta(Integrator):
     """Runge–Kutta method ``k_i = f(t + c_i h, y + h Σ_j a_ij k_j)``, ``y₁ = y + h Σ_i b_i k_i``.
 
     Everything structural is derived from the tableau: ``order`` is the tree order of the
-    coefficients; ``preserves`` contains :class:`Symplectic` when ``b_i a_ij + b_j a_ji = b_i b_j``
-    (symplectic *for Hamiltonian fields*, the condition that
-    :func:`structdl.structure.guarantees` adds) and :class:`Reversible` when the tableau is
-    symmetric.
+    coefficients, and the Runge–Kutta claims read its properties (symplectic on Hamiltonian
+    fields when ``b_i a_ij + b_j a_ji = b_i b_j``, reversible when symmetric, non-expansive on
+    gradient flows by circle contractivity or algebraic stability), evaluated by
+    :func:`structdl.structure.guarantees`.
     Explicit tableaux are evaluated stage by stage; implicit ones solve the stage equations by
     fixed-point iteration to a few units of round-off, raising :class:`StepSizeError` if the
-    iteration does not converge within ``max_iter`` (the step is too large for the field's
-    Lipschitz constant).
+    iteration does not converge within ``max_iter`` (:class:`~structdl.ConvergenceError`: the step
+    is too large for the field's Lipschitz constant).
 
     Args:
         tableau: a :class:`ButcherTableau` or the name of one (``"rk4"``, ``"gauss4"``, …).
@@ -96,11 +86,11 @@ class RungeKutta(Integrator):
         tol: relative tolerance of the implicit solve (default: 8 ulp of the state dtype).
 
     Example:
-        >>> RungeKutta("gauss4").order, sorted(map(str, RungeKutta("gauss4").preserves))
-        (4, ['Reversible', 'Symplectic'])
+        >>> RungeKutta("gauss4").order, RungeKutta("gauss4").is_symmetric
+        (4, True)
     """
 
-    requires = frozenset()
+    claims = RUNGE_KUTTA_CLAIMS
 
     def __init__(
         self,
@@ -119,25 +109,20 @@ class RungeKutta(Integrator):
         self.max_iter, self.tol = solver_options("RungeKutta", max_iter, tol)
         self.tableau = tableau
         self.order = tableau.order
-        self.preserves = _derived_preserves(tableau)
 
     @property
     def name(self) -> str:
         """``RungeKutta(<tableau name>)``."""
         return f"RungeKutta({self.tableau.name})"
 
-    def step(self, field: VectorField, t: float | Tensor, y: State, h: float | Tensor) -> State:
-        """Advance ``y`` from ``t`` to ``t + h``."""
-        validate_inputs(self, field, y, h)
-        return self._advance(field, field_evaluator(field, checked=True), t, y, h)
+    @property
+    def is_symmetric(self) -> bool:  # type: ignore[override]
+        """Whether the tableau is symmetric (its own adjoint)."""
+        return self.tableau.is_symmetric
 
-    def _step(self, field: VectorField, t: float | Tensor, y: State, h: float | Tensor) -> State:
-        """:meth:`step` without validation (inputs validated by the caller)."""
-        return self._advance(field, field_evaluator(field, checked=False), t, y, h)
-
-    def _advance(
-        self, field: VectorField, f: Evaluator, t: float | Tensor, y: State, h: float | Tensor
-    ) -> State:
+    def advance(self, field: VectorField, t: float | Tensor, y: State, h: float | Tensor) -> State:
+        """One step on validated inputs."""
+        f = field_evaluator(field)
         tab = self.tableau
         if tab.is_explicit:
             ks: list[State] = []
@@ -170,16 +155,35 @@ class RungeKutta(Integrator):
         """A symmetric tableau is its own adjoint, so ``Φ_h⁻¹ = Φ_{−h}`` started at ``t + h``."""
         return self.tableau.is_symmetric
 
-    def inverse_step(
+    def advance_inverse(
         self, field: VectorField, t: float | Tensor, y_next: State, h: float | Tensor
     ) -> State:
         """Return ``y`` with ``step(field, t, y, h) = y_next`` (symmetric tableaux only)."""
         if not self.tableau.is_symmetric:
-            raise NotImplementedError(
-                f"{self.name} has no exact inverse step: its tableau is not symmetric; use a "
-                "symmetric method (gauss2, gauss4) or a fixed-point inverse"
+            return super().advance_inverse(field, t, y_next, h)  # raises
+        return self.advance(field, t + h, y_next, -h)
+
+
+_PAIR_SYMPLECTIC = AnyOf(
+    (
+        AllOf(
+            (
+                AttributeEquals("tableau.is_symplectic", True),
+                OfField(HasKinds(frozenset({"hamiltonian"}))),
             )
-        return self.step(field, t + h, y_next, -h)
+        ),
+        AllOf(
+            (
+                AttributeEquals("tableau.is_symplectic_separable", True),
+                OfField(HasKinds(frozenset({"hamiltonian", "separable"}))),
+            )
+        ),
+    )
+)
+_PAIR_REASON = (
+    "b_i â_ij + b̂_j a_ji = b_i b̂_j: symplectic on separable Hamiltonians, and on every "
+    "Hamiltonian when also b = b̂ (Sun 1993; Hairer–Lubich–Wanner VI.4)"
+)
 
 
 @final
@@ -194,10 +198,10 @@ class PartitionedRungeKutta(Integrator):
     With the default Lobatto IIIA–IIIB pair it reproduces kick–drift–kick Störmer–Verlet, and
     with ``symplectic_euler_prk`` drift–kick symplectic Euler.
 
-    ``order`` and ``preserves`` are derived from the pair: :class:`Symplectic` when
-    ``b_i â_ij + b̂_j a_ji = b_i b̂_j`` and ``b = b̂``; :class:`Reversible` when both parts are
-    symmetric. A pair that satisfies only the first condition (e.g. symplectic Euler) is
-    symplectic for separable Hamiltonians: :meth:`preserves_for` reports it per field.
+    ``order`` and the claims are derived from the pair: :class:`Symplectic` on Hamiltonian fields
+    when ``b_i â_ij + b̂_j a_ji = b_i b̂_j`` and ``b = b̂``, and on separable Hamiltonians when
+    only the first condition holds (e.g. symplectic Euler); :class:`Reversible` when both parts
+    are symmetric.
 
     Args:
         tableau: a :class:`PartitionedTableau` (default: Lobatto IIIA–IIIB = Störmer–Verlet).
@@ -205,7 +209,13 @@ class PartitionedRungeKutta(Integrator):
         tol: relative tolerance of the solve (default: 8 ulp of the state dtype).
     """
 
-    requires = frozenset({"partitioned"})
+    accepts = (frozenset({"partitioned"}),)
+    claims = (
+        Claim(Symplectic(), when=_PAIR_SYMPLECTIC, reason=_PAIR_REASON),
+        Claim(VolumePreserving(), when=_PAIR_SYMPLECTIC, reason="symplectic ⇒ det DΦ = 1"),
+        REVERSIBLE,
+        INVERTIBLE,
+    )
 
     def __init__(
         self,
@@ -222,18 +232,16 @@ class PartitionedRungeKutta(Integrator):
         self.max_iter, self.tol = solver_options("PartitionedRungeKutta", max_iter, tol)
         self.tableau = tableau
         self.order = tableau.order
-        self.preserves = _derived_preserves(tableau)
 
     @property
     def name(self) -> str:
         """``PartitionedRungeKutta(<pair name>)``."""
         return f"PartitionedRungeKutta({self.tableau.name})"
 
-    def preserves_for(self, field: VectorField) -> frozenset[Property]:
-        """``preserves``, plus :class:`Symplectic` on separable fields for such pairs."""
-        if "separable" in field.kinds and self.tableau.is_symplectic_separable:
-            return self.preserves | {Symplectic()}
-        return self.preserves
+    @property
+    def is_symmetric(self) -> bool:  # type: ignore[override]
+        """Whether both tableaux of the pair are symmetric."""
+        return self.tableau.is_symmetric
 
     def _stage(
         self, i: int, y: State, fs: list[Tensor], gs: list[Tensor], h: float | Tensor, *, full: bool
@@ -244,16 +252,13 @@ class PartitionedRungeKutta(Integrator):
         p = _combine(y[1], second.a[i][:width], gs, h)
         return q, p  # type: ignore[return-value]
 
-    def step(self, field: VectorField, t: float | Tensor, y: State, h: float | Tensor) -> State:
-        """Advance ``(q, p)`` from ``t`` to ``t + h``."""
-        validate_inputs(self, field, y, h)
-        return self._advance(field_evaluator(field, checked=True), t, y, h)
+    def advance(self, field: VectorField, t: float | Tensor, y: State, h: float | Tensor) -> State:
+        """Advance ``(q, p)`` from ``t`` to ``t + h`` on validated inputs."""
+        return self._advance_pair(field_evaluator(field), t, y, h)
 
-    def _step(self, field: VectorField, t: float | Tensor, y: State, h: float | Tensor) -> State:
-        """:meth:`step` without validation (inputs validated by the caller)."""
-        return self._advance(field_evaluator(field, checked=False), t, y, h)
-
-    def _advance(self, field: Evaluator, t: float | Tensor, y: State, h: float | Tensor) -> State:
+    def _advance_pair(
+        self, field: Evaluator, t: float | Tensor, y: State, h: float | Tensor
+    ) -> State:
         first, second = self.tableau.first, self.tableau.second
         s = self.tableau.stages
         if self.tableau.is_explicit:
@@ -286,12 +291,10 @@ class PartitionedRungeKutta(Integrator):
         """Symmetric pairs invert by ``−h`` started at ``t + h``."""
         return self.tableau.is_symmetric
 
-    def inverse_step(
+    def advance_inverse(
         self, field: VectorField, t: float | Tensor, y_next: State, h: float | Tensor
     ) -> State:
         """Return ``(q, p)`` with ``step(field, t, (q, p), h) = y_next`` (symmetric pairs only)."""
         if not self.tableau.is_symmetric:
-            raise NotImplementedError(
-                f"{self.name} has no exact inverse step: its pair is not symmetric"
-            )
-        return self.step(field, t + h, y_next, -h)
+            return super().advance_inverse(field, t, y_next, h)  # raises
+        return self.advance(field, t + h, y_next, -h)

@@ -4,11 +4,13 @@ Lie–Trotter ``Φ_h = φ⁽ᵐ⁾_h ∘ … ∘ φ⁽¹⁾_h`` (order 1) and St
 ``Φ_h = φ⁽¹⁾_{h/2} ∘ … ∘ φ⁽ᵐ⁻¹⁾_{h/2} ∘ φ⁽ᵐ⁾_h ∘ φ⁽ᵐ⁻¹⁾_{h/2} ∘ … ∘ φ⁽¹⁾_{h/2}`` (order 2,
 symmetric). A composition keeps every structure that each sub-flow keeps (symplecticity, volume,
 a first integral, a symmetry): with exact flows of shears the result is explicit, volume
-preserving and explicitly invertible (METHODS §3.3).
+preserving and explicitly invertible.
 
 A split field has kind ``"split"`` and a sequence ``parts`` of vector fields. Each part is advanced
-by its exact flow ``exact_flow(t, y, h)`` when it has kind ``"shear"`` (or any part exposing
-``exact_flow``); otherwise by the ``sub_integrator`` given to the splitting method.
+by its exact flow ``exact_flow(t, y, h)`` when it has one (such a part declares the ``claims`` of
+that flow); otherwise by the ``sub_integrator`` given to the splitting method. A splitting
+method claims a property when every part's sub-step keeps it
+(:class:`~structdl.structure.declarations.EveryPartFlow`).
 """
 
 from __future__ import annotations
@@ -19,15 +21,19 @@ from typing import ClassVar, final
 from torch import Tensor, nn
 
 from ..._errors import ConfigError, IncompatibleSchemeError
+from ...structure.declarations import Claim, EveryPartFlow, HasKinds, OfAttribute
 from ...structure.properties import (
     Invertible,
-    Property,
+    NonExpansive,
     Reversible,
     Symplectic,
     VolumePreserving,
 )
 from .._base import Integrator, State, VectorField, state_add
-from ._common import validate_inputs
+from .._field_base import SHEAR_FLOW_CLAIMS
+
+#: The properties a composition keeps when every sub-step keeps them.
+_COMPOSABLE = (Symplectic(), VolumePreserving(), Invertible(), NonExpansive(1.0))
 
 __all__ = ["Drift", "Kick", "LieTrotter", "SplitField", "Strang", "separable_split"]
 
@@ -63,6 +69,9 @@ class SplitField(VectorField):
         return total
 
 
+_OF_HAMILTONIAN = OfAttribute("hamiltonian", HasKinds(frozenset({"hamiltonian"})))
+
+
 @final
 class Kick(VectorField):
     """Potential shear of a separable Hamiltonian: ``q' = 0``, ``p' = −∂_qH(t, q)``.
@@ -72,6 +81,7 @@ class Kick(VectorField):
     """
 
     kinds = frozenset({"partitioned", "shear"})
+    claims = (*SHEAR_FLOW_CLAIMS, Claim(Symplectic(), _OF_HAMILTONIAN, "a kick of H is symplectic"))
 
     def __init__(self, hamiltonian: VectorField) -> None:
         super().__init__()
@@ -93,6 +103,10 @@ class Drift(VectorField):
     """Kinetic shear of a separable Hamiltonian: ``q' = ∂_pH(t, p)``, ``p' = 0``."""
 
     kinds = frozenset({"partitioned", "shear"})
+    claims = (
+        *SHEAR_FLOW_CLAIMS,
+        Claim(Symplectic(), _OF_HAMILTONIAN, "a drift of H is symplectic"),
+    )
 
     def __init__(self, hamiltonian: VectorField) -> None:
         super().__init__()
@@ -120,27 +134,20 @@ def separable_split(hamiltonian: VectorField) -> SplitField:
 
 
 class _Splitting(Integrator):
-    requires: ClassVar[frozenset[str]] = frozenset({"split"})
+    accepts: ClassVar[tuple[frozenset[str], ...]] = (frozenset({"split"}),)
+    claims: ClassVar[tuple[Claim, ...]] = tuple(
+        Claim(prop, EveryPartFlow(prop), "a composition keeps what every sub-step keeps")
+        for prop in _COMPOSABLE
+    )
 
     def __init__(self, sub_integrator: Integrator | None = None) -> None:
         if sub_integrator is not None and not isinstance(sub_integrator, Integrator):
             raise ConfigError(
-                f"{type(self).__name__}: sub_integrator must be an Integrator or None, got "
-                f"{type(sub_integrator).__name__}"
+                f"{type(self).__name__}: sub_integrator must be an Integrator or None — expected "
+                f"e.g. RungeKutta('rk4') — received {type(sub_integrator).__name__} — pass an "
+                f"instance"
             )
         self.sub_integrator = sub_integrator
-        if sub_integrator is None:
-            kept: set[Property] = {Invertible()}
-        else:
-            # A composition keeps what every sub-step keeps; symplecticity needs each part to be
-            # Hamiltonian, the condition structure.guarantees checks on the parts.
-            kept = set(sub_integrator.preserves) & {
-                Symplectic(),
-                VolumePreserving(),
-                Invertible(),
-                Reversible(),
-            }
-        self.preserves = frozenset(kept)
 
     @property
     def name(self) -> str:
@@ -161,7 +168,7 @@ class _Splitting(Integrator):
                 "has no exact_flow(t, y, h) and no sub_integrator was given; pass e.g. "
                 f"{type(self).__name__}(sub_integrator=RungeKutta('rk4'))"
             )
-        return self.sub_integrator.step(part, t, y, h)
+        return self.sub_integrator.advance(part, t, y, h)
 
     def _inverse_flow(
         self, part: VectorField, t: float | Tensor, y: State, h: float | Tensor
@@ -170,29 +177,27 @@ class _Splitting(Integrator):
         if hasattr(part, "exact_flow"):
             return part.exact_flow(t + h, y, -h)
         if self.sub_integrator is None or not self.sub_integrator.has_inverse():
-            raise NotImplementedError(
-                f"{self.name} has no exact inverse: part {part.name} has no exact flow and the "
-                "sub-integrator has no inverse step; use exact shears or a symplectic "
-                "sub-integrator"
+            raise IncompatibleSchemeError(
+                f"{self.name} has no exact inverse — expected parts with exact flows or a "
+                f"sub-integrator with an inverse step — received part {part.name} without an "
+                "exact flow — use exact shears or a symplectic sub-integrator"
             )
-        return self.sub_integrator.inverse_step(part, t, y, h)
+        return self.sub_integrator.advance_inverse(part, t, y, h)
 
     def _schedule(self, m: int) -> list[tuple[int, float, float]]:
         """``(part index, start offset, fraction of h)`` for each sub-step, in order."""
         raise NotImplementedError
 
-    def step(self, field: VectorField, t: float | Tensor, y: State, h: float | Tensor) -> State:
-        """One splitting step from ``t`` to ``t + h``."""
-        validate_inputs(self, field, y, h)
+    def advance(self, field: VectorField, t: float | Tensor, y: State, h: float | Tensor) -> State:
+        """One splitting step on validated inputs."""
         for index, offset, fraction in self._schedule(len(field.parts)):
             y = self._flow(field.parts[index], t + offset * h, y, fraction * h)
         return y
 
-    def inverse_step(
+    def advance_inverse(
         self, field: VectorField, t: float | Tensor, y_next: State, h: float | Tensor
     ) -> State:
         """Undo the sub-steps in reverse order (explicit for exact shears)."""
-        validate_inputs(self, field, y_next, h)
         y = y_next
         for index, offset, fraction in reversed(self._schedule(len(field.parts))):
             y = self._inverse_flow(field.parts[index], t + offset * h, y, fraction * h)
@@ -221,10 +226,6 @@ class LieTrotter(_Splitting):
 
     order: ClassVar[int] = 1
 
-    def __init__(self, sub_integrator: Integrator | None = None) -> None:
-        super().__init__(sub_integrator)
-        self.preserves = self.preserves - {Reversible()}
-
     def _schedule(self, m: int) -> list[tuple[int, float, float]]:
         return [(k, 0.0, 1.0) for k in range(m)]
 
@@ -241,11 +242,18 @@ class Strang(_Splitting):
         sub_integrator: integrator for parts without ``exact_flow``.
     """
 
+    claims: ClassVar[tuple[Claim, ...]] = (
+        *_Splitting.claims,
+        Claim(
+            Reversible(),
+            EveryPartFlow(Reversible()),
+            "a symmetric composition of reversible sub-flows is symmetric",
+        ),
+    )
+
     def __init__(self, sub_integrator: Integrator | None = None) -> None:
         super().__init__(sub_integrator)
         self.order = 2 if sub_integrator is None else min(2, sub_integrator.order)
-        if sub_integrator is None:
-            self.preserves = self.preserves | {Reversible()}
 
     def _schedule(self, m: int) -> list[tuple[int, float, float]]:
         forward = [(k, 0.0, 0.5) for k in range(m - 1)]

@@ -16,23 +16,17 @@ from typing import ClassVar, final
 
 from torch import Tensor
 
-from ..._errors import ConfigError
-from ...structure.properties import (
-    Invertible,
-    Property,
-    Reversible,
-    Symplectic,
-    VolumePreserving,
-)
 from .._base import Integrator, State, VectorField
-from ._common import Gradient, separable_gradients, validate_inputs
+from .._field_base import check_option
+from ._claims import EXPLICIT_SHEARS
+from ._common import Gradient, separable_gradients
 
 __all__ = ["StormerVerlet", "SymplecticEuler", "Yoshida4"]
 
 _SEPARABLE = frozenset({"partitioned", "hamiltonian", "separable"})
 
 
-#: ``(∂H/∂q, ∂H/∂p)`` of one field: checked (public ``step``) or not (``_step``), see
+#: ``(∂H/∂q, ∂H/∂p)`` of one field, see
 #: :func:`~structdl.dynamics.integrators._common.separable_gradients`.
 _Grads = tuple[Gradient, Gradient]
 
@@ -47,7 +41,7 @@ def _drift(grads: _Grads, t: float | Tensor, q: Tensor, p: Tensor, tau: float | 
 
 @final
 class SymplecticEuler(Integrator):
-    """Symplectic Euler: one kick and one drift (METHODS §3.2).
+    """Symplectic Euler: one kick and one drift.
 
     ``variant="kick-drift"`` (default): ``p₁ = p₀ − h ∂_qH(t, q₀)``, ``q₁ = q₀ + h ∂_pH(t, p₁)``.
     ``variant="drift-kick"``: ``q₁ = q₀ + h ∂_pH(t, p₀)``, ``p₁ = p₀ − h ∂_qH(t, q₁)``.
@@ -70,30 +64,17 @@ class SymplecticEuler(Integrator):
     """
 
     order: ClassVar[int] = 1
-    requires: ClassVar[frozenset[str]] = _SEPARABLE
-    preserves: ClassVar[frozenset[Property]] = frozenset(
-        {Symplectic(), VolumePreserving(), Invertible()}
-    )
+    accepts = (_SEPARABLE,)
+    claims = EXPLICIT_SHEARS
     VARIANTS: ClassVar[tuple[str, ...]] = ("kick-drift", "drift-kick")
 
     def __init__(self, variant: str = "kick-drift") -> None:
-        if variant not in self.VARIANTS:
-            raise ConfigError(
-                f"SymplecticEuler: unknown variant {variant!r}; expected one of "
-                f"{list(self.VARIANTS)}"
-            )
+        check_option(variant, self.VARIANTS, "SymplecticEuler variant")
         self.variant = variant
 
-    def step(self, field: VectorField, t: float | Tensor, y: State, h: float | Tensor) -> State:
-        """One kick–drift (or drift–kick) step from ``t`` to ``t + h``."""
-        validate_inputs(self, field, y, h)
-        return self._advance(separable_gradients(field, checked=True), t, y, h)
-
-    def _step(self, field: VectorField, t: float | Tensor, y: State, h: float | Tensor) -> State:
-        """:meth:`step` without validation (inputs validated by the caller)."""
-        return self._advance(separable_gradients(field, checked=False), t, y, h)
-
-    def _advance(self, grads: _Grads, t: float | Tensor, y: State, h: float | Tensor) -> State:
+    def advance(self, field: VectorField, t: float | Tensor, y: State, h: float | Tensor) -> State:
+        """One kick–drift (or drift–kick) step on validated inputs."""
+        grads = separable_gradients(field)
         q, p = y
         if self.variant == "kick-drift":
             q, p = _kick(grads, t, q, p, h)
@@ -101,12 +82,11 @@ class SymplecticEuler(Integrator):
         q, p = _drift(grads, t, q, p, h)
         return _kick(grads, t, q, p, h)
 
-    def inverse_step(
+    def advance_inverse(
         self, field: VectorField, t: float | Tensor, y_next: State, h: float | Tensor
     ) -> State:
         """Exact explicit inverse: the two shears undone in reverse order."""
-        validate_inputs(self, field, y_next, h)
-        grads = separable_gradients(field, checked=True)
+        grads = separable_gradients(field)
         q, p = y_next
         if self.variant == "kick-drift":
             q, p = _drift(grads, t, q, p, -h)
@@ -153,35 +133,24 @@ class StormerVerlet(Integrator):
     """
 
     order: ClassVar[int] = 2
-    requires: ClassVar[frozenset[str]] = _SEPARABLE
-    preserves: ClassVar[frozenset[Property]] = frozenset(
-        {Symplectic(), VolumePreserving(), Invertible(), Reversible()}
-    )
+    accepts = (_SEPARABLE,)
+    is_symmetric: ClassVar[bool] = True
+    claims = EXPLICIT_SHEARS
     VARIANTS: ClassVar[tuple[str, ...]] = ("kick-drift-kick", "drift-kick-drift")
 
     def __init__(self, variant: str = "kick-drift-kick") -> None:
-        if variant not in self.VARIANTS:
-            raise ConfigError(
-                f"StormerVerlet: unknown variant {variant!r}; expected one of {list(self.VARIANTS)}"
-            )
+        check_option(variant, self.VARIANTS, "StormerVerlet variant")
         self.variant = variant
 
-    def step(self, field: VectorField, t: float | Tensor, y: State, h: float | Tensor) -> State:
-        """One Störmer–Verlet step from ``t`` to ``t + h``."""
-        validate_inputs(self, field, y, h)
-        return _verlet(separable_gradients(field, checked=True), t, y[0], y[1], h, self.variant)
+    def advance(self, field: VectorField, t: float | Tensor, y: State, h: float | Tensor) -> State:
+        """One Störmer–Verlet step on validated inputs."""
+        return _verlet(separable_gradients(field), t, y[0], y[1], h, self.variant)
 
-    def _step(self, field: VectorField, t: float | Tensor, y: State, h: float | Tensor) -> State:
-        """:meth:`step` without validation (inputs validated by the caller)."""
-        return _verlet(separable_gradients(field, checked=False), t, y[0], y[1], h, self.variant)
-
-    def inverse_step(
+    def advance_inverse(
         self, field: VectorField, t: float | Tensor, y_next: State, h: float | Tensor
     ) -> State:
         """Exact inverse by symmetry: ``Φ_h⁻¹ = Φ_{−h}`` (started at ``t + h``)."""
-        validate_inputs(self, field, y_next, h)
-        grads = separable_gradients(field, checked=True)
-        return _verlet(grads, t + h, y_next[0], y_next[1], -h, self.variant)
+        return _verlet(separable_gradients(field), t + h, y_next[0], y_next[1], -h, self.variant)
 
 
 #: Yoshida's triple-jump weights: ``2 w₁ + w₀ = 1`` and ``2 w₁³ + w₀³ = 0`` (kills the h³ error).
@@ -200,29 +169,24 @@ class Yoshida4(Integrator):
     """
 
     order: ClassVar[int] = 4
-    requires: ClassVar[frozenset[str]] = _SEPARABLE
-    preserves: ClassVar[frozenset[Property]] = StormerVerlet.preserves
+    accepts = (_SEPARABLE,)
+    is_symmetric: ClassVar[bool] = True
+    claims = EXPLICIT_SHEARS
 
-    def _compose(
-        self, grads: _Grads, t: float | Tensor, q: Tensor, p: Tensor, h: float | Tensor
-    ) -> tuple[Tensor, Tensor]:
-        for start, weight in ((0.0, _W1), (_W1, _W0), (_W1 + _W0, _W1)):
-            q, p = _verlet(grads, t + start * h, q, p, weight * h, "kick-drift-kick")
-        return q, p
+    def advance(self, field: VectorField, t: float | Tensor, y: State, h: float | Tensor) -> State:
+        """One triple-jump step on validated inputs."""
+        return _triple_jump(separable_gradients(field), t, y[0], y[1], h)
 
-    def step(self, field: VectorField, t: float | Tensor, y: State, h: float | Tensor) -> State:
-        """One triple-jump step from ``t`` to ``t + h``."""
-        validate_inputs(self, field, y, h)
-        return self._compose(separable_gradients(field, checked=True), t, y[0], y[1], h)
-
-    def _step(self, field: VectorField, t: float | Tensor, y: State, h: float | Tensor) -> State:
-        """:meth:`step` without validation (inputs validated by the caller)."""
-        return self._compose(separable_gradients(field, checked=False), t, y[0], y[1], h)
-
-    def inverse_step(
+    def advance_inverse(
         self, field: VectorField, t: float | Tensor, y_next: State, h: float | Tensor
     ) -> State:
         """Exact inverse by symmetry of the composition."""
-        validate_inputs(self, field, y_next, h)
-        grads = separable_gradients(field, checked=True)
-        return self._compose(grads, t + h, y_next[0], y_next[1], -h)
+        return _triple_jump(separable_gradients(field), t + h, y_next[0], y_next[1], -h)
+
+
+def _triple_jump(
+    grads: _Grads, t: float | Tensor, q: Tensor, p: Tensor, h: float | Tensor
+) -> tuple[Tensor, Tensor]:
+    for start, weight in ((0.0, _W1), (_W1, _W0), (_W1 + _W0, _W1)):
+        q, p = _verlet(grads, t + start * h, q, p, weight * h, "kick-drift-kick")
+    return q, p
