@@ -163,3 +163,61 @@ def test_export_matches(example):
         y = module(x)
         z = conv(x.reshape(x.shape[0], -1, *x.shape[-2:]))
     assert torch.equal(z.reshape(y.shape), y)
+
+
+# -- torch.func transforms and torch.compile ---------------------------------------------------
+
+
+# torch.func.jvp scripts a helper of torch's own on first use, which warns of deprecation.
+@pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated:DeprecationWarning")
+@pytest.mark.parametrize("example", EXAMPLES, ids=lambda e: e.name)
+def test_layer_under_vmap_jacrev_jvp_and_functional_call(example):
+    # Per-sample Jacobians, forward-mode tangents and functional parameter gradients must agree
+    # with plain autograd (eval mode: batch norm uses its running statistics, as torch's own).
+    module = _build(example, torch.float64).eval()
+    x = _input(example, torch.float64)
+
+    def single(z):
+        return module(z[None])[0]
+
+    jacobians = torch.func.vmap(torch.func.jacrev(single))(x)
+    reference = torch.autograd.functional.jacobian(single, x[-1], vectorize=True)
+    torch.testing.assert_close(jacobians[-1], reference, rtol=1e-10, atol=1e-10)
+
+    tangent = _input(example, torch.float64, seed=1)
+    out, pushed = torch.func.jvp(module, (x,), (tangent,))
+    torch.testing.assert_close(out, module(x), rtol=1e-12, atol=1e-12)
+    row = jacobians[0].reshape(out[0].numel(), -1) @ tangent[0].reshape(-1)
+    torch.testing.assert_close(pushed[0].reshape(-1), row, rtol=1e-9, atol=1e-9)
+
+    params = {name: p.detach() for name, p in module.named_parameters()}
+    if params:
+        buffers = dict(module.named_buffers())
+
+        def loss(p):
+            return torch.func.functional_call(module, {**p, **buffers}, (x,)).square().sum()
+
+        by_func = torch.func.grad(loss)(params)
+        by_autograd = torch.autograd.grad(module(x).square().sum(), list(module.parameters()))
+        for got, want in zip(by_func.values(), by_autograd, strict=True):
+            torch.testing.assert_close(got, want, rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["lifting_p4", "gconv_p4m_stride2", "lifting_c8_interpolated"])
+def test_layer_compiles_without_graph_breaks(name):
+    # fullgraph=True turns any graph break into an error; the filter bank's geometry lives in
+    # buffers built at construction, so nothing is cached or built inside the traced forward.
+    import warnings
+
+    example = next(e for e in EXAMPLES if e.name == name)
+    module = _build(example)
+    x = _input(example, torch.float32).requires_grad_(True)
+    compiled = torch.compile(module, fullgraph=True, dynamic=False)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message=".*lru_cache.*")
+        out = compiled(x)
+    torch.testing.assert_close(out, module(x), rtol=1e-5, atol=1e-5)
+    (grad,) = torch.autograd.grad(out.square().sum(), x)
+    (want,) = torch.autograd.grad(module(x).square().sum(), x)
+    torch.testing.assert_close(grad, want, rtol=1e-4, atol=1e-5)

@@ -1,8 +1,9 @@
 """The filter bank of exact groups as one gather: equal to the per-element stack, bit for bit.
 
 ``GroupConvBase._transformed_stack`` replaces ``stack([transform_filter(g, ψ) for g in G])`` by
-a gather with cached positions and a gather-and-sum backward (``_GatherBank``). The reference
-here is the explicit per-element stack, built with the public actions.
+a gather by positions worked out at construction and a gather-and-sum backward
+(``_GatherBank``). The reference here is the explicit per-element stack, built with the public
+actions.
 """
 
 from __future__ import annotations
@@ -69,33 +70,57 @@ def test_gathered_bank_equals_the_stack_bit_for_bit(group, make) -> None:  # noq
         torch.testing.assert_close(a, b, rtol=0, atol=1e-5)
 
 
-def test_gather_is_cached_per_shape_and_follows_dtype_changes() -> None:
+def test_gather_positions_are_geometry_buffers_that_follow_the_module() -> None:
     layer = GroupConv2d(2, 2, 3, D4)
-    layer.filter_bank()
-    layer.filter_bank()
-    assert len(layer._gather_cache) == 1
+    buffers = dict(layer.named_buffers())
+    assert buffers["bank_index"].dtype == torch.long
+    assert "bank_index" not in layer.state_dict()  # derived from the group, not state
     layer = layer.double()
     assert torch.equal(layer.filter_bank(), _reference_bank(layer))
     assert layer.filter_bank().dtype == F64
 
 
-def test_interpolated_groups_keep_the_stack() -> None:
-    layer = GroupConv2d(1, 1, 3, C(8))
-    base = layer._masked(layer.weight)
-    stack = torch.stack(
-        [layer.transform_filter(g, base, regular=True) for g in layer.group.elements()], dim=1
+def test_interpolated_groups_equal_the_per_element_stack() -> None:
+    for layer in (
+        GroupConv2d(2, 2, 3, C(8)),
+        LiftingConv2d(2, 3, 5, C(8)),
+        GroupConv2d(1, 2, 3, C(6)).double(),
+        RelaxedGroupConv2d(2, 2, 3, C(8), relaxation=0.3),
+    ):
+        regular = not isinstance(layer, LiftingConv2d) and not getattr(layer, "lifting", False)
+        per_element = isinstance(layer, RelaxedGroupConv2d)
+        base = layer.weight
+        if per_element:
+            base = base + layer.relaxation * layer.deviation
+        base = layer._masked(base)
+        stack = torch.stack(
+            [
+                layer.transform_filter(g, base[i] if per_element else base, regular=regular)
+                for i, g in enumerate(layer.group.elements())
+            ],
+            dim=1,
+        )
+        want = stack.reshape(stack.shape[0] * stack.shape[1], -1, *stack.shape[-2:])
+        torch.testing.assert_close(layer.filter_bank(), want, rtol=0, atol=1e-6)
+        assert not hasattr(layer, "bank_index")  # nothing is gathered: rotations interpolate
+
+
+def _gather_of(layer: torch.nn.Module):  # noqa: ANN202
+    return lambda w: _GatherBank.apply(
+        w,
+        layer.bank_index,
+        layer.bank_order,
+        layer._bank_rows,
+        layer._bank_copies,
+        layer._bank_shape,
     )
-    assert torch.equal(layer.filter_bank(), stack.reshape(8, 8, *stack.shape[-2:]))
-    assert not layer._gather_cache  # nothing is gathered: rotations interpolate values
 
 
 def test_gather_backward_passes_gradcheck_in_float64() -> None:
     layer = GroupConv2d(2, 1, 3, D4).double()
-    layer.filter_bank()
-    (plan,) = layer._gather_cache.values()
     weight = torch.randn(layer.weight.shape, dtype=F64, requires_grad=True)
-    assert torch.autograd.gradcheck(lambda w: _GatherBank.apply(w, plan), (weight,))
-    assert torch.autograd.gradgradcheck(lambda w: _GatherBank.apply(w, plan), (weight,))
+    assert torch.autograd.gradcheck(_gather_of(layer), (weight,))
+    assert torch.autograd.gradgradcheck(_gather_of(layer), (weight,))
 
 
 def test_gradient_of_a_layer_under_torch_func() -> None:
@@ -116,9 +141,9 @@ def test_gradient_of_a_layer_under_torch_func() -> None:
 def test_no_grad_forward_skips_the_custom_backward() -> None:
     layer = GroupConv2d(2, 2, 3, C4)
     with torch.no_grad():
-        bank = layer._transformed_stack(layer.weight, regular=True)
+        bank = layer._transformed_stack(layer.weight)
     assert bank.grad_fn is None
-    bank = layer._transformed_stack(layer.weight, regular=True)
+    bank = layer._transformed_stack(layer.weight)
     assert type(bank.grad_fn).__name__ == "_GatherBankBackward"
 
 
@@ -128,9 +153,8 @@ def test_shared_filters_gather_by_one_small_row_index(make) -> None:  # noqa: AN
     # C_out rows, describes the bank (C_out times less index memory than a flat index).
     layer = make(D4)
     bank = layer.filter_bank()
-    (plan,) = layer._gather_cache.values()
-    assert plan.rows == layer.out_channels
-    assert plan.index.numel() * plan.rows == bank.numel()
+    assert layer._bank_rows == layer.out_channels
+    assert layer.bank_index.numel() * layer._bank_rows == bank.numel()
     assert torch.equal(bank, _reference_bank(layer))
 
 
@@ -139,6 +163,5 @@ def test_per_element_filters_fall_back_to_the_flat_index() -> None:
     # output channels, so the plan must be the flat one (rows = 1) — and still exact.
     layer = RelaxedGroupConv2d(2, 2, 3, C4, relaxation=0.3)
     bank = layer.filter_bank()
-    (plan,) = layer._gather_cache.values()
-    assert plan.rows == 1 and plan.index.numel() == bank.numel()
+    assert layer._bank_rows == 1 and layer.bank_index.numel() == bank.numel()
     assert torch.equal(bank, _reference_bank(layer))

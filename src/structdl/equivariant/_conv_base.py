@@ -28,9 +28,9 @@ from torch import nn
 from .._errors import ConfigError, ShapeError
 from . import _validate as v
 from ._declare import DeclaresEquivariance
-from ._interp import MARGIN, disc_mask, rotate_filter
-from ._sampling import AxisPlan, axis_plan, widen_kernel
-from .actions import Representation, act_image, permute_regular
+from ._interp import MARGIN, disc_mask, rotate_filter, rotation_matrix
+from ._sampling import AxisPlan, axis_plan, uncached_axis_plan, widen_kernel
+from .actions import Representation, act_image, permute_regular, regular_permutation
 from .groups import FiniteGroup, GroupElement
 
 
@@ -53,9 +53,9 @@ class _GatherPlan(NamedTuple):
     rows: int
 
 
-def _gather(source: torch.Tensor, plan: _GatherPlan) -> torch.Tensor:
+def _gather(source: torch.Tensor, index: torch.Tensor, rows: int, shape: tuple) -> torch.Tensor:
     # index_select on a 2-d view: several times faster on CPU than advanced indexing.
-    return source.reshape(plan.rows, -1).index_select(1, plan.index).view(plan.shape)
+    return source.reshape(rows, -1).index_select(1, index).view(shape)
 
 
 class _GatherBank(torch.autograd.Function):
@@ -68,20 +68,22 @@ class _GatherBank(torch.autograd.Function):
     autograd's scatter-add (``index_add_``): cheaper on CPU and deterministic. The backward is
     made of differentiable operations, so double backward works. (Written in the
     ``forward(ctx, …)`` style, whose ``apply`` costs about half as much as the ``setup_context``
-    style; under torch.func transforms the plain gather is used instead.)
+    style; under torch.func transforms and torch.compile the plain gather is used instead.)
     """
 
     @staticmethod
-    def forward(ctx, source: torch.Tensor, plan: _GatherPlan):  # noqa: ANN001, ANN205
-        ctx.plan = plan
-        ctx.source_shape = source.shape
-        return _gather(source, plan)
+    def forward(ctx, source, index, order, rows, copies, shape):  # noqa: ANN001, ANN205
+        ctx.save_for_backward(order)
+        ctx.rows, ctx.copies, ctx.source_shape = rows, copies, source.shape
+        return _gather(source, index, rows, shape)
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor):  # noqa: ANN001, ANN205
-        plan = ctx.plan
-        copies = grad.reshape(plan.rows, -1).index_select(1, plan.order)
-        return copies.view(plan.rows, plan.copies, -1).sum(1).view(ctx.source_shape), None
+        (order,) = ctx.saved_tensors
+        rows = ctx.rows
+        copies = grad.reshape(rows, -1).index_select(1, order)
+        source_grad = copies.view(rows, ctx.copies, -1).sum(1).view(ctx.source_shape)
+        return source_grad, None, None, None, None, None
 
 
 class GroupConvBase(DeclaresEquivariance, nn.Module, ABC):
@@ -143,9 +145,6 @@ class GroupConvBase(DeclaresEquivariance, nn.Module, ABC):
         self.out_rep = out_rep
         self.exact = self.group.exact
         self.bias = nn.Parameter(torch.zeros(self.out_channels)) if bias else None
-        # Gather plans of the filter bank, built on first use per (device, shape): index tensors
-        # derived from the group, not state (not in state_dict; rebuilt after a device move).
-        self._gather_cache: dict[tuple, _GatherPlan] = {}
         if not self.group.exact:
             # Rotated by arbitrary angles, the corners of a square kernel would leave the grid;
             # keeping only the weights in the inscribed disc keeps every rotated copy inside.
@@ -198,65 +197,109 @@ class GroupConvBase(DeclaresEquivariance, nn.Module, ABC):
             return act_image(g, weight)
         return rotate_filter(g, weight)
 
-    def _transformed_stack(
-        self, source: torch.Tensor, *, regular: bool, per_element: bool = False
-    ) -> torch.Tensor:
-        """``stack([transform_filter(g, s_g) for g in G], dim=1)`` as one gather (exact groups).
+    def _prepare_bank(
+        self, source_shape: tuple[int, ...], *, regular: bool, per_element: bool = False
+    ) -> None:
+        """Work out, once at construction, how the bank is made from a source of this shape.
+
+        Called by each layer after it has created its weights. The geometry is kept in
+        non-persistent buffers (derived from the group, not state: not in ``state_dict``, but
+        moved by ``.to()``), so the forward pass only reads tensors: nothing is built or
+        looked up in a cache there, which keeps it traceable by ``torch.compile``.
+
+        * exact groups: the gather plan (:class:`_GatherPlan`) — buffers ``bank_index`` and
+          ``bank_order``;
+        * interpolated groups: ``bank_rotations`` ``(|G|, k'², k²)``, one Gaussian-interpolation
+          matrix per element with the mirror folded in, and ``bank_permutations``
+          ``(|G|, |G|)``, the regular permutation of each element (for regular inputs).
+        """
+        self._bank_regular, self._bank_per_element = regular, per_element
+        if self.group.exact:
+            plan = self._gather_plan(source_shape, regular=regular, per_element=per_element)
+            self.register_buffer("bank_index", plan.index, persistent=False)
+            self.register_buffer("bank_order", plan.order, persistent=False)
+            self._bank_shape, self._bank_copies, self._bank_rows = (
+                plan.shape,
+                plan.copies,
+                plan.rows,
+            )
+            return
+        k = source_shape[-1]
+        flipped = torch.arange(k * k).view(k, k).flip(-1).reshape(-1)
+        matrices = []
+        for g in self.group.elements():
+            matrix = rotation_matrix(k, g.angle, dtype=torch.float64, device=torch.device("cpu"))
+            # Mirroring the filter's last axis first permutes the matrix's columns.
+            matrices.append(matrix[:, flipped] if g.flip else matrix)
+        dtype = torch.get_default_dtype()
+        self.register_buffer("bank_rotations", torch.stack(matrices).to(dtype), persistent=False)
+        perms = [regular_permutation(self.group, g) for g in self.group.elements()]
+        self.register_buffer("bank_permutations", torch.tensor(perms), persistent=False)
+
+    def _transformed_stack(self, source: torch.Tensor) -> torch.Tensor:
+        """``stack([transform_filter(g, s_g) for g in G], dim=1)`` from the prepared geometry.
 
         ``s_g = source`` for every ``g`` (a shared base filter), or ``s_g = source[i]`` for the
-        ``i``-th element when ``per_element`` (``source`` then has a leading ``|G|`` axis). The
-        transforms of an exact group (axis permutation, flip, rot90) only move entries, so the
-        positions they move them to are computed once — by applying the very same transforms to
-        a tensor of entry numbers — and cached per device and shape; the bank is then gathered
-        by them, bit for bit equal to the stack. Interpolated groups keep the explicit stack.
+        ``i``-th element when the layer prepared a per-element bank (``source`` then has a
+        leading ``|G|`` axis). The transforms of an exact group (axis permutation, flip, rot90)
+        only move entries, so the positions they move them to were computed once — by applying
+        the very same transforms to a tensor of entry numbers — and the bank is gathered by
+        them, bit for bit equal to the stack. Interpolated groups apply one matrix per element.
         """
         if not self.group.exact:
-            parts = [
-                self.transform_filter(g, source[i] if per_element else source, regular=regular)
-                for i, g in enumerate(self.group.elements())
-            ]
-            return torch.stack(parts, dim=1)
-        key = (source.device, source.shape, regular, per_element)
-        plan = self._gather_cache.get(key)
-        if plan is None:
-            plan = self._gather_plan(source, regular=regular, per_element=per_element)
-            self._gather_cache[key] = plan
+            return self._interpolated_stack(source)
+        index, order, rows = self.bank_index, self.bank_order, self._bank_rows
         # The plain gather (autograd's own scatter-add adjoint) where the custom backward is
         # not needed (no gradient), not applicable (not an exact cover, which exact groups do
-        # not produce), or not supported (torch.func transforms need a transform-aware
-        # Function).
+        # not produce), or not supported (torch.compile traces the plain gather; torch.func
+        # transforms need a transform-aware Function).
         if (
-            plan.order is None
+            order is None
             or not (source.requires_grad and torch.is_grad_enabled())
+            or torch.compiler.is_compiling()
             or torch._C._are_functorch_transforms_active()
         ):
-            return _gather(source, plan)
-        return _GatherBank.apply(source, plan)
+            return _gather(source, index, rows, self._bank_shape)
+        return _GatherBank.apply(source, index, order, rows, self._bank_copies, self._bank_shape)
+
+    def _interpolated_stack(self, source: torch.Tensor) -> torch.Tensor:
+        n, k = self.group.order, source.shape[-1]
+        # One source block per element: (|G|, ..., k, k).
+        blocks = source if self._bank_per_element else source.expand(n, *source.shape)
+        if self._bank_regular:
+            # Element g reads its input group axis (axis -3) permuted by bank_permutations[g].
+            moved = blocks.movedim(-3, 1)  # (|G|, |G_in|, ..., k, k)
+            rows = torch.arange(n, device=source.device)[:, None]
+            blocks = moved[rows, self.bank_permutations].movedim(1, -3)
+        flat = blocks.reshape(n, -1, k * k)
+        rotated = torch.bmm(flat, self.bank_rotations.transpose(1, 2))
+        size = self.bank_size
+        return rotated.view(n, *blocks.shape[1:-2], size, size).movedim(0, 1)
 
     def _gather_plan(
-        self, source: torch.Tensor, *, regular: bool, per_element: bool
+        self, source_shape: tuple[int, ...], *, regular: bool, per_element: bool
     ) -> _GatherPlan:
-        # Positions are worked out on the CPU (they depend on shapes only, and the meta device
-        # could not compare them) and moved to the source's device once.
-        numel = source.numel()
-        ids = torch.arange(numel).reshape(source.shape)
+        # Positions depend on shapes only: worked out on the CPU, moved with the module.
+        if per_element:
+            # Element i transforms its own block source[i]: one flat index over everything.
+            ids = torch.arange(math.prod(source_shape)).reshape(source_shape)
+            blocks = [ids[i] for i in range(self.group.order)]
+            rows = 1
+        else:
+            # A shared base filter: the transforms act within each output channel's block and
+            # never mix blocks, so one small index, worked out on a single block and shared by
+            # all C_out rows, describes the whole gather (C_out times less index memory).
+            ids = torch.arange(math.prod(source_shape[1:])).reshape(1, *source_shape[1:])
+            blocks = [ids] * self.group.order
+            rows = source_shape[0]
         parts = [
-            self.transform_filter(g, ids[i] if per_element else ids, regular=regular)
-            for i, g in enumerate(self.group.elements())
+            self.transform_filter(g, block, regular=regular)
+            for g, block in zip(self.group.elements(), blocks, strict=True)
         ]
         index = torch.stack(parts, dim=1)
-        shape = tuple(index.shape)
-        # Output channel c only ever reads source block c (the transforms act within a
-        # block) when the bank's leading axis runs over the source's: then one small index,
-        # shared by all rows, describes the whole gather.
-        rows = source.shape[0] if not per_element else 1
-        size = numel // rows
-        offsets = torch.arange(rows) * size
-        offsets = offsets.view(-1, *[1] * (index.dim() - 1))
-        if rows > 1 and torch.equal(index, offsets + index[:1]):
-            flat = index[0].reshape(-1)
-        else:
-            rows, size, flat = 1, numel, index.reshape(-1)
+        shape = (index.shape[0] * rows, *index.shape[1:])
+        flat = index.reshape(-1)
+        size = math.prod(source_shape) // rows
         copies = flat.numel() // size
         counts = torch.bincount(flat, minlength=size)
         order = None
@@ -264,9 +307,7 @@ class GroupConvBase(DeclaresEquivariance, nn.Module, ABC):
             # A stable sort lists the `copies` bank positions of each source entry together;
             # transposed, copy r of every entry is one contiguous row.
             order = torch.argsort(flat, stable=True).view(size, copies).T.reshape(-1)
-        device = source.device
-        order = None if order is None else order.to(device)
-        return _GatherPlan(flat.to(device), shape, order, copies, rows)
+        return _GatherPlan(flat, shape, order, copies, rows)
 
     def _expanded_bias(self) -> torch.Tensor | None:
         if self.bias is None:
@@ -278,9 +319,12 @@ class GroupConvBase(DeclaresEquivariance, nn.Module, ABC):
 
     def sampling_plan(self, height: int, width: int) -> tuple[AxisPlan, AxisPlan]:
         """Effective window, symmetric padding and output size along each axis."""
+        # The cached plan in eager mode (asked on every forward); the plain function while
+        # torch.compile traces, which would otherwise trace through the cache wrapper.
+        plan = uncached_axis_plan if torch.compiler.is_compiling() else axis_plan
         return (
-            axis_plan(height, self.bank_size, self.stride, self.padding),
-            axis_plan(width, self.bank_size, self.stride, self.padding),
+            plan(height, self.bank_size, self.stride, self.padding),
+            plan(width, self.bank_size, self.stride, self.padding),
         )
 
     def _bank_for(self, plan_h: AxisPlan, plan_w: AxisPlan) -> torch.Tensor:

@@ -29,7 +29,7 @@ import torch.nn.functional as F  # noqa: N812
 
 from .._errors import ShapeError
 
-__all__ = ["AxisPlan", "axis_plan", "widen_kernel"]
+__all__ = ["AxisPlan", "axis_plan", "uncached_axis_plan", "widen_kernel"]
 
 
 @dataclass(frozen=True)
@@ -41,11 +41,10 @@ class AxisPlan:
     out_size: int
 
 
-@functools.lru_cache(maxsize=4096)
-def axis_plan(size: int, kernel: int, stride: int, padding: int) -> AxisPlan:
+def uncached_axis_plan(size: int, kernel: int, stride: int, padding: int) -> AxisPlan:
     """Smallest symmetric padding ``p' ≥ padding`` and window ``k_eff ∈ {k, k+1}`` (see module).
 
-    Pure in its four integers and asked on every forward, so cached.
+    :func:`axis_plan` is the same function, cached.
     """
     for window in (kernel, kernel + 1):
         for pad in range(padding, padding + stride):
@@ -57,6 +56,10 @@ def axis_plan(size: int, kernel: int, stride: int, padding: int) -> AxisPlan:
         f"{kernel - 2 * padding} pixels for kernel {kernel}, padding {padding}, stride {stride} — "
         f"received {size} — use a larger input or more padding"
     )
+
+
+#: :func:`uncached_axis_plan`, cached: pure in its four integers and asked on every forward.
+axis_plan = functools.lru_cache(maxsize=4096)(uncached_axis_plan)
 
 
 def widen_kernel(weight: torch.Tensor, *, rows: bool, cols: bool) -> torch.Tensor:

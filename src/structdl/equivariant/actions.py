@@ -37,6 +37,7 @@ __all__ = [
     "act_quotient",
     "act_regular",
     "permute_regular",
+    "regular_permutation",
     "restrict_regular",
     "rotate_interpolated",
 ]
@@ -143,6 +144,12 @@ def _quotient_perm(group: FiniteGroup, subgroup: FiniteGroup, g: GroupElement) -
     coset_of = _left_coset_index(group, subgroup)
     reps = group.left_coset_representatives(subgroup)
     return [coset_of[group.index(group.compose(g_inv, t))] for t in reps]
+
+
+def regular_permutation(group: FiniteGroup, g: GroupElement) -> list[int]:
+    """The indices ``i(g^{-1} h)`` for ``h`` in ``group.elements()``: the regular action's
+    permutation of the group axis (``L_g f (h) = f(g^{-1} h)``)."""
+    return list(_regular_perm(group, group.coerce(g)))
 
 
 def permute_regular(g: GroupElement, x: torch.Tensor, group: FiniteGroup) -> torch.Tensor:

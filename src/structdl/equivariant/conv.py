@@ -4,7 +4,7 @@ Both layers build their filter bank at forward time by transforming ONE base fil
 every group element (:func:`act_image` / :func:`act_regular` applied to the kernel) — no
 precomputed basis, so construction costs one random initialisation of the base filter. For the
 exact groups the transforms only move entries, so the bank is one gather by positions computed
-on first use (see ``GroupConvBase._transformed_stack``).
+at construction (see ``GroupConvBase._prepare_bank``).
 """
 
 from __future__ import annotations
@@ -78,10 +78,11 @@ class LiftingConv2d(GroupConvBase):
         k = self.kernel_size
         self.weight = torch.nn.Parameter(torch.empty(self.out_channels, self.in_channels, k, k))
         self._init_uniform(self.weight, self.in_channels * self._kernel_taps())
+        self._prepare_bank(tuple(self.weight.shape), regular=False)
 
     def filter_bank(self) -> torch.Tensor:
         """``(C_out·|G|, C_in, k, k)``: row ``c·|G| + g`` is ``T_g ψ_c``."""
-        bank = self._transformed_stack(self._masked(self.weight), regular=False)
+        bank = self._transformed_stack(self._masked(self.weight))
         return bank.reshape(-1, self.in_channels, *bank.shape[-2:])
 
 
@@ -148,10 +149,11 @@ class GroupConv2d(GroupConvBase):
         k, n = self.kernel_size, self.group.order
         self.weight = torch.nn.Parameter(torch.empty(self.out_channels, self.in_channels, n, k, k))
         self._init_uniform(self.weight, self.in_channels * n * self._kernel_taps())
+        self._prepare_bank(tuple(self.weight.shape), regular=True)
 
     def filter_bank(self) -> torch.Tensor:
         """``(C_out·|G|, C_in·|G|, k, k)``: row block ``g`` is ``L_g ψ`` (regular action)."""
         base = self._masked(self.weight)
         c_out, c_in, n, k, _ = base.shape
-        bank = self._transformed_stack(base, regular=True)
+        bank = self._transformed_stack(base)
         return bank.reshape(c_out * n, c_in * n, *bank.shape[-2:])

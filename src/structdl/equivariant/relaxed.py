@@ -75,6 +75,7 @@ class RelaxedGroupConv2d(GroupConvBase):
         fan_in = math.prod(in_axis) * self._kernel_taps()
         self._init_uniform(self.weight, fan_in)
         self._init_uniform(self.deviation, fan_in)
+        self._prepare_bank(tuple(self.deviation.shape), regular=not lifting, per_element=True)
 
     @property
     def relaxation(self) -> float:
@@ -98,7 +99,7 @@ class RelaxedGroupConv2d(GroupConvBase):
         """``(C_out·|G|, C_in[·|G|], k, k)``: row block ``g`` is ``L_g(ψ + λΔ_g)``."""
         # One source block per group element: ψ + λΔ_g (computed for all g at once).
         sources = self._masked(self.weight + self._relaxation * self.deviation)
-        bank = self._transformed_stack(sources, regular=not self.lifting, per_element=True)
+        bank = self._transformed_stack(sources)
         return bank.reshape(bank.shape[0] * bank.shape[1], -1, *bank.shape[-2:])
 
     def extra_repr(self) -> str:
