@@ -35,12 +35,18 @@ def _cayley(x: Tensor, u: Tensor) -> Tensor:
     """Cayley retraction ``(I − A/2)⁻¹(I + A/2) X`` with ``A = P U Xᵀ − X (P U)ᵀ``.
 
     ``P U = U − ½ X XᵀU`` (Wen & Yin 2013), so that ``A X = U`` for tangent ``U``. ``A`` has rank
-    ``2p``: by the Woodbury identity ``A = L Rᵀ`` with ``L = [PU, X]``, ``R = [X, −PU]`` gives
+    ``2p``: for ``n > 2p``, by the Woodbury identity ``A = L Rᵀ`` with ``L = [PU, X]``, ``R = [X, −PU]`` gives
     ``Y = X + L (I − ½ RᵀL)⁻¹ RᵀX`` at cost ``O(n p²)``, so tall weights are cheap.
     """
     pu = u - 0.5 * x @ (x.transpose(-1, -2) @ u)
     left = torch.cat([pu, x], dim=-1)
     right = torch.cat([x, -pu], dim=-1)
+    n = x.shape[-2]
+    if n <= left.shape[-1]:
+        # Square-ish frames: the dense n × n solve is smaller than the 2p × 2p one.
+        a = 0.5 * left @ right.transpose(-1, -2)
+        eye_n = torch.eye(n, dtype=x.dtype, device=x.device)
+        return torch.linalg.solve(eye_n - a, x + a @ x)
     eye = torch.eye(left.shape[-1], dtype=x.dtype, device=x.device)
     small = eye - 0.5 * right.transpose(-1, -2) @ left
     return x + left @ torch.linalg.solve(small, right.transpose(-1, -2) @ x)

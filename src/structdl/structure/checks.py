@@ -26,26 +26,31 @@ from .._errors import StructureViolation
 from ._check_energy import check_energy, check_order
 from ._check_equivariance import check_equivariance, check_on_manifold
 from ._check_maps import check_inverse, check_lipschitz, check_reversible
+from ._check_optim import check_conformal_step, check_passivity
 from ._check_symplectic import canonical_J, check_symplectic, check_volume_preserving
 from .result import CheckResult
 
 __all__ = [
+    "assert_conformal_step",
     "assert_energy",
     "assert_equivariance",
     "assert_inverse",
     "assert_lipschitz",
     "assert_on_manifold",
     "assert_order",
+    "assert_passivity",
     "assert_reversible",
     "assert_symplectic",
     "assert_volume_preserving",
     "canonical_J",
+    "check_conformal_step",
     "check_energy",
     "check_equivariance",
     "check_inverse",
     "check_lipschitz",
     "check_on_manifold",
     "check_order",
+    "check_passivity",
     "check_reversible",
     "check_symplectic",
     "check_volume_preserving",
@@ -81,3 +86,5 @@ assert_energy = _assert_form(check_energy)
 assert_equivariance = _assert_form(check_equivariance)
 assert_on_manifold = _assert_form(check_on_manifold)
 assert_order = _assert_form(check_order)
+assert_conformal_step = _assert_form(check_conformal_step)
+assert_passivity = _assert_form(check_passivity)
