@@ -4,23 +4,26 @@
 
     structdl list                                          experiments, one line each
     structdl run NAME [--quick|--full] [--seed N] [--out DIR] [--force]
-    structdl reproduce [--quick|--full] [--out DIR] [--only NAME ...] [--force]
+    structdl reproduce [--quick|--full] [--out DIR] [--only NAME ...] [--force] [--jobs N]
     structdl report [--out DIR]                            rebuild the report from saved results
     structdl check                                         run every registered structure check
 
 Exit status: 0 success; 1 an experiment raised or a structure check failed; 2 bad input (usage
-error, unknown experiment, unusable or corrupt results folder: any ``StructdlError``), printed
-as one line ``structdl: error: …`` on stderr without a traceback; 130 interrupted (Ctrl-C or
-SIGTERM) — rerunning resumes, as finished experiments are skipped.
+error, unknown experiment, unusable or corrupt results folder, a results folder in use by
+another structdl process, the ``experiments`` extra not installed: any ``StructdlError``),
+printed as one line ``structdl: error: …`` on stderr without a traceback; 130 interrupted
+(Ctrl-C or SIGTERM) — rerunning resumes, as finished experiments are skipped.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.util
 import math
 import os
 import re
+import shlex
 import signal
 import sys
 import threading
@@ -36,6 +39,11 @@ from ._errors import StructdlError
 __all__ = ["build_parser", "main"]
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+MAX_SEED = 2**64 - 1  # the range torch.manual_seed accepts
+
+# What the command line needs beyond the library (torch, numpy): the `experiments` extra.
+_EXTRA_MODULES = {"matplotlib": "matplotlib", "sklearn": "scikit-learn", "rich": "rich"}
+_EXTRA_INSTALL = "pip install 'structdl[experiments]'"
 
 # Subpackages whose import registers structure checks in structdl.structure.catalogue.
 _CHECK_PACKAGES = (
@@ -54,6 +62,11 @@ class _UsageError(Exception):
 
 
 class _Parser(argparse.ArgumentParser):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        # No abbreviations: `--fo` must not silently mean `--force`.
+        kwargs["allow_abbrev"] = False
+        super().__init__(*args, **kwargs)
+
     # argparse prints the usage block plus the error and exits; we want exactly one line.
     def error(self, message: str) -> NoReturn:
         raise _UsageError(f"{message} (see `{self.prog} --help`)")
@@ -61,9 +74,27 @@ class _Parser(argparse.ArgumentParser):
 
 def _seed(text: str) -> int:
     # Digits only: int() would also accept "+5", " 5" and "1_000", and "-1" must be rejected.
-    if re.fullmatch(r"[0-9]+", text) is None:
+    if re.fullmatch(r"[0-9]+", text) is None or int(text) > MAX_SEED:
         raise argparse.ArgumentTypeError(
-            f"invalid seed {text!r} — expected a non-negative integer such as 0 or 42"
+            f"invalid seed {text!r} — expected an integer from 0 to 2**64-1 = {MAX_SEED}, "
+            "such as 0 or 42"
+        )
+    return int(text)
+
+
+def _folder(text: str) -> Path:
+    # Path("") is ".", so an empty --out would silently mean the current folder.
+    if not text.strip():
+        raise argparse.ArgumentTypeError(
+            f"empty results folder {text!r} — expected a folder path, e.g. --out results"
+        )
+    return Path(text)
+
+
+def _jobs(text: str) -> int:
+    if re.fullmatch(r"[0-9]+", text) is None or not 1 <= int(text) <= 256:
+        raise argparse.ArgumentTypeError(
+            f"invalid job count {text!r} — expected an integer from 1 to 256, e.g. --jobs 2"
         )
     return int(text)
 
@@ -90,7 +121,7 @@ def _add_preset(parser: argparse.ArgumentParser) -> None:
 def _add_out(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--out",
-        type=Path,
+        type=_folder,
         default=Path("results"),
         metavar="DIR",
         help="results folder (default: ./results)",
@@ -134,6 +165,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--only", nargs="+", metavar="NAME", default=None, help="run only these experiments"
     )
     _add_force(reproduce)
+    reproduce.add_argument(
+        "--jobs",
+        type=_jobs,
+        default=1,
+        metavar="N",
+        help="run up to N experiments at once, each in its own process (default: 1)",
+    )
 
     report = commands.add_parser("report", help="rebuild report.html/report.md from results")
     _add_out(report)
@@ -264,35 +302,73 @@ def _run_one(
     else:
         with _progress(experiment.name, out) as progress:
             record = run_experiment(experiment, args.preset, args.out, seed, progress, args.force)
+    _say_done(record, label, out)
+    return record
+
+
+def _say_done(record: Any, label: str, out: TextIO) -> None:
     if record.status == "skipped":
         print(f"{label} — skipped (done)", file=out, flush=True)
     else:
         where = record.out_dir / "metrics.json"
         print(f"{label} — done in {record.elapsed_s:.1f} s → {where}", file=out, flush=True)
-    return record
 
 
 def _cmd_run(args: argparse.Namespace, out: TextIO) -> int:
-    from .experiments.runner import ExperimentFailed, ensure_out_root
+    from .experiments.runner import ExperimentFailed, ensure_out_root, results_lock
 
     experiment = _registry().get(args.name)
     ensure_out_root(args.out)
-    try:
-        _run_one(experiment, args, args.seed, experiment.name, out)
-    except ExperimentFailed as failure:
-        print(f"structdl: {failure}", file=sys.stderr)
-        return EXIT_FAILED
+    with results_lock(args.out, args.command_line):
+        try:
+            _run_one(experiment, args, args.seed, experiment.name, out)
+        except ExperimentFailed as failure:
+            print(f"structdl: {failure}", file=sys.stderr)
+            return EXIT_FAILED
     return EXIT_OK
 
 
-def _cmd_reproduce(args: argparse.Namespace, out: TextIO) -> int:
-    from .experiments.runner import ExperimentFailed, ensure_out_root
-    from .report import build_report
+def _worker_progress(name: str) -> _PlainProgress:
+    # Worker processes share the terminal: plain prefixed lines, never competing live bars.
+    return _PlainProgress(name, sys.stdout)
 
-    registry = _registry()
-    selected = list(dict.fromkeys(args.only)) if args.only else registry.names()
-    experiments = [registry.get(name) for name in selected]  # unknown names fail before work
-    ensure_out_root(args.out)
+
+def _reproduce_in_workers(
+    experiments: list[Any], args: argparse.Namespace, out: TextIO
+) -> list[str]:
+    from contextlib import closing
+
+    from .experiments._jobs import run_in_workers
+    from .experiments.runner import is_finished
+
+    total, failed, pending = len(experiments), [], []
+    for index, experiment in enumerate(experiments, start=1):
+        if not args.force and is_finished(experiment, args.preset, args.out):
+            _run_one(experiment, args, None, f"[{index}/{total}] {experiment.name}", out)
+        else:
+            pending.append((index, experiment))
+    outcomes = run_in_workers(
+        pending,
+        args.preset,
+        args.out,
+        force=args.force,
+        jobs=args.jobs,
+        progress_factory=_worker_progress,
+    )
+    with closing(outcomes):
+        for outcome in outcomes:
+            label = f"[{outcome.index}/{total}] {outcome.name}"
+            if outcome.record is not None:
+                _say_done(outcome.record, label, out)
+            else:
+                print(f"structdl: {outcome.failure}", file=sys.stderr, flush=True)
+                failed.append(outcome.name)
+    return failed
+
+
+def _reproduce_in_order(experiments: list[Any], args: argparse.Namespace, out: TextIO) -> list:
+    from .experiments.runner import ExperimentFailed
+
     failed = []
     for index, experiment in enumerate(experiments, start=1):
         label = f"[{index}/{len(experiments)}] {experiment.name}"
@@ -302,22 +378,62 @@ def _cmd_reproduce(args: argparse.Namespace, out: TextIO) -> int:
             # One broken experiment should not cost the results of the others.
             print(f"structdl: {failure}", file=sys.stderr, flush=True)
             failed.append(experiment.name)
-    report = build_report(args.out, expected=registry.names())
+    return failed
+
+
+def _cmd_reproduce(args: argparse.Namespace, out: TextIO) -> int:
+    from .experiments.runner import ensure_out_root, results_lock
+    from .report import build_report
+
+    registry = _registry()
+    selected = list(dict.fromkeys(args.only)) if args.only else registry.names()
+    experiments = [registry.get(name) for name in selected]  # unknown names fail before work
+    ensure_out_root(args.out)
+    with results_lock(args.out, args.command_line):
+        if args.jobs > 1:
+            failed = _reproduce_in_workers(experiments, args, out)
+        else:
+            failed = _reproduce_in_order(experiments, args, out)
+        report = build_report(args.out, expected=registry.names(), answers=registry.answers())
     print(f"report: {report.html} and {report.markdown}", file=out)
+    status = _skipped_status(report.results)
     if failed:
         print(
             f"structdl: {len(failed)} of {len(experiments)} experiment(s) failed: "
-            f"{', '.join(failed)}",
+            f"{', '.join(sorted(failed, key=selected.index))}",
             file=sys.stderr,
         )
         return EXIT_FAILED
+    return status
+
+
+def _skipped_status(results: Any) -> int:
+    """Say what the report skipped: notes for stray entries, one error line for lost results.
+
+    A registered experiment whose results could not be read is bad input (exit 2, one line);
+    a stray entry such as ``name.bak/`` only earns a note (the report is complete without it).
+    """
+    lost = [entry for entry in results.skipped if entry.expected]
+    if lost:
+        first = lost[0]
+        more = f" (and {len(lost) - 1} more)" if len(lost) > 1 else ""
+        print(
+            f"structdl: error: the report was built without {first.path}{more}: "
+            f"{' '.join(first.reason.split())}",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    for entry in results.skipped:
+        reason = " ".join(entry.reason.split())
+        print(f"structdl: note: the report skipped {entry.path}: {reason}", file=sys.stderr)
     return EXIT_OK
 
 
 def _cmd_report(args: argparse.Namespace, out: TextIO) -> int:
     from .report import build_report
 
-    report = build_report(args.out, expected=_registry().names())
+    registry = _registry()
+    report = build_report(args.out, expected=registry.names(), answers=registry.answers())
     results = report.results
     print(
         f"report of {len(results.experiments)} experiment(s) "
@@ -325,7 +441,7 @@ def _cmd_report(args: argparse.Namespace, out: TextIO) -> int:
         f"{report.html} and {report.markdown}",
         file=out,
     )
-    return EXIT_OK
+    return _skipped_status(results)
 
 
 def _failing_import(module: str, error: BaseException) -> Callable[[], Any]:
@@ -397,6 +513,17 @@ _COMMANDS = {
 # --------------------------------------------------------------------------- entry point
 
 
+def _os_error_line(error: OSError) -> str:
+    where = f"{error.filename}: " if error.filename else ""
+    path = Path(error.filename) if isinstance(error.filename, str) else None
+    if path is not None and path.is_symlink() and not path.exists():
+        return (
+            f"{where}a symbolic link to {os.readlink(path)!r}, which does not exist — expected "
+            "a file or folder — remove the link or create its target"
+        )
+    return f"{where}{error.strerror or error} — check the path and its permissions"
+
+
 def _interrupt(signum: int, frame: Any) -> NoReturn:
     # SIGTERM (kill) takes the same clean path as Ctrl-C: temporary files are removed by the
     # atomic writers' exception handlers, and no metrics.json is written for the cut run.
@@ -415,6 +542,15 @@ def _sigterm_as_interrupt() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
+def _missing_extra() -> list[str]:
+    """The packages of the ``experiments`` extra that cannot be imported."""
+    return [
+        package
+        for module, package in _EXTRA_MODULES.items()
+        if importlib.util.find_spec(module) is None
+    ]
+
+
 def _error(message: str) -> int:
     print(f"structdl: error: {message}", file=sys.stderr)
     return EXIT_USAGE
@@ -425,16 +561,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     # Experiments only save figures; never open a window, whatever the user's matplotlib rc.
     os.environ.setdefault("MPLBACKEND", "Agg")
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
     try:
         with _sigterm_as_interrupt():
             try:
                 args = parser.parse_args(argv)
             except SystemExit as done:  # --help and --version
                 return int(done.code or 0)
+            # How a second process sees this one (the results folder's lock names it).
+            args.command_line = shlex.join(["structdl", *argv])
             if args.command is None:
                 raise _UsageError(
                     f"no command given — expected one of {', '.join(_COMMANDS)} — "
                     "e.g. `structdl reproduce --quick` (see `structdl --help`)"
+                )
+            missing = _missing_extra()
+            if missing:
+                raise _UsageError(
+                    f"the command line needs {', '.join(missing)}, which is not installed — "
+                    f"expected the `experiments` extra — install it with `{_EXTRA_INSTALL}` "
+                    "(or `pip install -e '.[experiments]'` in a checkout)"
                 )
             return _COMMANDS[args.command](args, sys.stdout)
     except _UsageError as error:
@@ -444,8 +590,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OSError as error:
         # Filesystem trouble outside an experiment (disk full, permissions) is the user's
         # environment, not a bug: one line, like a ConfigError.
-        where = f"{error.filename}: " if error.filename else ""
-        return _error(f"{where}{error.strerror or error} — check the path and its permissions")
+        return _error(_os_error_line(error))
     except KeyboardInterrupt:
         print("structdl: interrupted; rerun to resume", file=sys.stderr)
         return EXIT_INTERRUPTED

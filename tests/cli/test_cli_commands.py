@@ -16,8 +16,8 @@ EXIT_FAILED, EXIT_INTERRUPTED = 1, 130
 QUESTION = "Does the fake experiment reach the report?"  # the fake's, see conftest.py
 
 
-def _metrics(out: Path, name: str = "fake") -> dict:
-    return json.loads((out / name / "metrics.json").read_text(encoding="utf-8"))
+def _metrics(out: Path, name: str = "fake", run: str = "quick-seed0") -> dict:
+    return json.loads((out / name / run / "metrics.json").read_text(encoding="utf-8"))
 
 
 def _temporary_files(root: Path) -> list[Path]:
@@ -43,7 +43,7 @@ def test_run_writes_metrics_and_figure(fake, run_cli, tmp_path):
     out = tmp_path / "results"
     status, stdout, stderr = run_cli("run", "fake", "--out", str(out), "--seed", "7")
     assert status == 0 and stderr == ""
-    payload = _metrics(out)
+    payload = _metrics(out, run="quick-seed7")
     assert payload["name"] == "fake" and payload["question"] == QUESTION
     assert payload["preset"] == "quick" and payload["seed"] == 7
     assert payload["config"] == {"steps": 3, "seed": 7}
@@ -51,7 +51,7 @@ def test_run_writes_metrics_and_figure(fake, run_cli, tmp_path):
     assert payload["figures"] == ["curve.png"]
     assert payload["checks"]["lipschitz"]["ok"] is False
     assert set(payload["versions"]) == {"torch", "python", "structdl"}
-    assert (out / "fake" / "curve.png").read_bytes().startswith(b"\x89PNG")
+    assert (out / "fake" / "quick-seed7" / "curve.png").read_bytes().startswith(b"\x89PNG")
     assert fake.calls[0].seed == 7
     assert "done in" in stdout
 
@@ -59,7 +59,7 @@ def test_run_writes_metrics_and_figure(fake, run_cli, tmp_path):
 def test_run_full_preset(fake, run_cli, tmp_path):
     status, _, _ = run_cli("run", "fake", "--full", "--out", str(tmp_path))
     assert status == 0
-    assert _metrics(tmp_path)["config"]["steps"] == 5
+    assert _metrics(tmp_path, run="full-seed0")["config"]["steps"] == 5
 
 
 def test_plain_progress_lines_when_not_a_terminal(fake, run_cli, tmp_path):
@@ -150,7 +150,7 @@ def test_reproduce_only(fake, add_fake, run_cli, tmp_path):
     assert status == 0
     assert fake.calls == [] and len(second.calls) == 1
     # The report still names the experiment that was not run.
-    assert "Not finished (no metrics.json): fake" in (tmp_path / "report.md").read_text("utf-8")
+    assert "Not finished (no finished run): fake" in (tmp_path / "report.md").read_text("utf-8")
 
 
 def test_run_failure_is_one_line_and_exit_1(fake, run_cli, tmp_path):
@@ -159,7 +159,7 @@ def test_run_failure_is_one_line_and_exit_1(fake, run_cli, tmp_path):
     assert status == EXIT_FAILED
     (line,) = stderr.splitlines()
     assert "'fake'" in line and "RuntimeError: the model diverged" in line
-    assert not (tmp_path / "fake" / "metrics.json").exists()
+    assert not (tmp_path / "fake" / "quick-seed0" / "metrics.json").exists()
     assert "the model\ndiverged" in (tmp_path / "fake" / "error.log").read_text("utf-8")
 
 
@@ -168,11 +168,12 @@ def test_reproduce_continues_after_a_failure(fake, add_fake, run_cli, tmp_path):
     second = add_fake("second", "Is there a second one?")
     status, _, stderr = run_cli("reproduce", "--out", str(tmp_path))
     assert status == EXIT_FAILED
-    assert len(second.calls) == 1 and (tmp_path / "second" / "metrics.json").is_file()
+    assert len(second.calls) == 1
+    assert (tmp_path / "second" / "quick-seed0" / "metrics.json").is_file()
     assert "experiment 'fake' failed: ValueError: bad" in stderr
     assert stderr.splitlines()[-1] == "structdl: 1 of 2 experiment(s) failed: fake"
     report = (tmp_path / "report.md").read_text(encoding="utf-8")
-    assert "Not finished (no metrics.json): fake" in report
+    assert "Not finished (no finished run): fake" in report
 
     fake.fail_with = None  # fixed: the rerun redoes only the failed experiment
     assert run_cli("reproduce", "--out", str(tmp_path))[0] == 0
@@ -185,15 +186,15 @@ def test_keyboard_interrupt_leaves_no_result_and_rerun_resumes(fake, add_fake, r
     status, _, stderr = run_cli("reproduce", "--out", str(tmp_path))
     assert status == EXIT_INTERRUPTED
     assert stderr == "structdl: interrupted; rerun to resume\n"
-    assert (tmp_path / "fake" / "metrics.json").is_file()
-    assert not (tmp_path / "second" / "metrics.json").exists()
+    assert (tmp_path / "fake" / "quick-seed0" / "metrics.json").is_file()
+    assert not (tmp_path / "second" / "quick-seed0" / "metrics.json").exists()
     assert _temporary_files(tmp_path) == []
 
     second.fail_with = None
     status, stdout, _ = run_cli("reproduce", "--out", str(tmp_path))
     assert status == 0
     assert "fake — skipped (done)" in stdout and "second — done" in stdout
-    assert (tmp_path / "second" / "metrics.json").is_file()
+    assert (tmp_path / "second" / "quick-seed0" / "metrics.json").is_file()
 
 
 def test_report_rebuilds_from_saved_results(fake, run_cli, tmp_path):

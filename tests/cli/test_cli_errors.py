@@ -27,21 +27,25 @@ def _finished_results(tmp_path: Path, run_cli) -> Path:
     return out
 
 
+def _metrics_path(out: Path) -> Path:
+    return out / "fake" / "quick-seed0" / "metrics.json"
+
+
 def _corrupt_json(tmp_path: Path, run_cli) -> list[str]:
     out = _finished_results(tmp_path, run_cli)
-    (out / "fake" / "metrics.json").write_text('{"name": "fake", "question": ', encoding="utf-8")
+    _metrics_path(out).write_text('{"name": "fake", "question": ', encoding="utf-8")
     return ["report", "--out", str(out)]
 
 
 def _json_not_object(tmp_path: Path, run_cli) -> list[str]:
     out = _finished_results(tmp_path, run_cli)
-    (out / "fake" / "metrics.json").write_text("[1, 2, 3]\n", encoding="utf-8")
+    _metrics_path(out).write_text("[1, 2, 3]\n", encoding="utf-8")
     return ["report", "--out", str(out)]
 
 
 def _json_missing_key(tmp_path: Path, run_cli) -> list[str]:
     out = _finished_results(tmp_path, run_cli)
-    path = out / "fake" / "metrics.json"
+    path = _metrics_path(out)
     payload = json.loads(path.read_text(encoding="utf-8"))
     del payload["metrics"]
     path.write_text(json.dumps(payload), encoding="utf-8")
@@ -50,7 +54,7 @@ def _json_missing_key(tmp_path: Path, run_cli) -> list[str]:
 
 def _figure_path_escapes(tmp_path: Path, run_cli) -> list[str]:
     out = _finished_results(tmp_path, run_cli)
-    path = out / "fake" / "metrics.json"
+    path = _metrics_path(out)
     payload = json.loads(path.read_text(encoding="utf-8"))
     payload["figures"] = ["../../secret.png"]
     path.write_text(json.dumps(payload), encoding="utf-8")
@@ -59,7 +63,7 @@ def _figure_path_escapes(tmp_path: Path, run_cli) -> list[str]:
 
 def _metrics_is_a_folder(tmp_path: Path, run_cli) -> list[str]:
     out = tmp_path / "results"
-    (out / "fake" / "metrics.json").mkdir(parents=True)
+    _metrics_path(out).mkdir(parents=True)
     return ["report", "--out", str(out)]
 
 
@@ -90,7 +94,7 @@ def _experiment_folder_is_file(tmp_path: Path, run_cli) -> list[str]:
 
 def _corrupt_json_on_resume(tmp_path: Path, run_cli) -> list[str]:
     out = _finished_results(tmp_path, run_cli)
-    (out / "fake" / "metrics.json").write_text("{oops", encoding="utf-8")
+    _metrics_path(out).write_text("{oops", encoding="utf-8")
     return ["run", "fake", "--out", str(out)]
 
 
@@ -137,7 +141,7 @@ def test_bad_input_is_one_line_and_exit_2(case, fake, run_cli, tmp_path, monkeyp
 def test_corrupt_metrics_error_names_the_file(fake, run_cli, tmp_path):
     argv = _corrupt_json(tmp_path, run_cli)
     _, _, stderr = run_cli(*argv)
-    assert str(tmp_path / "results" / "fake" / "metrics.json") in stderr
+    assert str(_metrics_path(tmp_path / "results")) in stderr
 
 
 def test_bad_input_runs_nothing(fake, run_cli, tmp_path):
@@ -151,7 +155,7 @@ def test_force_recovers_from_corrupt_metrics(fake, run_cli, tmp_path):
     argv = _corrupt_json_on_resume(tmp_path, run_cli)
     status, _, _ = run_cli(*argv, "--force")
     assert status == 0
-    payload = json.loads((tmp_path / "results" / "fake" / "metrics.json").read_text("utf-8"))
+    payload = json.loads(_metrics_path(tmp_path / "results").read_text("utf-8"))
     assert payload["name"] == "fake"
 
 

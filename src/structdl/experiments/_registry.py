@@ -20,6 +20,7 @@ __all__ = [
     "Progress",
     "NullProgress",
     "Result",
+    "answers",
     "get",
     "names",
     "register",
@@ -73,12 +74,20 @@ class Result:
 
 @dataclass(frozen=True)
 class Experiment:
-    """A registered experiment: its name, the question it answers, config class and runner."""
+    """A registered experiment: its name, the question it answers, config class and runner.
+
+    ``answer(metrics)`` (optional) derives the answer that opens the experiment's section of
+    the report from its saved metrics: it returns ``(verdict, text)`` or ``(verdict, text,
+    headline)`` with ``verdict`` one of ``"yes"``, ``"no"``, ``"partly"``, ``text`` one
+    paragraph naming the two or three numbers that decide it, and ``headline`` a short figure
+    for the summary table (see :func:`structdl.report.derive_answer`).
+    """
 
     name: str
     question: str
     config: type  # dataclass with classmethods quick() and full()
     run: Callable[[Any, Path, Progress], Result]
+    answer: Callable[[dict[str, Any]], tuple[str, ...]] | None = None
 
 
 _REGISTRY: dict[str, Experiment] = {}
@@ -115,6 +124,14 @@ def names() -> list[str]:
     """Names of all registered experiments, in registration order."""
     _load_all()
     return list(_REGISTRY)
+
+
+def answers() -> dict[str, Callable[[dict[str, Any]], tuple[str, ...]] | None]:
+    """Each registered experiment's answer function (its own, else the built-in one, else None)."""
+    from ._answers import BUILT_IN_ANSWERS
+
+    _load_all()
+    return {name: exp.answer or BUILT_IN_ANSWERS.get(name) for name, exp in _REGISTRY.items()}
 
 
 def get(name: str) -> Experiment:

@@ -1,6 +1,8 @@
 """Atomic file writes for results: write to a temporary file in the same folder, then rename.
 
 A run that is killed part-way leaves either the old file or the new one, never half a file.
+Files are created with mode ``0o666`` filtered by the process umask, like any file the user
+creates (``tempfile.mkstemp`` would force ``0o600``).
 """
 
 from __future__ import annotations
@@ -8,26 +10,48 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
+import secrets
 from pathlib import Path
 from typing import Any
 
-__all__ = ["atomic_write_bytes", "atomic_write_json", "atomic_write_text", "save_figure"]
+__all__ = [
+    "atomic_write_bytes",
+    "atomic_write_json",
+    "atomic_write_text",
+    "save_figure",
+    "temporary_name",
+]
+
+_FILE_MODE = 0o666  # the umask takes away what the user does not want (usually 0o644 remains)
+
+
+def temporary_name(path: Path) -> Path:
+    """A fresh hidden name ``.<name>.<random>.tmp`` next to ``path`` (not created)."""
+    path = Path(path)
+    return path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp"
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically (temp file + fsync + ``os.replace``)."""
+    """Write ``data`` to ``path`` atomically (temporary file + fsync + ``os.replace``).
+
+    The temporary name is chosen *before* the file is created and the clean-up covers the
+    creation itself, so an interrupt (Ctrl-C or SIGTERM turned into ``KeyboardInterrupt``)
+    landing anywhere — even between ``open`` returning and the next statement — leaves no
+    temporary file behind.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    tmp = temporary_name(path)
     try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, _FILE_MODE)
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        # Nothing else can have created this random name, so removing it is always ours.
+        tmp.unlink(missing_ok=True)
         raise
 
 

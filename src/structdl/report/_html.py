@@ -1,4 +1,9 @@
-"""Render :class:`Results` as one self-contained HTML page (figures embedded as data URIs)."""
+"""Render :class:`Results` as one self-contained HTML page (figures embedded as data URIs).
+
+Each experiment's section opens with the answer to its question (derived from its metrics),
+then its figures, then — folded in ``<details>`` — every metric, table and structure check.
+Every piece of text from the results folder is escaped: the folder may come from anywhere.
+"""
 
 from __future__ import annotations
 
@@ -6,13 +11,14 @@ import base64
 from html import escape
 from typing import Any
 
+from ._answer import Answer
 from ._format import format_value, format_worst, table_columns
 from ._load import ExperimentRecord, Results, flatten_metrics
 
 __all__ = ["render_html"]
 
 _CSS = """
-body { font-family: system-ui, sans-serif; max-width: 60rem; margin: 2rem auto; padding: 0 1rem;
+body { font-family: system-ui, sans-serif; max-width: 62rem; margin: 2rem auto; padding: 0 1rem;
        color: #1b1b1b; line-height: 1.45; }
 h1, h2, h3 { line-height: 1.2; }
 section { border-top: 1px solid #ccc; margin-top: 2rem; }
@@ -22,8 +28,16 @@ th { background: #f2f2f2; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; }
 .pass { color: #116611; font-weight: 600; }
 .fail { color: #b00020; font-weight: 600; }
+.verdict { font-weight: 700; padding: 0.05rem 0.4rem; border-radius: 0.25rem; }
+.verdict-yes { background: #d8f0d8; color: #0b4d0b; }
+.verdict-no { background: #f6d5d9; color: #7a0014; }
+.verdict-partly { background: #fbeccb; color: #5c4100; }
+.verdict-unknown { background: #e6e6e6; color: #333; }
+.answer { font-size: 1.02rem; }
 .question { font-style: italic; }
 .meta, .missing { color: #555; font-size: 0.85rem; }
+details { margin: 0.5rem 0 1rem; }
+summary { cursor: pointer; font-weight: 600; }
 figure { margin: 1rem 0; }
 img { max-width: 100%; }
 """
@@ -45,15 +59,27 @@ def _outcome(ok: bool) -> str:  # noqa: FBT001
     return '<span class="pass">pass</span>' if ok else '<span class="fail">FAIL</span>'
 
 
-def _figure(record: ExperimentRecord, name: str) -> str:
-    path = record.folder / name
-    try:
-        data = base64.b64encode(path.read_bytes()).decode("ascii")
-    except OSError:
-        return f'<p class="missing">figure {escape(name)} is missing from {escape(str(path))}</p>'
+def _verdict(answer: Answer) -> str:
+    kind = answer.verdict if answer.problem is None else "unknown"
+    label = answer.verdict.capitalize() if answer.problem is None else "No answer"
+    return f'<span class="verdict verdict-{escape(kind)}">{escape(label)}</span>'
+
+
+def _anchor(record: ExperimentRecord) -> str:
+    return f"exp-{record.name}"
+
+
+def _figure(record: ExperimentRecord, index: int) -> str:
+    figure = record.figures[index]
+    if figure.data is None:
+        problem = escape(figure.problem or "")
+        return f'<p class="missing">figure {escape(figure.name)} is not shown: {problem}.</p>'
+    data = base64.b64encode(figure.data).decode("ascii")
+    anchor = escape(f"{_anchor(record)}-fig-{index}")
     return (
-        f'<figure><img alt="{escape(name)}" src="data:image/png;base64,{data}">'
-        f"<figcaption>{escape(name)}</figcaption></figure>"
+        f'<figure id="{anchor}"><img alt="{escape(figure.name)}" '
+        f'src="data:image/png;base64,{data}"><figcaption>{escape(figure.name)}</figcaption>'
+        "</figure>"
     )
 
 
@@ -69,20 +95,42 @@ def _checks(record: ExperimentRecord) -> str:
     return f"<table><thead>{head}</thead><tbody>{rows}</tbody></table>"
 
 
-def _experiment(record: ExperimentRecord) -> str:
+def _meta(record: ExperimentRecord) -> str:
+    text = f"Shown: run {escape(record.run)} (preset {escape(record.preset)}, seed "
+    text += escape(str(record.seed))
+    if record.elapsed_s is not None:
+        text += f", {record.elapsed_s:.1f} s"
+    text += "".join(f", {escape(str(k))} {escape(str(v))}" for k, v in record.versions.items())
+    text += ")."
+    if record.other_runs:
+        text += f" Also saved: {escape(', '.join(record.other_runs))}."
+    return f'<p class="meta">{text}</p>'
+
+
+def _answer_paragraph(answer: Answer) -> str:
+    if answer.problem is not None:
+        return f'<p class="answer">{_verdict(answer)} {escape(answer.problem)}.</p>'
+    return f'<p class="answer">{_verdict(answer)} {escape(answer.text)}</p>'
+
+
+def _experiment(record: ExperimentRecord, answer: Answer) -> str:
+    passed = sum(row.ok for row in record.checks)
+    failed = len(record.checks) - passed
     parts = [
-        f'<section id="{escape(record.name)}"><h2>{escape(record.name)}</h2>',
+        f'<section id="{escape(_anchor(record))}"><h2>{escape(record.name)}</h2>',
         f'<p class="question">{escape(record.question)}</p>',
-        f'<p class="meta">preset {escape(record.preset)}, seed {escape(str(record.seed))}'
-        + (f", {record.elapsed_s:.1f} s" if record.elapsed_s is not None else "")
-        + "".join(f", {escape(k)} {escape(str(v))}" for k, v in record.versions.items())
-        + "</p>",
+        _answer_paragraph(answer),
+        _meta(record),
     ]
+    parts.extend(_figure(record, index) for index in range(len(record.figures)))
     if record.notes:
         parts.append(f"<p>{escape(record.notes)}</p>")
-    parts.extend(_figure(record, name) for name in record.figures)
-    parts.append("<h3>Metrics</h3>")
+    summary = f"Structure checks: {passed} passed, {failed} failed"
+    open_attr = " open" if failed else ""  # a failing check is never hidden
+    parts.append(f"<details{open_attr}><summary>{escape(summary)}</summary>{_checks(record)}")
+    parts.append("</details>")
     metrics = flatten_metrics(record.metrics)
+    parts.append(f"<details><summary>All {len(metrics)} metrics and the tables</summary>")
     parts.append(
         _table(["metric", "value"], [list(row) for row in metrics])
         if metrics
@@ -92,24 +140,41 @@ def _experiment(record: ExperimentRecord) -> str:
         columns = table_columns(rows)
         parts.append(f"<h3>{escape(title)}</h3>")
         parts.append(_table(columns, [[row.get(c, "") for c in columns] for row in rows]))
-    parts.append("<h3>Structure checks</h3>")
-    parts.append(_checks(record))
-    parts.append("</section>")
+    parts.append("</details></section>")
     return "\n".join(parts)
 
 
-def _summary(results: Results) -> str:
-    rows = [
-        [
-            f'<a href="#{escape(r.name)}">{escape(r.name)}</a>',
-            escape(r.preset),
-            escape(f"{sum(c.ok for c in r.checks)}/{len(r.checks)}"),
-            _outcome(all(c.ok for c in r.checks)) if r.checks else "no checks",
-        ]
-        for r in results.experiments
+def _summary_row(record: ExperimentRecord, answer: Answer) -> str:
+    passed = sum(c.ok for c in record.checks)
+    outcome = _outcome(all(c.ok for c in record.checks)) if record.checks else "no checks"
+    headline = escape(answer.headline) if answer.problem is None else ""
+    cells = [
+        f'<a href="#{escape(_anchor(record))}">{escape(record.name)}</a>',
+        _verdict(answer),
+        headline,
+        escape(record.run),
+        f"{passed}/{len(record.checks)} {outcome}",
     ]
-    body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>" for row in rows)
-    head = "<tr><th>experiment</th><th>preset</th><th>checks passed</th><th>outcome</th></tr>"
+    return "<tr>" + "".join(f"<td>{cell}</td>" for cell in cells) + "</tr>"
+
+
+def _skipped(results: Results) -> str:
+    if not results.skipped:
+        return ""
+    items = "".join(
+        f"<li><code>{escape(entry.path)}</code>: {escape(entry.reason)}</li>"
+        for entry in results.skipped
+    )
+    return f'<h2 id="skipped">Skipped</h2><p>Not in this report:</p><ul>{items}</ul>'
+
+
+def _summary(results: Results) -> str:
+    answers = results.answers
+    rows = "".join(_summary_row(r, answers.get(r.name, _NONE)) for r in results.experiments)
+    head = (
+        "<tr><th>experiment</th><th>answer</th><th>headline</th><th>run shown</th>"
+        "<th>structure checks</th></tr>"
+    )
     lines = [
         "<h2>Summary</h2>",
         (
@@ -120,18 +185,33 @@ def _summary(results: Results) -> str:
         ),
     ]
     if rows:
-        lines.append(f"<table><thead>{head}</thead><tbody>{body}</tbody></table>")
+        lines.append(f"<table><thead>{head}</thead><tbody>{rows}</tbody></table>")
     if results.unfinished:
         names = ", ".join(escape(name) for name in results.unfinished)
-        lines.append(f'<p class="missing">Not finished (no metrics.json): {names}.</p>')
+        lines.append(f'<p class="missing">Not finished (no finished run): {names}.</p>')
+    if results.skipped:
+        lines.append(
+            f'<p class="missing">{len(results.skipped)} entr'
+            f"{'y' if len(results.skipped) == 1 else 'ies'} of the results folder skipped: "
+            'see <a href="#skipped">Skipped</a>.</p>'
+        )
     return "\n".join(lines)
+
+
+_NONE = Answer("?", "", "", "no answer function is registered for this experiment")
 
 
 def render_html(results: Results, title: str = "structdl results") -> str:
     """Return the complete HTML report; PNG figures are embedded, so the file stands alone."""
-    sections = "\n".join(_experiment(record) for record in results.experiments)
+    sections = "\n".join(
+        _experiment(record, results.answers.get(record.name, _NONE))
+        for record in results.experiments
+    )
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        '<link rel="icon" href="data:,">'
         f"<title>{escape(title)}</title><style>{_CSS}</style></head><body>\n"
-        f"<h1>{escape(title)}</h1>\n{_summary(results)}\n{sections}\n</body></html>\n"
+        f"<h1>{escape(title)}</h1>\n{_summary(results)}\n{sections}\n{_skipped(results)}\n"
+        "</body></html>\n"
     )
