@@ -6,5 +6,18 @@ inverse as an object, ``.inv``. A flow maps data to the base distribution, ``z =
 
 from .base import Bijection, Compose, Inverse
 from .iresnet import IResNetBlock
+from .ode_bijection import ODEBijection
+from .reversible import DriftReport, ReversibleSequential
+from .revnet import RevNetBlock, volume_preserving_network
 
-__all__ = ["Bijection", "Compose", "IResNetBlock", "Inverse"]
+__all__ = [
+    "Bijection",
+    "Compose",
+    "DriftReport",
+    "IResNetBlock",
+    "Inverse",
+    "ODEBijection",
+    "RevNetBlock",
+    "ReversibleSequential",
+    "volume_preserving_network",
+]

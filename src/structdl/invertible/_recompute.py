@@ -14,9 +14,18 @@ import threading
 from collections.abc import Iterator
 
 import torch
-from torch import nn
+from torch import Tensor, nn
 
-__all__ = ["RngReplay", "active", "frozen_statistics", "recomputing", "uses_rng"]
+__all__ = [
+    "DROPOUTS",
+    "RngReplay",
+    "active",
+    "dropout_pre_hook",
+    "dropout_session",
+    "frozen_statistics",
+    "recomputing",
+    "uses_rng",
+]
 
 _STATE = threading.local()
 
@@ -37,7 +46,7 @@ def recomputing() -> Iterator[None]:
 
 
 _NORMS = (nn.modules.batchnorm._BatchNorm,)
-_DROPOUTS = (nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d, nn.AlphaDropout)
+DROPOUTS = (nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d, nn.AlphaDropout)
 
 
 @contextlib.contextmanager
@@ -64,10 +73,12 @@ def frozen_statistics(module: nn.Module) -> Iterator[None]:
 
 
 def uses_rng(module: nn.Module) -> bool:
-    """Whether ``module`` draws random numbers in training mode (dropout, stochastic log-det)."""
+    """Whether ``module`` draws random numbers outside dropout (a stochastic log-det).
+
+    Dropout is replayed per module (:func:`dropout_pre_hook`); other draws by the RNG state
+    captured before the whole block.
+    """
     for m in module.modules():
-        if isinstance(m, _DROPOUTS) and m.training and m.p > 0:
-            return True
         if getattr(m, "uses_rng", False) is True:
             return True
     return False
@@ -95,3 +106,47 @@ class RngReplay:
             if self.cuda is not None:
                 torch.cuda.set_rng_state(self.cuda, self.device)
             yield
+
+
+def _rng_state(device: torch.device) -> tuple[Tensor, Tensor | None]:
+    cuda = torch.cuda.get_rng_state(device) if device.type == "cuda" else None
+    return torch.get_rng_state(), cuda
+
+
+def dropout_pre_hook(module: nn.Module, args: tuple) -> None:
+    """Record (forward) or restore (recomputation) the RNG state before a dropout call.
+
+    Registered by the reversible container on every dropout module of its blocks; inactive
+    outside a recording or replaying session. Keyed by module, so an inverse that calls the
+    sub-networks in another order (RevNet: ``G`` before ``F``) still gets each mask right.
+    """
+    session = getattr(_STATE, "session", None)
+    if session is None or not args or not isinstance(args[0], Tensor):
+        return
+    mode, states = session
+    if mode == "record":
+        states.setdefault(module, _rng_state(args[0].device))
+    elif module in states:
+        cpu, cuda = states[module]
+        torch.set_rng_state(cpu)
+        if cuda is not None:
+            torch.cuda.set_rng_state(cuda, args[0].device)
+
+
+@contextlib.contextmanager
+def dropout_session(mode: str, states: dict, device: torch.device) -> Iterator[None]:
+    """Record dropout RNG states into ``states`` (``"record"``) or replay them (``"replay"``).
+
+    Replaying runs inside ``fork_rng`` so that the global generators are unchanged after it.
+    """
+    previous = getattr(_STATE, "session", None)
+    _STATE.session = (mode, states)
+    try:
+        if mode == "replay" and states:
+            devices = [device] if device.type == "cuda" else []
+            with torch.random.fork_rng(devices=devices):
+                yield
+        else:
+            yield
+    finally:
+        _STATE.session = previous

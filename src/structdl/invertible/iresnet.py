@@ -244,7 +244,7 @@ class IResNetBlock(Bijection):
 
     def _forward(self, x: Tensor, context: Tensor | None) -> tuple[Tensor, Tensor]:
         self._check(x, "input")
-        if self.training and torch.is_grad_enabled() and not _recompute.active():
+        if self.training and not _recompute.active():
             self.update_normalisation()
         return x + self.g(x), self.log_abs_det(x)
 
