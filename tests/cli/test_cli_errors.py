@@ -98,6 +98,36 @@ def _corrupt_json_on_resume(tmp_path: Path, run_cli) -> list[str]:
     return ["run", "fake", "--out", str(out)]
 
 
+def _dangling_out(tmp_path: Path, run_cli) -> list[str]:
+    (tmp_path / "results").symlink_to(tmp_path / "gone")
+    return ["run", "fake", "--out", str(tmp_path / "results")]
+
+
+def _not_utf8_on_resume(tmp_path: Path, run_cli) -> list[str]:
+    out = _finished_results(tmp_path, run_cli)
+    _metrics_path(out).write_bytes(b'{"name": "caf\xe9"}')
+    return ["run", "fake", "--out", str(out)]
+
+
+def _deep_on_resume(tmp_path: Path, run_cli) -> list[str]:
+    out = _finished_results(tmp_path, run_cli)
+    _metrics_path(out).write_text("[" * 200_000 + "]" * 200_000, encoding="utf-8")
+    return ["run", "fake", "--out", str(out)]
+
+
+def _deep_in_report(tmp_path: Path, run_cli) -> list[str]:
+    out = _finished_results(tmp_path, run_cli)
+    _metrics_path(out).write_text('{"a":' + "[" * 200_000 + "]" * 200_000 + "}", "utf-8")
+    return ["report", "--out", str(out)]
+
+
+def _huge_in_report(tmp_path: Path, run_cli) -> list[str]:
+    out = _finished_results(tmp_path, run_cli)
+    with _metrics_path(out).open("r+b") as handle:
+        handle.truncate(4 * 2**30)  # sparse 4 GiB
+    return ["report", "--out", str(out)]
+
+
 def _args(*argv: str) -> Callable[[Path, object], list[str]]:
     return lambda tmp_path, run_cli: list(argv)
 
@@ -125,6 +155,18 @@ BAD_INPUTS = {
     "figure path escapes folder": (_figure_path_escapes, "plain file names"),
     "metrics.json unreadable": (_metrics_is_a_folder, "cannot read"),
     "corrupt metrics.json on resume": (_corrupt_json_on_resume, "corrupt results file"),
+    "seed above 2**64-1": (_args("run", "fake", "--seed", str(2**64)), "invalid seed"),
+    "empty --out": (_args("run", "fake", "--out", ""), "empty results folder ''"),
+    "empty --out of report": (_args("report", "--out", ""), "empty results folder"),
+    "abbreviated --force": (_args("run", "fake", "--fo"), "unrecognized arguments: --fo"),
+    "abbreviated --only": (_args("reproduce", "--on", "fake"), "unrecognized arguments: --on"),
+    "abbreviated --version": (_args("--vers"), "unrecognized arguments: --vers"),
+    "jobs zero": (_args("reproduce", "--jobs", "0"), "invalid job count '0'"),
+    "dangling symlink as --out": (_dangling_out, "a symbolic link to"),
+    "metrics.json not UTF-8 on resume": (_not_utf8_on_resume, "expected UTF-8 text"),
+    "metrics.json nested 200000 deep on resume": (_deep_on_resume, "nested at most 64"),
+    "metrics.json nested 200000 deep in report": (_deep_in_report, "nested at most 64"),
+    "metrics.json of 4 GiB in report": (_huge_in_report, "too large"),
 }
 
 
@@ -212,3 +254,40 @@ def test_out_not_writable_simulated(fake, run_cli, tmp_path, monkeypatch):
     assert status == EXIT_USAGE
     assert "is not writable" in _one_error_line(stderr)
     assert fake.calls == []
+
+
+def test_messages_do_not_mislead(fake, run_cli, tmp_path):
+    # Neither "File exists" for a dangling link nor "permissions" for bad bytes.
+    _, _, stderr = run_cli(*_dangling_out(tmp_path, run_cli))
+    assert "File exists" not in stderr and "does not exist" in stderr
+    _, _, stderr = run_cli(*_not_utf8_on_resume(tmp_path / "b", run_cli))
+    assert "permission" not in stderr
+
+
+def test_largest_seed_is_accepted(fake, run_cli, tmp_path):
+    assert run_cli("run", "fake", "--seed", str(2**64 - 1), "--out", str(tmp_path))[0] == 0
+    assert fake.calls[0].seed == 2**64 - 1
+
+
+def test_a_stray_folder_is_a_note_not_a_failure(fake, run_cli, tmp_path):
+    out = _finished_results(tmp_path, run_cli)
+    (out / "fake.bak").mkdir()
+    (out / "fake.bak" / "quick-seed0").mkdir()
+    (out / "fake.bak" / "quick-seed0" / "metrics.json").write_bytes(_metrics_path(out).read_bytes())
+    status, stdout, stderr = run_cli("report", "--out", str(out))
+    assert status == 0 and "report of 1 experiment(s)" in stdout
+    (line,) = stderr.splitlines()
+    assert line.startswith("structdl: note: the report skipped fake.bak: corrupt results file")
+
+
+def test_command_line_without_the_extra_exits_2_naming_the_install(fake, run_cli, monkeypatch):
+    from structdl import cli
+
+    real = cli.importlib.util.find_spec
+    monkeypatch.setattr(
+        cli.importlib.util, "find_spec", lambda name, *a: None if name == "rich" else real(name)
+    )
+    status, _, stderr = run_cli("list")
+    assert status == EXIT_USAGE
+    line = _one_error_line(stderr)
+    assert "needs rich" in line and "pip install 'structdl[experiments]'" in line
