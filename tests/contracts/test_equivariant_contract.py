@@ -16,7 +16,14 @@ from torch import nn
 
 import structdl.equivariant as equivariant
 from structdl.equivariant._catalogue import layer_examples
-from structdl.structure import Equivariant, assert_preserves, check_equivariance, tolerance
+from structdl.structure import (
+    Equivariant,
+    assert_preserves,
+    check_equivariance,
+    guarantees,
+    tolerance,
+)
+from structdl.structure.declarations import declares_claims
 
 EXAMPLES = layer_examples()
 
@@ -102,7 +109,7 @@ def test_equivariance(example, dtype):
         # networks on smooth images measure ~2e-2 (tests/equivariant/test_networks.py).
         assert 1e-6 < result.worst < 0.25
         assert getattr(module, "exact", False) is False
-        assert Equivariant(group) not in getattr(module, "preserves", frozenset())
+        assert not declares_claims(module) or Equivariant(group) not in guarantees(module)
 
 
 # Point-wise maps and spatial pooling declare no feature types (the catalogue supplies actions).
@@ -115,11 +122,11 @@ def test_declared_structure(example):
     assert module.group is not None and module.out_rep is not None
     x = _input(example, torch.float64)
     if module.is_exactly_equivariant:
-        assert Equivariant(module.group) in module.preserves
+        assert guarantees(module) == {Equivariant(module.group)}
         with torch.no_grad():
             assert_preserves(module, x)
     else:
-        assert module.preserves == frozenset()
+        assert guarantees(module) == frozenset()
 
 
 @pytest.mark.parametrize("example", EXAMPLES, ids=lambda e: e.name)
@@ -204,6 +211,7 @@ def test_layer_under_vmap_jacrev_jvp_and_functional_call(example):
 
 
 @pytest.mark.slow
+@pytest.mark.filterwarnings("ignore:`torch.jit.script:DeprecationWarning")
 @pytest.mark.parametrize("name", ["lifting_p4", "gconv_p4m_stride2", "lifting_c8_interpolated"])
 def test_layer_compiles_without_graph_breaks(name):
     # fullgraph=True turns any graph break into an error; the filter bank's geometry lives in

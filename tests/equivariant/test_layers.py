@@ -31,7 +31,7 @@ from structdl.equivariant import (
     restrict_regular,
 )
 from structdl.equivariant._sampling import axis_plan
-from structdl.structure import check_equivariance, tolerance
+from structdl.structure import Equivariant, check_equivariance, guarantees, tolerance
 
 F64 = torch.float64
 
@@ -166,9 +166,9 @@ def test_relaxed_conv_error_grows_with_the_knob():
 
 def test_relaxed_declares_structure_only_at_zero():
     layer = RelaxedGroupConv2d(1, 1, 3, D4, relaxation=0.0, lifting=True)
-    assert layer.preserves
+    assert guarantees(layer) == {Equivariant(D4)}
     layer.relaxation = 0.2
-    assert not layer.preserves
+    assert guarantees(layer) == frozenset()
     x = torch.randn(1, 1, 9, 9, dtype=F64)
     layer = layer.to(F64)
     with torch.no_grad():

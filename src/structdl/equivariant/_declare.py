@@ -4,17 +4,27 @@ from __future__ import annotations
 
 import torch
 
-from ..structure.properties import Equivariant, Property
+from ..structure.declarations import AttributeEquals, Claim
+from ..structure.properties import Equivariant
 from .actions import Representation
 from .groups import FiniteGroup, GroupElement
 
+#: Why an exact group gives exact equivariance: its actions only permute pixels and group-axis
+#: entries, and every layer commutes with those permutations (docs/methods/equivariant.md).
+EXACT_REASON = (
+    "quarter turns and mirrors permute pixels and group-axis entries exactly, and the layer "
+    "commutes with these permutations (symmetric sampling grid for strides)"
+)
+
 
 class DeclaresEquivariance:
-    """Mixin: ``input_action``/``output_action`` from ``in_rep``/``out_rep``, and ``preserves``.
+    """Mixin: ``input_action``/``output_action`` from ``in_rep``/``out_rep``, and ``claims``.
 
-    ``preserves`` is ``{Equivariant(group)}`` when the equivariance is exact (an exact group and
-    no relaxation), so that ``structure.assert_preserves(module, x)`` runs
-    ``check_equivariance`` with these actions; it is empty for approximate layers.
+    The claim is ``Equivariant(group)`` when the group acts exactly on the pixel grid
+    (``group.exact``: C1, C2, C4, D1, D2, D4); interpolated groups claim nothing. So
+    ``structure.guarantees(module)`` lists it and ``structure.assert_preserves(module, x)``
+    runs ``check_equivariance`` with these actions. Layers with further conditions (a
+    relaxation knob, a chain of modules) override :attr:`claims`.
     """
 
     group: FiniteGroup
@@ -35,6 +45,12 @@ class DeclaresEquivariance:
         return self.group.exact and getattr(self, "relaxation", 0.0) == 0.0
 
     @property
-    def preserves(self) -> frozenset[Property]:
-        """``{Equivariant(group)}`` if exactly equivariant, else the empty set."""
-        return frozenset({Equivariant(self.group)}) if self.is_exactly_equivariant else frozenset()
+    def claims(self) -> tuple[Claim, ...]:
+        """``Equivariant(group)`` when the group acts exactly on the pixel grid."""
+        return (
+            Claim(
+                Equivariant(self.group),
+                when=AttributeEquals("group.exact", True),
+                reason=EXACT_REASON,
+            ),
+        )

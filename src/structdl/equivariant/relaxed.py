@@ -7,7 +7,10 @@ import math
 import torch
 
 from .._errors import ConfigError
+from ..structure.declarations import AllOf, AttributeEquals, Claim
+from ..structure.properties import Equivariant
 from ._conv_base import GroupConvBase
+from ._declare import EXACT_REASON
 from .actions import RegularRep, TrivialRep
 from .groups import FiniteGroup
 
@@ -94,6 +97,18 @@ class RelaxedGroupConv2d(GroupConvBase):
                 f"received {value!r} — pass e.g. 0.1"
             )
         self._relaxation = float(value)
+
+    @property
+    def claims(self) -> tuple[Claim, ...]:
+        """``Equivariant(group)`` when the group is exact and the knob ``λ`` is exactly 0."""
+        exact = AllOf((AttributeEquals("group.exact", True), AttributeEquals("relaxation", 0.0)))
+        return (
+            Claim(
+                Equivariant(self.group),
+                when=exact,
+                reason=EXACT_REASON + "; with λ = 0 the layer is a GroupConv2d",
+            ),
+        )
 
     def filter_bank(self) -> torch.Tensor:
         """``(C_out·|G|, C_in[·|G|], k, k)``: row block ``g`` is ``L_g(ψ + λΔ_g)``."""

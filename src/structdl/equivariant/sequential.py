@@ -5,6 +5,8 @@ from __future__ import annotations
 from torch import nn
 
 from .._errors import IncompatibleSchemeError
+from ..structure.declarations import AttributeEquals, Claim
+from ..structure.properties import Equivariant
 from ._declare import DeclaresEquivariance
 from .actions import Representation
 
@@ -47,6 +49,20 @@ class EquivariantSequential(DeclaresEquivariance, nn.Sequential):
                 )
             current = module.out_rep
         self.out_rep = current
+
+    @property
+    def claims(self) -> tuple[Claim, ...]:
+        """``Equivariant(group)`` when every module that declares a group is exactly equivariant."""
+        if self.group is None:
+            return ()
+        return (
+            Claim(
+                Equivariant(self.group),
+                when=AttributeEquals("is_exactly_equivariant", True),
+                reason="a composition of equivariant maps between chained feature types is "
+                "equivariant",
+            ),
+        )
 
     @property
     def is_exactly_equivariant(self) -> bool:
