@@ -166,6 +166,52 @@ def equivariant_reconstruction(metrics: Metrics) -> Answer:
     return verdict, text, f"{gains[smallest]:+.2f} dB at N_train = {smallest}"
 
 
+def rotated_digits(metrics: Metrics) -> Answer:
+    margins = {int(n): _number(v) for n, v in metrics["p4_margin_over_augmented_cnn"].items()}
+    summary = metrics["summary"]
+    sizes = sorted(margins)
+    over_plain = min(
+        _number(summary[f"p4@{n}"]["rotated_mean"]) - _number(summary[f"cnn@{n}"]["rotated_mean"])
+        for n in sizes
+    )
+    c8 = metrics["equivariance_error"]["C8"]
+    worst = min(margins.values())
+    verdict = "yes" if worst >= 0.02 else "partly" if worst > 0 else "no"
+    shown = ", ".join(f"{100 * margins[n]:+.1f} at {n}" for n in sizes)
+    text = (
+        f"On digits rotated by quarter turns, p4 beats the rotation-augmented CNN by {shown} "
+        f"training images (accuracy points; a clear win needs 2) and the plain CNN by at least "
+        f"{100 * over_plain:.0f} points. C8's interpolated rotations are exact at multiples of "
+        f"90° ({_number(c8['at_90deg_multiples_max']):.0e}) and off by "
+        f"{_number(c8['at_45deg_odd_multiples_max']):.3f} at odd multiples of 45°."
+    )
+    return verdict, text, f"p4 vs CNN+aug {100 * worst:+.1f} points (worst size)"
+
+
+def approximate_equivariance(metrics: Metrics) -> Answer:
+    eps = [_number(e) for e in metrics["epsilons"]]
+    error = {k: [_number(v) for v in values] for k, values in metrics["test_error"].items()}
+    strict, relaxed, cnn = error["strict"], error["relaxed"], error["cnn"]
+    if relaxed[-1] <= 1.1 * min(strict[-1], cnn[-1]):
+        verdict = "yes"
+    elif relaxed[-1] < strict[-1]:
+        verdict = "partly"
+    else:
+        verdict = "no"
+    text = (
+        f"Does relaxing the symmetry pay when the data break it? As ε grows from {eps[0]:g} to "
+        f"{eps[-1]:g}, the strict C4 model's test error rises from {strict[0]:.3f} to "
+        f"{strict[-1]:.3f}; the relaxed model's goes from {relaxed[0]:.3f} to {relaxed[-1]:.3f} "
+        f"and the unconstrained CNN's from {cnn[0]:.3f} to {cnn[-1]:.3f}. The verdict asks the "
+        "relaxed model to be within 10 % of the best at the largest ε."
+    )
+    return (
+        verdict,
+        text,
+        f"error at ε={eps[-1]:g}: relaxed {relaxed[-1]:.3f}, strict {strict[-1]:.3f}",
+    )
+
+
 BUILT_IN_ANSWERS: dict[str, Callable[[Metrics], Answer]] = {
     "symplectic-structure": symplectic_structure,
     "toy-classification": toy_classification,
@@ -173,4 +219,6 @@ BUILT_IN_ANSWERS: dict[str, Callable[[Metrics], Answer]] = {
     "sphere-features": sphere_features,
     "learned-hamiltonian": learned_hamiltonian,
     "equivariant-reconstruction": equivariant_reconstruction,
+    "rotated-digits": rotated_digits,
+    "approximate-equivariance": approximate_equivariance,
 }

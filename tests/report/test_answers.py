@@ -1,0 +1,96 @@
+"""Each section's answer is derived from the metrics: the saved quick metrics give the
+recorded verdicts, and changing a deciding number changes the verdict."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+import pytest
+
+from structdl.experiments import _registry
+from structdl.experiments._answers import BUILT_IN_ANSWERS
+from structdl.report import VERDICTS, derive_answer
+
+METRICS = json.loads((Path(__file__).parent / "data" / "quick_metrics.json").read_text("utf-8"))
+# Verdicts of the quick run of 2026-11-30 (the fixture's source).
+RECORDED = {
+    "symplectic-structure": "yes",
+    "toy-classification": "yes",
+    "nonexpansive-robustness": "yes",
+    "sphere-features": "yes",
+    "learned-hamiltonian": "partly",
+    "equivariant-reconstruction": "partly",
+    "rotated-digits": "partly",
+    "approximate-equivariance": "partly",
+}
+
+
+def test_every_registered_experiment_has_an_answer():
+    answers = _registry.answers()
+    assert set(answers) >= set(RECORDED)
+    assert all(answers[name] is not None for name in RECORDED)
+
+
+@pytest.mark.parametrize("name", sorted(RECORDED))
+def test_recorded_verdicts_with_numbers_in_the_text(name):
+    answer = derive_answer(BUILT_IN_ANSWERS[name], METRICS[name])
+    assert answer.problem is None and answer.verdict == RECORDED[name]
+    assert sum(ch.isdigit() for ch in answer.text) >= 4 and answer.headline
+
+
+def _set(metrics: dict, key: str, value) -> dict:
+    changed = copy.deepcopy(metrics)
+    *path, last = key.split(">")
+    target = changed
+    for part in path:
+        target = target[int(part)] if isinstance(target, list) else target[part]
+    target[int(last) if isinstance(target, list) else last] = value
+    return changed
+
+
+@pytest.mark.parametrize(
+    ("name", "key", "value", "verdict"),
+    [
+        ("symplectic-structure", "pendulum/verlet/symplecticity_error", 1e-3, "partly"),
+        ("symplectic-structure", "kepler/rk4/empirical_order", 2.0, "partly"),
+        ("toy-classification", "spirals/hamiltonian/depth8/test_accuracy", 0.5, "no"),
+        (
+            "nonexpansive-robustness",
+            "digits/nonexpansive/empirical_lipschitz_features",
+            1.5,
+            "partly",
+        ),
+        ("sphere-features", "rkmk/max_sphere_distance_1000_layers", 1e-3, "yes_if_rmse"),
+        ("learned-hamiltonian", "pendulum/hamiltonian/rollout_error_final", 0.1, "yes"),
+        ("equivariant-reconstruction", "psnr_gain_c4_over_cnn>1", -0.5, "no"),
+        ("rotated-digits", "p4_margin_over_augmented_cnn>200", 0.05, "partly"),
+        ("approximate-equivariance", "test_error>relaxed>3", 0.9, "no"),
+    ],
+)
+def test_a_deciding_number_changes_the_verdict(name, key, value, verdict):
+    answer = derive_answer(BUILT_IN_ANSWERS[name], _set(METRICS[name], key, value))
+    if verdict == "yes_if_rmse":  # off the sphere: only the accuracy half holds
+        verdict = "partly"
+    assert answer.verdict == verdict
+
+
+def test_a_broken_answer_never_breaks_the_report():
+    assert derive_answer(None, {}).problem.startswith("no answer function")
+    assert "not in this run's metrics" in derive_answer(lambda m: m["x"], {}).problem
+    assert "raised ZeroDivisionError" in derive_answer(lambda m: 1 / 0, {}).problem
+    assert "verdict 'maybe'" in derive_answer(lambda m: ("maybe", "t"), {}).problem
+    assert "(verdict, text)" in derive_answer(lambda m: "yes", {}).problem
+    assert set(VERDICTS) == {"yes", "no", "partly"}
+
+
+def test_an_experiment_can_plug_in_its_own_answer(monkeypatch):
+    fresh: dict = {}
+    monkeypatch.setattr(_registry, "_REGISTRY", fresh)
+    monkeypatch.setattr(_registry, "_load_all", lambda: None)
+    mine = _registry.Experiment(
+        "mine", "Is it?", object, lambda c, o, p: None, answer=lambda m: ("no", "because", "h")
+    )
+    _registry.register(mine)
+    assert derive_answer(_registry.answers()["mine"], {}).verdict == "no"
