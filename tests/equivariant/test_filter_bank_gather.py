@@ -58,7 +58,7 @@ LAYERS = [
 
 @pytest.mark.parametrize("group", [C2, C4, D1, D4], ids=lambda g: g.name)
 @pytest.mark.parametrize("make", LAYERS, ids=["lift3", "lift4", "group", "relaxed", "relax_lift"])
-def test_gathered_bank_equals_the_stack_bit_for_bit(group, make) -> None:  # noqa: ANN001
+def test_gathered_bank_equals_the_stack_bit_for_bit(group, make) -> None:
     layer = make(group)
     bank, reference = layer.filter_bank(), _reference_bank(layer)
     assert torch.equal(bank, reference)
@@ -105,7 +105,7 @@ def test_interpolated_groups_equal_the_per_element_stack() -> None:
         assert not hasattr(layer, "bank_index")  # nothing is gathered: rotations interpolate
 
 
-def _gather_of(layer: torch.nn.Module):  # noqa: ANN202
+def _gather_of(layer: torch.nn.Module):
     return lambda w: _GatherBank.apply(
         w,
         layer.bank_index,
@@ -148,7 +148,7 @@ def test_no_grad_forward_skips_the_custom_backward() -> None:
 
 
 @pytest.mark.parametrize("make", LAYERS[:3], ids=["lift3", "lift4", "group"])
-def test_shared_filters_gather_by_one_small_row_index(make) -> None:  # noqa: ANN001
+def test_shared_filters_gather_by_one_small_row_index(make) -> None:
     # Output channel c reads only base filter c, so one index of the row size, shared by all
     # C_out rows, describes the bank (C_out times less index memory than a flat index).
     layer = make(D4)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-import torch.nn.functional as F  # noqa: N812
+import torch.nn.functional as F
 
 from structdl.equivariant import C, D, GroupConv2d, LiftingConv2d, _interp
 from structdl.equivariant._interp import rotation_matrix

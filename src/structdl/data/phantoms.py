@@ -1,4 +1,6 @@
-"""Random-ellipse phantoms and low-dose Poisson CT data (METHODS E1/E1b), generated, no download.
+"""Random-ellipse phantoms and low-dose Poisson CT data, generated, no download.
+
+Method notes: docs/methods/tomography.md.
 
 A phantom is a sum of indicator functions of ellipses on ``[-1, 1]²``: one background ellipse
 of intensity 0.1 plus 10–15 ellipses of intensity ``U(0, 0.2)`` with random axes, centres and

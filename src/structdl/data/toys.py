@@ -1,4 +1,4 @@
-"""Two-class 2-D toy data sets for ODE-network classification (METHODS §12 E3).
+"""Two-class 2-D toy data sets for ODE-network classification (docs/methods/dynamics.md).
 
 Each generator draws ``n`` points, half per class (class 1 gets the odd one), from a
 ``numpy.random.Generator`` seeded with ``seed``, so the data are a pure function of the

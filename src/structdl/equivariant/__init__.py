@@ -1,4 +1,4 @@
-"""Group-equivariant convolutional networks on the pixel grid (METHODS §9).
+"""Group-equivariant convolutional networks on the pixel grid (docs/methods/equivariant.md).
 
 Finite planar groups (:mod:`.groups`), their actions on images and on regular / quotient
 feature fields (:mod:`.actions`), and layers that carry ``group``, ``in_rep`` and ``out_rep``:
@@ -15,7 +15,7 @@ approximately equivariant (``group.exact`` and ``layer.exact`` are ``False``).
 
 from __future__ import annotations
 
-from . import _checks  # noqa: F401  (registers the default structure checks)
+from . import _registered_checks  # noqa: F401  (registers the default structure checks)
 from .actions import (
     QuotientRep,
     RegularRep,

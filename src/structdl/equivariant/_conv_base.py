@@ -22,7 +22,7 @@ from abc import ABC, abstractmethod
 from typing import NamedTuple
 
 import torch
-import torch.nn.functional as F  # noqa: N812
+import torch.nn.functional as F
 from torch import nn
 
 from .._errors import ConfigError, ShapeError
@@ -72,13 +72,13 @@ class _GatherBank(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, source, index, order, rows, copies, shape):  # noqa: ANN001, ANN205
+    def forward(ctx, source, index, order, rows, copies, shape):
         ctx.save_for_backward(order)
         ctx.rows, ctx.copies, ctx.source_shape = rows, copies, source.shape
         return _gather(source, index, rows, shape)
 
     @staticmethod
-    def backward(ctx, grad: torch.Tensor):  # noqa: ANN001, ANN205
+    def backward(ctx, grad: torch.Tensor):
         (order,) = ctx.saved_tensors
         rows = ctx.rows
         copies = grad.reshape(rows, -1).index_select(1, order)

@@ -1,4 +1,4 @@
-"""One example of every equivariant layer class, for the contract tests and ``structdl check``.
+"""One small example of every equivariant layer class, for the contract test.
 
 Adding a layer class to the package means adding an entry here; the contract test
 (``tests/contracts/test_equivariant_contract.py``) then runs its checks on it and fails for any
@@ -62,11 +62,11 @@ def _net() -> nn.Module:
     )
 
 
-def _regular_c4(g, x):  # noqa: ANN001, ANN202
+def _regular_c4(g, x):
     return act_regular(g, x, C4)
 
 
-def _invariant(g, y):  # noqa: ANN001, ANN202, ARG001
+def _invariant(g, y):
     return y
 
 

@@ -25,7 +25,7 @@ import functools
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F  # noqa: N812
+import torch.nn.functional as F
 
 from .._errors import ShapeError
 

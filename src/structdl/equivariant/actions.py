@@ -1,6 +1,6 @@
 """Group actions on images and on feature fields over the pixel grid.
 
-Three kinds of feature fields (METHODS §9.1, ``(L_g f)(x) = ρ(g) f(g^{-1} x)``):
+Three kinds of feature fields (see docs/methods/equivariant.md; ``(L_g f)(x) = ρ(g) f(g^{-1} x)``):
 
 * **trivial** fields, images ``(B, C, H, W)``: ``(L_g f)(x) = f(g^{-1} x)`` — the spatial transform
   :math:`T_g` only;
@@ -23,7 +23,7 @@ import math
 from abc import ABC, abstractmethod
 
 import torch
-import torch.nn.functional as F  # noqa: N812
+import torch.nn.functional as F
 
 from .._errors import ShapeError
 from .groups import FiniteGroup, GroupElement, require_group

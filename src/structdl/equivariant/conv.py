@@ -1,4 +1,4 @@
-"""Lifting and group convolutions (Cohen & Welling 2016; METHODS §9.2).
+"""Lifting and group convolutions (Cohen & Welling 2016; docs/methods/equivariant.md).
 
 Both layers build their filter bank at forward time by transforming ONE base filter tensor with
 every group element (:func:`act_image` / :func:`act_regular` applied to the kernel) — no

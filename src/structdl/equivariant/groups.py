@@ -285,12 +285,12 @@ def require_group(group: object, owner: str) -> FiniteGroup:
     return group
 
 
-def C(n: int) -> CyclicGroup:  # noqa: N802 (mathematical name)
+def C(n: int) -> CyclicGroup:
     """The cyclic group ``C_n``."""
     return CyclicGroup(n)
 
 
-def D(n: int) -> DihedralGroup:  # noqa: N802 (mathematical name)
+def D(n: int) -> DihedralGroup:
     """The dihedral group ``D_n``."""
     return DihedralGroup(n)
 

@@ -1,4 +1,4 @@
-"""Per-element equivariance error, for plots of approximate equivariance (METHODS §9.6)."""
+"""Per-element equivariance error, for plots of approximate equivariance (docs/methods/equivariant.md)."""
 
 from __future__ import annotations
 

@@ -1,11 +1,11 @@
-"""Equivariant non-linearities for group feature fields (METHODS §9.3)."""
+"""Equivariant non-linearities for group feature fields (docs/methods/equivariant.md)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
 import torch
-import torch.nn.functional as F  # noqa: N812
+import torch.nn.functional as F
 from torch import nn
 
 from .._errors import ConfigError

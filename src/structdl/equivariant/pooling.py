@@ -1,4 +1,4 @@
-"""Pooling over the group axis, over subgroups, and over space (METHODS §9.3).
+"""Pooling over the group axis, over subgroups, and over space (docs/methods/equivariant.md).
 
 * :class:`GroupPool` — max/mean over the whole group axis: regular → trivial field
   (invariant along the group axis, still a spatial field).
@@ -12,7 +12,7 @@
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F  # noqa: N812
+import torch.nn.functional as F
 from torch import nn
 
 from .._errors import ConfigError, ShapeError

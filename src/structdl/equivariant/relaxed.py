@@ -1,4 +1,4 @@
-"""Relaxed (approximately equivariant) group convolution (METHODS §9.6)."""
+"""Relaxed (approximately equivariant) group convolution (docs/methods/equivariant.md)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,7 @@
-"""Approximate equivariance (METHODS §9.6): strict, relaxed and unconstrained models when the
-data's rotation symmetry is broken by a known amount ``ε``.
+"""Approximate equivariance: strict, relaxed and unconstrained models on imperfect symmetry.
+
+The data's rotation symmetry is broken by a known amount ``ε`` (method notes:
+docs/methods/equivariant.md).
 
 Data: smooth periodic random fields ``u`` on an ``n × n`` torus and the target map ``F_ε``: a
 few explicit steps of the advection–diffusion equation

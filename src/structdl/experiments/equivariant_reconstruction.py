@@ -1,4 +1,6 @@
-"""E1/E1b — equivariant vs ordinary learned proximal gradient for low-dose CT (METHODS §9.4).
+"""Equivariant vs ordinary learned proximal gradient for low-dose CT.
+
+Method notes: docs/methods/tomography.md.
 
 Random-ellipse phantoms, parallel-beam data simulated on a twice finer grid (no inverse crime)
 with Poisson noise (``N_in`` photons, ``μ_max``). Learned proximal-gradient reconstructions
@@ -50,7 +52,7 @@ class Config:
         n_angles: parallel-beam views in ``[0, π)``; even, so that quarter turns permute them.
         photons: incident photons per ray ``N_in``.
         mu_max: attenuation scale ``μ_max``.
-        half_width: physical half side of the image square (METHODS: 0.18).
+        half_width: physical half side of the image square (0.18 in the original protocol).
         iterations: unrolled proximal-gradient iterations.
         n_memory: memory channels.
         width: channel budget of each proximal block (ordinary: ``width`` channels;
@@ -64,7 +66,7 @@ class Config:
         tv_alphas: TV weights tried on training phantoms; the best is used on the test set.
         tv_iterations: Adam steps of the TV baseline.
         tv_lr: Adam learning rate of the TV baseline.
-        init: ``"fbp"`` (start the unrolled scheme from FBP) or ``"zero"`` (METHODS E1).
+        init: ``"fbp"`` (start the unrolled scheme from FBP) or ``"zero"`` (the original protocol).
     """
 
     seed: int = 0
@@ -96,8 +98,8 @@ class Config:
         data-starved even with one training phantom (its test error matches its training
         error after a few hundred steps), and the CNN then wins through its larger number of
         free filters. With 10 noisy views the CNN overfits one training phantom, which is the
-        regime where the equivariance prior is expected to help (METHODS §9.4). 2 seeds,
-        400 Adam steps per model.
+        regime where the equivariance prior is expected to help (docs/methods/tomography.md).
+        2 seeds, 400 Adam steps per model.
 
         Cost (single thread, shared 2-core machine): about 230 s CPU, of which ~220 s is the
         ten training runs (C8 alone ~90 s: its filters are rotated by interpolation at every
@@ -118,7 +120,7 @@ class Config:
 
     @classmethod
     def full(cls) -> Config:
-        """METHODS-like: 64×64, 8 iterations, 96 channels, N ∈ {2,3,4,6,8,12}; slow (hours)."""
+        """Near the original protocol: 64×64, 8 iterations, 96 channels; slow (hours)."""
         return cls(
             n_seeds=3,
             image_size=64,
@@ -168,7 +170,7 @@ def _simulate(
     config: Config, n: int, phantom_seed: int, noise_seed: int, fine_op: RadonTransform
 ) -> tuple[Tensor, Tensor]:
     # Phantoms and data on the 2n grid, ground truth averaged down to n: the reconstruction
-    # operator never produced the data (no inverse crime), as in METHODS E1.
+    # operator never produced the data (no inverse crime), as in the original protocol.
     fine = random_ellipses(n, 2 * config.image_size, seed=phantom_seed, supersample=1)
     truth = F.avg_pool2d(fine, 2)
     with torch.no_grad():

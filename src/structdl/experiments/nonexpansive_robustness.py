@@ -6,7 +6,8 @@ sharp, and does the resulting 1-Lipschitz network give certified ℓ2 robustness
 (a) *Sharpness.* For a random :class:`~structdl.dynamics.GradientFlow` field
 ``f(x) = −Aᵀσ(Ax + b)`` in float64 and each activation (ReLU, leaky ReLU, tanh with ``L = 1``;
 sigmoid with ``L = 1/4``), the Euler map ``x ↦ x + h f(x)`` has Jacobian ``I − h AᵀDA`` with
-``D = diag(σ') ∈ [0, L]``, symmetric with spectrum in ``[1 − hL‖A‖², 1]`` (METHODS §3.1). So
+``D = diag(σ') ∈ [0, L]``, symmetric with spectrum in ``[1 − hL‖A‖², 1]``
+(docs/methods/dynamics.md). So
 with ``h = 2/(L‖A‖²)`` it is non-expansive and :func:`~structdl.structure.check_lipschitz`
 (random pairs + adversarial ascent) must find no ratio above ``1 + 1e-6``; with
 ``h = 3/(L‖A‖²)`` the eigenvalue ``1 − 3 = −2`` is reached wherever ``σ' = L``, and the check

@@ -7,7 +7,7 @@ The target is the time-``T`` map ``m₀ ↦ m(T)`` of Euler's equations of a fre
 ``m' = m × I⁻¹m`` with ``I = diag(1, 2, 3)`` (:class:`~structdl.dynamics.physics.FreeRigidBody`),
 which preserves ``‖m‖``; the training and test pairs are computed with RKMK(4) and 200 steps
 from points uniform on S². Models (each ``K`` layers, ``Σh = T``, trained on the mean squared
-error with full-batch Adam, METHODS §3.4, §12 E5):
+error with full-batch Adam, docs/methods/dynamics.md):
 
 - ``lie_euler``: ``y ← exp(h[ω_k(y)]×) y`` with :class:`~structdl.dynamics.LieAlgebraField`
   ``ω_k(y) = y × N_k(y)`` (:class:`~structdl.dynamics.LieEuler`);

@@ -8,7 +8,8 @@ Hénon–Heiles system, each of forward Euler, classical RK4, symplectic Euler, 
 implicit midpoint and the average-vector-field (AVF) method is run for ``n_steps`` steps, and:
 
 - the relative energy error ``|H(z_k) − H(z_0)| / max(|H(z_0)|, 1)`` is plotted against time
-  (log scale): symplectic methods keep it bounded (backward error analysis, METHODS §3.2), AVF
+  (log scale): symplectic methods keep it bounded (backward error analysis,
+  docs/methods/dynamics.md), AVF
   conserves ``H`` up to the solve tolerance and quadrature error, Euler drifts;
 - the symplecticity defect ``max ‖DΦᵀJDΦ − J‖_F`` of the one-step map ``Φ_h`` is measured with
   :func:`structdl.structure.check_symplectic` at points around the initial state;

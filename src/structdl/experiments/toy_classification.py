@@ -4,7 +4,7 @@ Question: do structured ODE networks (Hamiltonian, antisymmetric, gradient flow)
 classic 2-D toy sets as well as a plain ResNet, and how does accuracy depend on depth?
 
 Every model is ``x ∈ R² ↦ pad(x, 0) ∈ R^w ↦ ODENet (K layers, Σh = T) ↦ linear head ↦ logits``
-with cross-entropy loss and full-batch Adam (METHODS §1.2, §2, §12 E3):
+with cross-entropy loss and full-batch Adam (docs/methods/dynamics.md):
 
 - ``resnet``: forward Euler on :class:`~structdl.dynamics.Residual` ``σ(A_k y + b_k)``;
 - ``hamiltonian``: Störmer–Verlet on :class:`~structdl.dynamics.SeparableHamiltonian`

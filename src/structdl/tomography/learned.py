@@ -1,6 +1,6 @@
-"""Learned proximal-gradient (learned forward–backward) reconstruction, METHODS §9.4 / E1.
+"""Learned proximal-gradient (learned forward–backward) reconstruction (docs/methods/tomography.md).
 
-Unrolled iterations ``k = 0..K−1`` starting from ``x_0 = 0`` (METHODS E1) or from the
+Unrolled iterations ``k = 0..K−1`` starting from ``x_0 = 0`` (the original protocol) or from the
 filtered back-projection ``x_0 = FBP(y)`` (``init="fbp"``, which lets a short training run
 start from a sensible image), with memory ``s_0 = 0``::
 
@@ -38,7 +38,7 @@ __all__ = ["LearnedProximalGradient", "ProximalCNN", "ProximalGCNN"]
 
 
 class ProximalCNN(nn.Module):
-    """Ordinary proximal block (METHODS E1): conv → LeakyReLU → zero-init residual → conv.
+    """Ordinary proximal block: conv → LeakyReLU → zero-init residual → conv.
 
     ``Conv(2c + m → width)`` · LeakyReLU(0.01) · ``z + LeakyReLU(Conv(width → width) z)`` ·
     ``Conv(width → c + m)``; all 3×3 with replicate padding. The residual convolution starts at
@@ -171,7 +171,7 @@ class LearnedProximalGradient(nn.Module):
         if init not in ("zero", "fbp"):
             raise ConfigError(
                 f"unknown init — expected 'zero' or 'fbp' — got {init!r} — pass init='zero' "
-                "(METHODS E1) or init='fbp'"
+                "(the original protocol) or init='fbp'"
             )
         self.init = init
         for name, value, minimum in (

@@ -83,12 +83,12 @@ class _Project(torch.autograd.Function):
     """``y = A x`` whose backward is the matched adjoint (so it is twice differentiable)."""
 
     @staticmethod
-    def forward(ctx, x: Tensor, op: RadonTransform) -> Tensor:  # noqa: D102
+    def forward(ctx, x: Tensor, op: RadonTransform) -> Tensor:
         ctx.op = op
         return op._apply_forward(x)
 
     @staticmethod
-    def backward(ctx, grad: Tensor) -> tuple[Tensor, None]:  # noqa: D102
+    def backward(ctx, grad: Tensor) -> tuple[Tensor, None]:
         return _Backproject.apply(grad, ctx.op), None
 
 
@@ -96,12 +96,12 @@ class _Backproject(torch.autograd.Function):
     """``x = Aᵀ y`` whose backward is the forward operator (the transpose of the transpose)."""
 
     @staticmethod
-    def forward(ctx, y: Tensor, op: RadonTransform) -> Tensor:  # noqa: D102
+    def forward(ctx, y: Tensor, op: RadonTransform) -> Tensor:
         ctx.op = op
         return op._apply_transpose(y)
 
     @staticmethod
-    def backward(ctx, grad: Tensor) -> tuple[Tensor, None]:  # noqa: D102
+    def backward(ctx, grad: Tensor) -> tuple[Tensor, None]:
         return _Project.apply(grad, ctx.op), None
 
 
@@ -391,7 +391,7 @@ class RadonTransform(nn.Module):
             self._norm = math.sqrt(value)
         return self._norm
 
-    def extra_repr(self) -> str:  # noqa: D102
+    def extra_repr(self) -> str:
         return (
             f"image_size={self.image_size}, n_angles={self.n_angles}, "
             f"n_detectors={self.n_detectors}, half_width={self.half_width}"

@@ -63,7 +63,7 @@ def tv_reconstruction(
     lr: float = 1e-3,
     init: Tensor | None = None,
 ) -> Tensor:
-    r"""Minimise ``½ ‖A x − y‖² + α TV(x)`` with Adam (METHODS E1 baseline).
+    r"""Minimise ``½ ‖A x − y‖² + α TV(x)`` with Adam (the classical baseline).
 
     The objective is summed over pixels and detector bins; ``α`` therefore trades a sum of
     squared sinogram residuals against a sum of gradient magnitudes, and its best value depends
