@@ -7,11 +7,22 @@ with a Runge–Kutta method gives a symplectic partitioned Runge–Kutta method 
 
 from __future__ import annotations
 
+from .discrete import VALUE_SETS, DiscreteMSA, DiscreteWeightMLP, project_to_values
+from .itoh_abe import ItohAbeDescent
 from .methods import StageMethod, adjoint_tableau, stage_method
+from .msa import INNER_OPTIMISERS, MSA, ExtendedMSA
 from .pontryagin import PontryaginSolution, costates, layer_hamiltonian, pontryagin, trajectory
 from .symplectic import StateCostateStep
 
 __all__ = [
+    "VALUE_SETS",
+    "DiscreteMSA",
+    "DiscreteWeightMLP",
+    "ItohAbeDescent",
+    "project_to_values",
+    "INNER_OPTIMISERS",
+    "MSA",
+    "ExtendedMSA",
     "PontryaginSolution",
     "StageMethod",
     "StateCostateStep",
