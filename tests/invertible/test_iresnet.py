@@ -245,3 +245,15 @@ def test_float32_round_trip():
     x = torch.randn(32, 4)
     back = block.inverse(block(x))
     assert (back - x).abs().max() <= tolerance(torch.float32).exact
+
+
+def test_inverse_jacobian_vector_product_matches_the_implicit_function_theorem():
+    # Double backward through the implicit gradient (a jvp taken as a vjp of a vjp).
+    from structdl.invertible._solvers import batch_jacobian
+
+    block = _block(coefficient=0.9)
+    z, v = torch.randn(4, 3, dtype=F64), torch.randn(4, 3, dtype=F64)
+    _, jv = torch.autograd.functional.jvp(block.inverse, z, v)
+    jac = batch_jacobian(block.g, block.inverse(z).detach(), create_graph=False)
+    expected = torch.linalg.solve(torch.eye(3, dtype=F64) + jac, v.unsqueeze(-1)).squeeze(-1)
+    assert torch.allclose(jv, expected, atol=1e-10)

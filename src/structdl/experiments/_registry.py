@@ -112,6 +112,7 @@ EXPERIMENT_MODULES: tuple[str, ...] = (
     "equivariant_reconstruction",
     "rotated_digits",
     "approximate_equivariance",
+    "iresnet_inverse",
 )
 
 

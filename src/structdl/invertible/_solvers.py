@@ -93,34 +93,52 @@ def _newton(g, y, x, tol, max_iterations, history):  # noqa: ANN001, ANN202
     return x, res, k
 
 
-def _anderson(g, y, x, tol, max_iterations, history, memory=5, ridge=1e-12):  # noqa: ANN001, ANN202
-    """Anderson acceleration (type II, Walker–Ni) of ``x ← G(x) = y − g(x)``, per sample."""
+def _least_squares(a: Tensor, b: Tensor) -> Tensor:
+    """``argmin_γ ‖aγ − b‖`` per sample, minimum norm, singular values below 1e-12·σ_max cut."""
+    u, sigma, vh = torch.linalg.svd(a, full_matrices=False)
+    cutoff = 1e-12 * sigma.amax(-1, keepdim=True)
+    inverse = torch.where(sigma > cutoff, 1.0 / sigma.clamp_min(torch.finfo(a.dtype).tiny), 0.0)
+    coefficients = (u.transpose(1, 2) @ b.unsqueeze(-1)).squeeze(-1) * inverse
+    return vh.transpose(1, 2) @ coefficients.unsqueeze(-1)
+
+
+def _anderson(g, y, x, tol, max_iterations, history, memory=5):  # noqa: ANN001, ANN202
+    """Anderson acceleration (type II, Walker–Ni) of ``x ← G(x) = y − g(x)``, per sample.
+
+    With ``f_k = G(x_k) − x_k``, ``γ = argmin ‖f_k − ΔF γ‖`` over the last ``memory``
+    differences (least squares, rank-deficient columns allowed: a converged sample has
+    ``ΔF = 0`` and gets ``γ = 0``) and ``x_{k+1} = G(x_k) − ΔG γ``.
+    """
     r, res = _residual(g, x, y)
     history.append(res)
     f = -r  # G(x) − x
-    xs: list[Tensor] = []  # past G(x) values
+    gs: list[Tensor] = []  # past G(x) values
     fs: list[Tensor] = []
     k = 0
     while res > tol and k < max_iterations and res == res:
         gx = x + f
-        xs.append(gx)
+        gs.append(gx)
         fs.append(f)
         if len(fs) > memory + 1:
-            xs.pop(0)
+            gs.pop(0)
             fs.pop(0)
         if len(fs) == 1:
             x = gx
         else:
             d_f = torch.stack([b - a for a, b in zip(fs[:-1], fs[1:], strict=True)], -1)
-            d_g = torch.stack([b - a for a, b in zip(xs[:-1], xs[1:], strict=True)], -1)
-            gram = d_f.transpose(1, 2) @ d_f
-            scale = gram.diagonal(dim1=1, dim2=2).amax(-1, keepdim=True).unsqueeze(-1)
-            eye = torch.eye(gram.shape[-1], dtype=x.dtype, device=x.device)
-            gamma = torch.linalg.solve(
-                gram + ridge * (scale + 1e-300) * eye, d_f.transpose(1, 2) @ f.unsqueeze(-1)
-            )
+            d_g = torch.stack([b - a for a, b in zip(gs[:-1], gs[1:], strict=True)], -1)
+            # Least squares by SVD with a relative cut-off: columns that became dependent
+            # (memory ≥ d, or a converged sample whose differences are 0) get no weight.
+            gamma = _least_squares(d_f, f)
             x = gx - (d_g @ gamma).squeeze(-1)
-        r, res = _residual(g, x, y)
+        r = x + g(x) - y
+        # Safeguard: a sample whose accelerated step did not reduce its residual takes the plain
+        # contraction step G(x) instead (which does, by at least the factor Lip(g)).
+        worse = r.abs().amax(-1) > f.abs().amax(-1)
+        if bool(worse.any()):
+            x = torch.where(worse[:, None], gx, x)
+            r = torch.where(worse[:, None], gx + g(gx) - y, r)
+        res = float(r.abs().max())
         history.append(res)
         f = -r
         k += 1
@@ -144,7 +162,8 @@ def solve_residual_inverse(
     ``fixed_point``: ``x ← y − g(x)``, linear convergence at rate ``Lip(g)``.
     ``newton``: ``x ← x − (I + J_g(x))⁻¹(x + g(x) − y)``, quadratic; one ``d×d`` Jacobian per
     iteration, so for small ``d``. ``anderson``: Anderson acceleration of the fixed-point map
-    with memory 5 (least squares over the last differences), no Jacobian.
+    with memory 5 (least squares over the last differences, safeguarded by the plain step
+    where it does not reduce a sample's residual), no Jacobian.
 
     Raises:
         ConfigError: an unknown method or a bad tolerance / iteration limit.

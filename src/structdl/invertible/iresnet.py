@@ -33,7 +33,7 @@ from ._logdet import (
     roulette_coefficients,
     series_coefficients,
 )
-from ._solvers import INVERSE_METHODS, InverseResult, solve_residual_inverse
+from ._solvers import INVERSE_METHODS, InverseResult, batch_jacobian, solve_residual_inverse
 from .base import Bijection
 
 __all__ = ["LOGDET_METHODS", "IResNetBlock"]
@@ -309,16 +309,24 @@ class _ImplicitInverse:
         tol = block.default_tolerance(z.dtype)
 
         def adjoint(w: Tensor) -> Tensor:
+            if torch.is_grad_enabled() and w.requires_grad:
+                # Double backward (e.g. a Jacobian-vector product as a vjp of a vjp): the map
+                # w ↦ w̃ must be differentiated as a whole, so solve with the Jacobian itself.
+                jac = batch_jacobian(block.g, fixed, create_graph=True)
+                eye = torch.eye(jac.shape[-1], dtype=jac.dtype, device=jac.device)
+                system = (eye + jac).transpose(1, 2)
+                return torch.linalg.solve(system, w.unsqueeze(-1)).squeeze(-1)
             with torch.enable_grad():
                 leaf = fixed.clone().requires_grad_(True)
                 out = block.g(leaf)
                 w_tilde = w
+                scale = 1.0 + float(w.abs().max())
                 for _ in range(block.max_iterations):
                     (jt,) = torch.autograd.grad(out, leaf, w_tilde, retain_graph=True)
                     new = w - jt
                     change = float((new - w_tilde).abs().max())
                     w_tilde = new
-                    if change <= tol * (1.0 + float(w.abs().max())):
+                    if change <= tol * scale:
                         break
             return w_tilde.detach()
 
