@@ -7,8 +7,10 @@ import torch
 
 from structdl._errors import ConfigError, ShapeError
 from structdl.data.phantoms import random_ellipses
-from structdl.equivariant import C2, C4, act_image
+from structdl.equivariant import C2, C4, C, act_image
+from structdl.structure import Equivariant, guarantees
 from structdl.structure.checks import check_equivariance
+from structdl.structure.testing import assert_preserves
 from structdl.tomography import RadonTransform
 from structdl.tomography.learned import LearnedProximalGradient, ProximalCNN, ProximalGCNN
 
@@ -85,3 +87,11 @@ def test_bad_arguments_raise_typed_errors() -> None:
     model = LearnedProximalGradient(op, lambda c, m: ProximalCNN(c, m, 4), iterations=1)
     with pytest.raises(ShapeError, match="wrong sinogram batch"):
         model(torch.zeros(8, op.n_detectors))
+
+
+def test_group_block_declares_equivariance_only_for_exact_groups() -> None:
+    block = ProximalGCNN(1, 2, 2, C4).double()
+    assert guarantees(block) == {Equivariant(C4)}
+    with torch.no_grad():
+        assert_preserves(block, torch.randn(2, 4, 9, 9, dtype=torch.float64))
+    assert guarantees(ProximalGCNN(1, 2, 2, C(8))) == frozenset()

@@ -28,8 +28,10 @@ import torch
 from torch import Tensor, nn
 
 from .._errors import ConfigError, ShapeError
+from ..equivariant._declare import DeclaresEquivariance
+from ..equivariant.actions import TrivialRep
 from ..equivariant.conv import GroupConv2d, LiftingConv2d
-from ..equivariant.groups import FiniteGroup
+from ..equivariant.groups import FiniteGroup, require_group
 from ..equivariant.pooling import GroupPool
 from .fbp import fbp
 from .radon import RadonTransform
@@ -67,7 +69,7 @@ class ProximalCNN(nn.Module):
         return self.conv_out(h)
 
 
-class ProximalGCNN(nn.Module):
+class ProximalGCNN(DeclaresEquivariance, nn.Module):
     """Group-equivariant proximal block: the topology of :class:`ProximalCNN` with G-convolutions.
 
     ``LiftingConv2d(2c + m → F fields)`` · LeakyReLU(0.01) · ``z + LeakyReLU(GroupConv2d(F → F) z)``
@@ -85,12 +87,17 @@ class ProximalGCNN(nn.Module):
         n_memory: memory channels ``m``.
         fields: regular fields ``F`` per hidden layer.
         group: the symmetry group ``G``.
+
+    Declares ``Equivariant(group)`` between images (``in_rep = out_rep = TrivialRep()``) when
+    ``group.exact`` — the claim :func:`structdl.structure.guarantees` derives and
+    ``assert_preserves`` checks.
     """
 
     def __init__(self, in_channels: int, n_memory: int, fields: int, group: FiniteGroup) -> None:
         super().__init__()
         conv = {"padding": 1, "padding_mode": "replicate"}
-        self.group = group
+        self.group = require_group(group, "ProximalGCNN")
+        self.in_rep = self.out_rep = TrivialRep()
         self.fields = fields
         self.in_channels = in_channels
         self.n_memory = n_memory
