@@ -5,6 +5,8 @@
 - Conformal Hamiltonian optimisers (conformal-symplectic Euler and leapfrog, relativistic
   gradient descent, Hamiltonian descent) are a friction flow composed with a symplectic
   integrator step of :mod:`structdl.dynamics`; each declares ``ConformalSymplectic(rate)``.
+- The port-Hamiltonian optimiser takes an energy-consistent discrete-gradient step: the
+  discrete energy balance ``H₊ − H + h·D = 0`` holds for every step size.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from .conformal import (
     sgd_hyperparameters,
 )
 from .kinetic import KineticEnergy, PowerKinetic, QuadraticKinetic, RelativisticKinetic
+from .port_hamiltonian import PortHamiltonian
 from .riemannian import RiemannianAdam, RiemannianSGD
 
 __all__ = [
@@ -25,6 +28,7 @@ __all__ = [
     "ConformalSymplecticLeapfrog",
     "HamiltonianDescent",
     "KineticEnergy",
+    "PortHamiltonian",
     "PowerKinetic",
     "QuadraticKinetic",
     "RelativisticGradientDescent",
