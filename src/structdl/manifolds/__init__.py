@@ -8,6 +8,7 @@ with :class:`structdl.optim.RiemannianSGD` / :class:`structdl.optim.RiemannianAd
 
 from __future__ import annotations
 
+from . import _checks  # noqa: F401  (registers the structure checks for `structdl check`)
 from .base import Manifold
 from .constrain import ManifoldParameter, OnManifoldParametrization, attach, constrain
 from .spd import SPD

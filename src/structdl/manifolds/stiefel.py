@@ -34,9 +34,10 @@ def _require_tall(name: str, shape: tuple[int, ...], who: str) -> None:
 def _cayley(x: Tensor, u: Tensor) -> Tensor:
     """Cayley retraction ``(I − A/2)⁻¹(I + A/2) X`` with ``A = P U Xᵀ − X (P U)ᵀ``.
 
-    ``P U = U − ½ X XᵀU`` (Wen & Yin 2013), so that ``A X = U`` for tangent ``U``. ``A`` has rank
-    ``2p``: for ``n > 2p``, by the Woodbury identity ``A = L Rᵀ`` with ``L = [PU, X]``, ``R = [X, −PU]`` gives
-    ``Y = X + L (I − ½ RᵀL)⁻¹ RᵀX`` at cost ``O(n p²)``, so tall weights are cheap.
+    ``P U = U − ½ X XᵀU`` (Wen & Yin 2013), so that ``A X = U`` for tangent ``U``. ``A`` has
+    rank ``2p``: writing ``A = L Rᵀ`` with ``L = [PU, X]``, ``R = [X, −PU]``, the Woodbury
+    identity gives ``Y = X + L (I − ½ RᵀL)⁻¹ RᵀX`` at cost ``O(n p²)`` (used for ``n > 2p``, so
+    tall weights are cheap; squarer frames use the dense ``n × n`` solve).
     """
     pu = u - 0.5 * x @ (x.transpose(-1, -2) @ u)
     left = torch.cat([pu, x], dim=-1)

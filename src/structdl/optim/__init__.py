@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+from . import _checks  # noqa: F401  (registers the structure checks for `structdl check`)
 from .conformal import (
     ConformalSymplecticEuler,
     ConformalSymplecticLeapfrog,
