@@ -46,6 +46,8 @@ from .physics import HarmonicOscillator, HenonHeiles, Kepler, Pendulum
 from .rnn import AntisymmetricRNNCell
 from .tableau import ButcherTableau
 
+from . import learning  # noqa: E402,I001  (last: it builds on the names above)
+
 __all__ = [
     "ACTIVATIONS",
     "AVF",
@@ -88,5 +90,6 @@ __all__ = [
     "compatible_integrators",
     "get_activation",
     "leaky_relu",
+    "learning",
     "separable_split",
 ]

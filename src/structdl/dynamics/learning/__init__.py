@@ -3,18 +3,48 @@
 * vector fields with a learned energy — :class:`HamiltonianNN`, :class:`SeparableHamiltonianNN`,
   :class:`DissipativeHamiltonianNN` (port-Hamiltonian) — and :class:`FlowMap`, which pairs one
   with an integrator of :mod:`structdl.dynamics` and declares what the pair preserves;
+* maps of phase space built from shears — :class:`LASympNet`, :class:`GSympNet` (SympNets),
+  :class:`HenonNet` — symplectic for every parameter value;
+* :class:`MLPField`, the unstructured baseline (claims nothing);
+* :mod:`.training`: derivative matching and multi-step rollout losses through an integrator.
 """
 
 from __future__ import annotations
 
+from . import training
 from ._mlp import ScalarMLP
+from .baseline import MLPField
 from .flow_map import FlowMap
 from .hnn import DissipativeHamiltonianNN, HamiltonianNN, SeparableHamiltonianNN
+from .sympnets import (
+    ActivationShear,
+    GradientShear,
+    GSympNet,
+    HenonLayer,
+    HenonNet,
+    LASympNet,
+    LinearSymplectic,
+)
+from .training import fit_derivatives, fit_rollout, rollout, rollout_loss, symplectic_gradient
 
 __all__ = [
+    "ActivationShear",
     "DissipativeHamiltonianNN",
     "FlowMap",
+    "GSympNet",
+    "GradientShear",
     "HamiltonianNN",
+    "HenonLayer",
+    "HenonNet",
+    "LASympNet",
+    "LinearSymplectic",
+    "MLPField",
     "ScalarMLP",
     "SeparableHamiltonianNN",
+    "fit_derivatives",
+    "fit_rollout",
+    "rollout",
+    "rollout_loss",
+    "symplectic_gradient",
+    "training",
 ]

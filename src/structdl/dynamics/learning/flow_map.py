@@ -108,11 +108,18 @@ class FlowMap(nn.Module):
 
     def forward(self, z: Tensor) -> Tensor:
         """``Φ(z)``, shape ``(batch, 2d)``."""
+        return self.step(z, self.h)
+
+    def step(self, z: Tensor, h: float) -> Tensor:
+        """``steps`` integrator steps of size ``h`` (negative ``h`` runs backwards in time).
+
+        With a symmetric integrator ``step(step(z, h), −h) = z``: the reversibility check.
+        """
         if isinstance(self.dim, int):
             check_flat(z, self._width(), "FlowMap")
         y = self._split(z)
         for k in range(self.steps):
-            y = self.integrator.step(self.field, k * self.h, y, self.h)
+            y = self.integrator.step(self.field, k * h, y, h)
         return self._join(y)
 
     def inverse(self, z: Tensor) -> Tensor:

@@ -8,7 +8,7 @@
   :class:`~structdl.dynamics.StormerVerlet` and :class:`~structdl.dynamics.Yoshida4` apply.
 * :class:`DissipativeHamiltonianNN` — the port-Hamiltonian form ``ż = (J − R) ∇H_θ(z)`` with a
   learned positive semidefinite ``R = L Lᵀ``: ``dH/dt = −∇Hᵀ R ∇H ≤ 0``. Kind ``"energy"``, so
-  the discrete-gradient methods (:class:`~structdl.dynamics.AVF`) keep the decrease exact.
+  the Itoh–Abe discrete gradient (:class:`~structdl.dynamics.ItohAbe`) keeps the decrease exact.
 
 Every gradient is formed in closed form by :class:`~structdl.dynamics.learning.ScalarMLP` on
 the whole batch (no ``create_graph`` double backward, no per-sample loop). The fields are
@@ -174,8 +174,8 @@ class DissipativeHamiltonianNN(VectorField):
     """Port-Hamiltonian field ``ż = (J − R) ∇H_θ(z)`` with ``R = L Lᵀ ⪰ 0`` learned.
 
     ``dH_θ/dt = ∇H_θᵀ (J − R) ∇H_θ = −‖Lᵀ∇H_θ‖² ≤ 0``: the energy never increases along the
-    exact flow, and along every step of a discrete-gradient method (:class:`~structdl.dynamics.
-    AVF`, :class:`~structdl.dynamics.ItohAbe`), for every step size. With ``L = 0`` the field
+    exact flow, and along every step of a discrete-gradient method exact for any energy
+    (:class:`~structdl.dynamics.ItohAbe`), for every step size. With ``L = 0`` the field
     is Hamiltonian. States are flat tensors ``z = (q, p)`` (kind ``"energy"``).
 
     Args:
@@ -186,10 +186,10 @@ class DissipativeHamiltonianNN(VectorField):
 
     Example:
         >>> import torch
-        >>> from structdl.dynamics import AVF
+        >>> from structdl.dynamics import ItohAbe
         >>> field = DissipativeHamiltonianNN(1, width=8).double()
         >>> z = torch.randn(4, 2, dtype=torch.float64)
-        >>> z1 = AVF().step(field, 0.0, z, 0.1)
+        >>> z1 = ItohAbe().step(field, 0.0, z, 0.1)
         >>> bool((field.energy(z1) <= field.energy(z) + 1e-12).all())
         True
     """
