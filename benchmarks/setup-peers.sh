@@ -11,7 +11,9 @@
 # benchmarks/group_conv.py never call it (the script verifies that by importing R2Conv and
 # building one layer at the end).
 #
-# Usage:  bash benchmarks/setup-peers.sh [peers|escnn|all]     (default: all)
+#   benchmarks/.envs/manifolds  torch==2.13.0 (CPU), geoopt 0.5.1, geotorch 0.4.0, structdl
+#
+# Usage:  bash benchmarks/setup-peers.sh [peers|escnn|manifolds|all]     (default: all)
 # Environment: PYTHON (interpreter used to create the venvs; default python3.11 or python3),
 #              FRESH=1 to delete an existing environment first.
 set -euo pipefail
@@ -91,11 +93,22 @@ print("escnn env: torch", torch.__version__, "escnn", escnn.__version__, "numpy"
 EOF
 }
 
+build_manifolds() {
+    local py="$ENVS/manifolds/bin/python"
+    make_env manifolds
+    echo "== manifolds: geoopt 0.5.1, geotorch 0.4.0 + structdl"
+    "$py" -m pip install -q numpy scipy "geoopt==0.5.1" "geotorch==0.4.0"
+    "$py" -m pip install -q matplotlib scikit-learn rich
+    "$py" -m pip install -q --no-deps -e "$ROOT"
+    "$py" -c "import torch, geoopt, geotorch, structdl; print('manifolds ok: torch', torch.__version__, 'geoopt', geoopt.__version__, 'structdl', structdl.__version__)"
+}
+
 mkdir -p "$ENVS"
 case "$WHICH" in
     peers) build_peers ;;
     escnn) build_escnn ;;
-    all) build_peers; build_escnn ;;
+    manifolds) build_manifolds ;;
+    all) build_peers; build_escnn; build_manifolds ;;
     *) echo "usage: $0 [peers|escnn|all]" >&2; exit 2 ;;
 esac
 echo "== done: $WHICH"

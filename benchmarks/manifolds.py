@@ -1,0 +1,266 @@
+"""Manifold constraints and Riemannian optimisers against geoopt 0.5.1 and geotorch 0.4.0.
+
+Three questions, one section each (``--section``):
+
+- ``drift``: orthogonality drift ``max|WᵀW − I|`` (float32) of a square Stiefel weight after
+  N Adam steps at lr 1e-2 on ``‖W − T‖²`` (T a fixed Gaussian target), with no periodic
+  re-projection: ours (RiemannianAdam, every retraction), geoopt's RiemannianAdam on its
+  canonical (Cayley) and Euclidean Stiefel manifolds (``stabilize=None``), geotorch's
+  ``orthogonal`` parametrisation with torch's Adam; the same for ours on the sphere, the
+  oblique manifold and SO(n) (128 × 128). The defect is recorded every ``N/10`` steps, so a
+  drift that grows shows as a growing column.
+- ``time``: one optimiser step (zero_grad, forward, backward, step) on the same loss,
+  interleaved rounds: ours (QR and Cayley) against unconstrained torch Adam, geoopt (canonical)
+  and geotorch; ratios ``t_ours / t_other``.
+- ``register``: registration of a tall 30000 × 50 Stiefel weight on ``nn.Linear(50, 30000)``
+  — ours ``constrain(..., Stiefel())`` against ``geotorch.orthogonal`` (geotorch issue #30
+  reports 20 minutes).
+
+Run with ``benchmarks/.envs/manifolds/bin/python benchmarks/manifolds.py [--quick]``; peers
+that are not installed are skipped and recorded as missing.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import (  # noqa: E402
+    common_parser,
+    environment,
+    interleaved_times,
+    print_table,
+    ratio_from_times,
+    write_result,
+)
+
+from structdl.manifolds import (  # noqa: E402
+    ManifoldParameter,
+    Oblique,
+    SpecialOrthogonal,
+    Sphere,
+    Stiefel,
+    constrain,
+)
+from structdl.optim import RiemannianAdam  # noqa: E402
+
+try:
+    import geoopt
+except ImportError:  # pragma: no cover - peer missing
+    geoopt = None
+try:
+    import geotorch
+except ImportError:  # pragma: no cover - peer missing
+    geotorch = None
+
+LR = 1e-2
+
+
+def _orth_defect(w: torch.Tensor) -> float:
+    w = w.detach().double()
+    return float((w.T @ w - torch.eye(w.shape[1], dtype=torch.float64)).abs().max())
+
+
+def _problem(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    gen = torch.Generator().manual_seed(seed)
+    start = Stiefel().random_point(n, n, generator=gen)
+    target = torch.randn(n, n, generator=gen)
+    return start, target
+
+
+def _ours(manifold: Any, start: torch.Tensor):
+    w = ManifoldParameter(start.clone(), manifold)
+    return w, RiemannianAdam([w], lr=LR), (lambda: w)
+
+
+def _geoopt(canonical: bool, start: torch.Tensor):  # noqa: FBT001
+    w = geoopt.ManifoldParameter(start.clone(), manifold=geoopt.Stiefel(canonical=canonical))
+    return w, geoopt.optim.RiemannianAdam([w], lr=LR, stabilize=None), (lambda: w)
+
+
+def _geotorch(start: torch.Tensor):
+    layer = torch.nn.Linear(start.shape[1], start.shape[0], bias=False)
+    geotorch.orthogonal(layer, "weight")
+    layer.weight = start.clone()
+    return layer, torch.optim.Adam(layer.parameters(), lr=LR), (lambda: layer.weight)
+
+
+def _adam(start: torch.Tensor):
+    w = torch.nn.Parameter(start.clone())
+    return w, torch.optim.Adam([w], lr=LR), (lambda: w)
+
+
+def _stepper(opt: torch.optim.Optimizer, weight, target: torch.Tensor):  # noqa: ANN001, ANN202
+    def step() -> None:
+        opt.zero_grad()
+        ((weight() - target) ** 2).sum().backward()
+        opt.step()
+
+    return step
+
+
+def _sides(n: int, seed: int, names: list[str]) -> dict[str, Any]:
+    start, target = _problem(n, seed)
+    makers = {
+        **{f"ours-{m}": (lambda m=m: _ours(Stiefel(m), start)) for m in Stiefel.retractions},
+        "geoopt-canonical": lambda: _geoopt(True, start),
+        "geoopt-euclidean": lambda: _geoopt(False, start),
+        "geotorch": lambda: _geotorch(start),
+        "adam-unconstrained": lambda: _adam(start),
+    }
+    out = {}
+    for name in names:
+        if name.startswith("geoopt") and geoopt is None or name == "geotorch" and geotorch is None:
+            continue
+        _, opt, weight = makers[name]()
+        out[name] = (_stepper(opt, weight, target), weight)
+    return out
+
+
+def drift_section(sizes: list[int], steps: int, seed: int) -> list[dict[str, Any]]:
+    rows = []
+    names = [f"ours-{m}" for m in Stiefel.retractions]
+    names += ["geoopt-canonical", "geoopt-euclidean", "geotorch"]
+    checkpoints = max(1, steps // 10)
+    for n in sizes:
+        for name, (step, weight) in _sides(n, seed, names).items():
+            start = time.perf_counter()
+            trace = []
+            for k in range(1, steps + 1):
+                step()
+                if k % checkpoints == 0:
+                    trace.append(_orth_defect(weight()))
+            rows.append(
+                {
+                    "manifold": "Stiefel",
+                    "n": n,
+                    "side": name,
+                    "steps": steps,
+                    "drift": trace[-1],
+                    "trace": trace,
+                    "seconds": round(time.perf_counter() - start, 1),
+                }
+            )
+            print(f"drift n={n} {name}: {trace[-1]:.3g} ({rows[-1]['seconds']} s)", flush=True)
+    # The other manifolds (ours): Sphere and Oblique on 128 × 128, SO(n) 128.
+    gen = torch.Generator().manual_seed(seed)
+    n = min(sizes)
+    for manifold_cls in (Sphere, Oblique, SpecialOrthogonal):
+        for method in manifold_cls.retractions:
+            manifold = manifold_cls(method)
+            x = manifold.random_point(n, n, generator=gen)
+            target = torch.randn(n, n, generator=gen)
+            w, opt, weight = _ours(manifold, x)
+            step = _stepper(opt, weight, target)
+            start = time.perf_counter()
+            for _ in range(steps):
+                step()
+            defect = float(manifold.defect(w.detach()).max())
+            rows.append(
+                {
+                    "manifold": manifold.name,
+                    "n": n,
+                    "side": f"ours-{method}",
+                    "steps": steps,
+                    "drift": defect,
+                    "trace": [],
+                    "seconds": round(time.perf_counter() - start, 1),
+                }
+            )
+            print(f"drift {manifold.name} n={n} {method}: {defect:.3g}", flush=True)
+    return rows
+
+
+def time_section(sizes: list[int], rounds: int, warmup: int, seed: int) -> list[dict[str, Any]]:
+    rows = []
+    names = ["ours-qr", "ours-cayley", "adam-unconstrained", "geoopt-canonical", "geotorch"]
+    for n in sizes:
+        sides = {name: fn for name, (fn, _) in _sides(n, seed, names).items()}
+        times = interleaved_times(sides, rounds=rounds, warmup=warmup)
+        for ours in ("ours-qr", "ours-cayley"):
+            for other in sides:
+                if other.startswith("ours"):
+                    continue
+                ratio = ratio_from_times(times, ours, other)
+                rows.append(
+                    {
+                        "n": n,
+                        "ours": ours,
+                        "other": other,
+                        "median": round(ratio.median, 3),
+                        "min": round(ratio.min, 3),
+                        "ours_ms": round(1e3 * ratio.as_dict()["median_seconds_a"], 3),
+                        "other_ms": round(1e3 * ratio.as_dict()["median_seconds_b"], 3),
+                    }
+                )
+    return rows
+
+
+def register_section(rows_n: int, cols: int, repeats: int) -> list[dict[str, Any]]:
+    rows = []
+    sides = {"ours-constrain": lambda layer: constrain(layer, "weight", Stiefel())}
+    if geotorch is not None:
+        sides["geotorch-orthogonal"] = lambda layer: geotorch.orthogonal(layer, "weight")
+    for name, register in sides.items():
+        seconds = []
+        for _ in range(repeats):
+            layer = torch.nn.Linear(cols, rows_n, bias=False)
+            start = time.perf_counter()
+            register(layer)
+            seconds.append(time.perf_counter() - start)
+        rows.append(
+            {
+                "side": name,
+                "shape": f"{rows_n}x{cols}",
+                "median_s": round(sorted(seconds)[len(seconds) // 2], 4),
+                "min_s": round(min(seconds), 4),
+                "drift_after": f"{_orth_defect(layer.weight):.2g}",
+            }
+        )
+        print(f"register {name}: {rows[-1]['median_s']} s", flush=True)
+    return rows
+
+
+def main() -> None:
+    parser = common_parser(__doc__.splitlines()[0])
+    parser.add_argument("--section", choices=["drift", "time", "register", "all"], default="all")
+    parser.add_argument("--steps", type=int, default=None, help="drift steps (default 10000)")
+    parser.add_argument("--sizes", type=int, nargs="+", default=None, help="Stiefel n × n sizes")
+    parser.add_argument("--tag", default="", help="suffix of the result file name")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    sizes = args.sizes or ([64] if args.quick else [128, 512])
+    steps = args.steps or (300 if args.quick else 10_000)
+    rounds = args.rounds or (10 if args.quick else 20)
+    payload: dict[str, Any] = {
+        "environment": environment(["geoopt", "geotorch"], args.threads, "float32"),
+        "config": {"sizes": sizes, "steps": steps, "rounds": rounds, "lr": LR},
+    }
+    if args.section in ("drift", "all"):
+        payload["drift"] = drift_section(sizes, steps, args.seed)
+        print_table(payload["drift"], ["manifold", "n", "side", "steps", "drift", "seconds"])
+    if args.section in ("time", "all"):
+        time_sizes = sorted({min(s, 256) for s in sizes} | ({256} if not args.quick else set()))
+        payload["time"] = time_section(time_sizes, rounds, args.warmup, args.seed)
+        print_table(payload["time"], ["n", "ours", "other", "median", "min", "ours_ms", "other_ms"])
+    if args.section in ("register", "all"):
+        shape = (3000, 50) if args.quick else (30000, 50)
+        payload["register"] = register_section(*shape, repeats=3 if args.quick else 5)
+        print_table(payload["register"], ["side", "shape", "median_s", "min_s", "drift_after"])
+    name = (
+        "manifolds"
+        + ("_quick" if args.quick else "")
+        + ("" if args.section == "all" else f"_{args.section}")
+    )
+    name += f"_{args.tag}" if args.tag else ""
+    print("wrote", write_result(name, payload, args.out))
+
+
+if __name__ == "__main__":
+    main()
