@@ -7,7 +7,9 @@ with a Runge–Kutta method gives a symplectic partitioned Runge–Kutta method 
 
 from __future__ import annotations
 
+from .adaptive import GRAD_MODES, SolverStats, StepUnderflowError, odeint, solve
 from .discrete import VALUE_SETS, DiscreteMSA, DiscreteWeightMLP, project_to_values
+from .embedded import PAIRS, EmbeddedPair, embedded_pair
 from .itoh_abe import ItohAbeDescent
 from .methods import StageMethod, adjoint_tableau, stage_method
 from .msa import INNER_OPTIMISERS, MSA, ExtendedMSA
@@ -15,6 +17,14 @@ from .pontryagin import PontryaginSolution, costates, layer_hamiltonian, pontrya
 from .symplectic import StateCostateStep
 
 __all__ = [
+    "GRAD_MODES",
+    "PAIRS",
+    "EmbeddedPair",
+    "SolverStats",
+    "StepUnderflowError",
+    "embedded_pair",
+    "odeint",
+    "solve",
     "VALUE_SETS",
     "DiscreteMSA",
     "DiscreteWeightMLP",
