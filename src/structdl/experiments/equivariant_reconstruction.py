@@ -35,6 +35,7 @@ from ..structure.checks import check_equivariance
 from ..structure.result import CheckResult, tolerance
 from ..tomography import RadonTransform, fbp, psnr, ssim, tv_reconstruction
 from ..tomography.learned import LearnedProximalGradient, ProximalCNN, ProximalGCNN
+from ._config import require_ints, require_known, start_run
 from ._registry import Experiment, Progress, Result, register
 from .io import save_figure
 
@@ -90,6 +91,47 @@ class Config:
     tv_lr: float = 3e-3
     init: str = "fbp"
 
+    def validate(self) -> None:
+        """Raise :class:`ConfigError` for a bad count, an odd view count or a group order
+        that does not divide the channel budget."""
+        require_ints(
+            [("train_sizes", size, 1) for size in self.train_sizes]
+            + [
+                ("n_seeds", self.n_seeds, 1),
+                ("image_size", self.image_size, 8),
+                ("n_angles", self.n_angles, 2),
+                ("iterations", self.iterations, 1),
+                ("n_memory", self.n_memory, 0),
+                ("width", self.width, 1),
+                ("n_test", self.n_test, 1),
+                ("steps", self.steps, 1),
+                ("batch_size", self.batch_size, 1),
+                ("tv_iterations", self.tv_iterations, 1),
+            ]
+        )
+        require_known("init", (self.init,), ("fbp", "zero"))
+        if not self.train_sizes:
+            raise ConfigError(
+                "train_sizes is empty — expected positive ints — got () — pass e.g. (5, 20)"
+            )
+        if self.n_angles % 2:
+            raise ConfigError(
+                f"n_angles must be even — expected an angle set closed under quarter turns — "
+                f"got {self.n_angles} — pass e.g. n_angles={self.n_angles + 1}"
+            )
+        for order in self.group_orders:
+            if (
+                isinstance(order, bool)
+                or not isinstance(order, int)
+                or order < 1
+                or (self.width % order)
+            ):
+                raise ConfigError(
+                    f"group order {order} does not divide the channel budget — expected width "
+                    f"divisible by every N in group_orders — got width={self.width} — pick "
+                    f"width as a multiple of {order}"
+                )
+
     @classmethod
     def quick(cls) -> Config:
         """Sparse-view low-dose CT: 32×32, 10 views, 10³ photons, 16 channels, N_train ∈ {1, 5}.
@@ -136,32 +178,6 @@ class Config:
             lr=1e-3,
             tv_iterations=1000,
             init="zero",
-        )
-
-
-def _validate(config: Config) -> None:
-    if config.n_angles % 2:
-        raise ConfigError(
-            f"n_angles must be even — expected an angle set closed under quarter turns — got "
-            f"{config.n_angles} — pass e.g. n_angles={config.n_angles + 1}"
-        )
-    for order in config.group_orders:
-        if order < 1 or config.width % order:
-            raise ConfigError(
-                f"group order {order} does not divide the channel budget — expected width "
-                f"divisible by every N in group_orders — got width={config.width} — pick "
-                f"width as a multiple of {order}"
-            )
-    if not config.train_sizes or min(config.train_sizes) < 1:
-        raise ConfigError(
-            f"invalid train_sizes — expected positive ints — got {config.train_sizes!r} — "
-            "pass e.g. (5, 20)"
-        )
-    if config.n_seeds < 1 or config.steps < 1 or config.n_test < 1 or config.batch_size < 1:
-        raise ConfigError(
-            "n_seeds, steps, n_test and batch_size must be ≥ 1 — got "
-            f"{config.n_seeds}, {config.steps}, {config.n_test}, {config.batch_size} — "
-            "use Config.quick() as a template"
         )
 
 
@@ -266,19 +282,85 @@ def _tv_alpha(config: Config, op: RadonTransform, fine_op: RadonTransform) -> fl
 # ----------------------------------------------------------------------------- run
 def run(config: Config, out_dir: Path, progress: Progress) -> Result:
     """Train and evaluate ordinary and equivariant learned reconstructions (see module doc)."""
-    _validate(config)
-    torch.manual_seed(config.seed)
+    start_run(config)
     n = config.image_size
     op = RadonTransform(n, config.n_angles, half_width=config.half_width)
     fine_op = RadonTransform(2 * n, config.n_angles, op.n_detectors, half_width=config.half_width)
     test_truth, test_data = _simulate(config, config.n_test, 10_000, 10_001, fine_op)
-    seeds = [config.seed + i for i in range(config.n_seeds)]
-    smallest = min(config.train_sizes)
-    sweep_orders = [o for o in config.group_orders if o != 4]
-    runs = len(seeds) * (2 * len(config.train_sizes) + len(sweep_orders))
-    progress.set_total(runs + 1)
+    plan = _plan(config)
+    progress.set_total(config.n_seeds * len(plan) + 1)
 
     progress.describe("FBP and TV baselines")
+    baselines, best_alpha, baseline_images = _baselines(config, op, fine_op, test_truth, test_data)
+    progress.advance()
+    rows, models = _train_all(config, op, fine_op, plan, test_truth, test_data, progress)
+
+    summary = _summarise(rows)
+    smallest = min(config.train_sizes)
+    gaps = {
+        str(size): summary[f"C4@{size}"]["psnr_mean"] - summary[f"cnn@{size}"]["psnr_mean"]
+        for size in config.train_sizes
+    }
+    metrics: dict[str, Any] = {
+        "baselines": {k: {"psnr": v[0], "ssim": v[1]} for k, v in baselines.items()},
+        "tv_alpha": best_alpha,
+        "summary": summary,
+        "psnr_gain_c4_over_cnn": gaps,
+        "equivariant_beats_ordinary_at_smallest_n_train": gaps[str(smallest)] > 0,
+    }
+    ordinary = models[("cnn", smallest, config.seed)]
+    equivariant = models[("C4", smallest, config.seed)]
+    metrics["test_time_s"] = _test_time(ordinary, equivariant, test_data)
+    result = Result(metrics=metrics, tables={"runs": rows})
+    result.checks, metrics["equivariance_error"] = _checks(
+        ordinary,
+        equivariant,
+        models.get(("C8", smallest, config.seed)),
+        test_truth[:2],
+        metrics["test_time_s"]["export_max_abs_difference"],
+    )
+    result.figures = _figures(
+        config,
+        summary,
+        baselines,
+        out_dir,
+        test_truth,
+        {
+            **baseline_images,
+            "CNN": ordinary(test_data).detach(),
+            "C4": equivariant(test_data).detach(),
+        },
+        smallest,
+    )
+    result.notes = (
+        f"Settings: {n}×{n} phantoms, {config.n_angles} views, N_in={config.photons:g}, "
+        f"{config.iterations} unrolled iterations, {config.steps} Adam steps, "
+        f"{config.n_seeds} seeds; the final model is evaluated (no validation-based selection). "
+        f"PSNR gain of C4 over CNN (dB) by N_train: "
+        + ", ".join(f"{k}: {v:+.2f}" for k, v in gaps.items())
+        + ". "
+        + _sweep_note(summary, config, smallest)
+    )
+    return result
+
+
+def _plan(config: Config) -> list[tuple[str, int | None, int]]:
+    """(name, group order or None for the CNN, N_train) of every model trained per seed."""
+    smallest = min(config.train_sizes)
+    plan = [
+        (f"C{o}" if o else "cnn", o or None, size) for size in config.train_sizes for o in (0, 4)
+    ]
+    return plan + [(f"C{o}", o, smallest) for o in config.group_orders if o != 4]
+
+
+def _baselines(
+    config: Config,
+    op: RadonTransform,
+    fine_op: RadonTransform,
+    test_truth: Tensor,
+    test_data: Tensor,
+) -> tuple[dict[str, tuple[float, float]], float, dict[str, Tensor]]:
+    """Measure: FBP and TV (weight chosen on training-like phantoms) on the test set."""
     fbp_test = fbp(op, test_data)
     best_alpha = _tv_alpha(config, op, fine_op)
     tv_test = tv_reconstruction(
@@ -289,16 +371,23 @@ def run(config: Config, out_dir: Path, progress: Progress) -> Result:
         lr=config.tv_lr,
         init=fbp_test,
     )
-    baselines = {"fbp": _scores(fbp_test, test_truth), "tv": _scores(tv_test, test_truth)}
-    progress.advance()
+    scores = {"fbp": _scores(fbp_test, test_truth), "tv": _scores(tv_test, test_truth)}
+    return scores, best_alpha, {"FBP": fbp_test, "TV": tv_test}
 
+
+def _train_all(
+    config: Config,
+    op: RadonTransform,
+    fine_op: RadonTransform,
+    plan: list[tuple[str, int | None, int]],
+    test_truth: Tensor,
+    test_data: Tensor,
+    progress: Progress,
+) -> tuple[list[dict[str, Any]], dict[tuple[str, int, int], LearnedProximalGradient]]:
+    """Measure: train every planned model for every seed and score it on the test set."""
     rows: list[dict[str, Any]] = []
     models: dict[tuple[str, int, int], LearnedProximalGradient] = {}
-    plan = [
-        (f"C{o}" if o else "cnn", o or None, size) for size in config.train_sizes for o in (0, 4)
-    ]
-    plan += [(f"C{o}", o, smallest) for o in sweep_orders]
-    for seed in seeds:
+    for seed in range(config.seed, config.seed + config.n_seeds):
         truth, data = _simulate(config, max(config.train_sizes), 1000 + seed, 2000 + seed, fine_op)
         for name, order, size in plan:
             progress.describe(f"{name}, N_train={size}, seed {seed}")
@@ -328,23 +417,13 @@ def run(config: Config, out_dir: Path, progress: Progress) -> Result:
             )
             models[(name, size, seed)] = model
             progress.advance()
+    return rows, models
 
-    summary = _summarise(rows)
-    metrics: dict[str, Any] = {
-        "baselines": {k: {"psnr": v[0], "ssim": v[1]} for k, v in baselines.items()},
-        "tv_alpha": best_alpha,
-        "summary": summary,
-    }
-    gaps = {
-        str(size): summary[f"C4@{size}"]["psnr_mean"] - summary[f"cnn@{size}"]["psnr_mean"]
-        for size in config.train_sizes
-    }
-    metrics["psnr_gain_c4_over_cnn"] = gaps
-    metrics["equivariant_beats_ordinary_at_smallest_n_train"] = gaps[str(smallest)] > 0
 
-    # test-time cost: C4 blocks exported to plain convolutions vs the ordinary model
-    ordinary = models[("cnn", smallest, seeds[0])]
-    equivariant = models[("C4", smallest, seeds[0])]
+def _test_time(
+    ordinary: LearnedProximalGradient, equivariant: LearnedProximalGradient, test_data: Tensor
+) -> dict[str, float]:
+    """Measure: test-time cost of C4 blocks exported to plain convolutions vs the CNN."""
     exported = equivariant.export()
     with torch.no_grad():
         export_error = float((exported(test_data) - equivariant(test_data)).abs().max())
@@ -354,33 +433,40 @@ def run(config: Config, out_dir: Path, progress: Progress) -> Result:
     for _ in range(5):
         for key, model in (("cnn", ordinary), ("export", exported), ("group", equivariant)):
             timings[key] = min(timings[key], _wall_clock(model, test_data))
-    t_cnn, t_export, t_group = timings["cnn"], timings["export"], timings["group"]
-    metrics["test_time_s"] = {
-        "cnn": t_cnn,
-        "c4_exported": t_export,
-        "c4_unexported": t_group,
-        "ratio_exported_over_cnn": t_export / t_cnn,
+    return {
+        "cnn": timings["cnn"],
+        "c4_exported": timings["export"],
+        "c4_unexported": timings["group"],
+        "ratio_exported_over_cnn": timings["export"] / timings["cnn"],
         "export_max_abs_difference": export_error,
     }
 
-    result = Result(metrics=metrics, tables={"runs": rows})
-    sample = test_truth[:2]
+
+def _checks(
+    ordinary: LearnedProximalGradient,
+    equivariant: LearnedProximalGradient,
+    c8: LearnedProximalGradient | None,
+    sample: Tensor,
+    export_error: float,
+) -> tuple[dict[str, dict[str, Any]], dict[str, float]]:
+    """Structure checks (C4 exact, the CNN as negative control, export) and the errors."""
     check_c4 = _equivariance(equivariant, sample)
     control = _equivariance(ordinary, sample)
-    result.checks["c4_reconstruction_equivariant"] = check_c4.as_dict()
-    result.checks["cnn_reconstruction_not_equivariant (negative control)"] = (
-        control.as_negative_control("the C4 check on the ordinary CNN").as_dict()
-    )
-    result.checks["c4_export_matches"] = CheckResult(
-        ok=export_error <= 1e-4,
-        worst=export_error,
-        reason=f"max |exported − grouped| = {export_error:.3g} (bar 1e-4, float32)",
-    ).as_dict()
-    metrics["equivariance_error"] = {"C4": check_c4.worst, "cnn": control.worst}
-    if 8 in config.group_orders:
-        c8 = models[("C8", smallest, seeds[0])]
-        metrics["equivariance_error"]["C8_quarter_turns"] = _equivariance(c8, sample).worst
-        metrics["equivariance_error"]["C8_eighth_turns"] = check_equivariance(
+    checks = {
+        "c4_reconstruction_equivariant": check_c4.as_dict(),
+        "cnn_reconstruction_not_equivariant (negative control)": control.as_negative_control(
+            "the C4 check on the ordinary CNN"
+        ).as_dict(),
+        "c4_export_matches": CheckResult(
+            ok=export_error <= 1e-4,
+            worst=export_error,
+            reason=f"max |exported − grouped| = {export_error:.3g} (bar 1e-4, float32)",
+        ).as_dict(),
+    }
+    errors = {"C4": check_c4.worst, "cnn": control.worst}
+    if c8 is not None:
+        errors["C8_quarter_turns"] = _equivariance(c8, sample).worst
+        errors["C8_eighth_turns"] = check_equivariance(
             _ReconstructImage(copy.deepcopy(c8)).double(),
             C(8),
             act_image,
@@ -388,31 +474,7 @@ def run(config: Config, out_dir: Path, progress: Progress) -> Result:
             sample.double(),
             atol=1.0,
         ).worst
-
-    result.figures = _figures(
-        config,
-        summary,
-        baselines,
-        out_dir,
-        test_truth,
-        {
-            "FBP": fbp_test,
-            "TV": tv_test,
-            "CNN": ordinary(test_data).detach(),
-            "C4": equivariant(test_data).detach(),
-        },
-        smallest,
-    )
-    result.notes = (
-        f"Settings: {n}×{n} phantoms, {config.n_angles} views, N_in={config.photons:g}, "
-        f"{config.iterations} unrolled iterations, {config.steps} Adam steps, "
-        f"{config.n_seeds} seeds; the final model is evaluated (no validation-based selection). "
-        f"PSNR gain of C4 over CNN (dB) by N_train: "
-        + ", ".join(f"{k}: {v:+.2f}" for k, v in gaps.items())
-        + ". "
-        + _sweep_note(summary, config, smallest)
-    )
-    return result
+    return checks, errors
 
 
 def _sweep_note(summary: dict[str, dict[str, float]], config: Config, smallest: int) -> str:
