@@ -11,6 +11,7 @@ from __future__ import annotations
 from . import _checks  # noqa: F401  (registers the structure checks for `structdl check`)
 from .base import Manifold
 from .constrain import ManifoldParameter, OnManifoldParametrization, attach, constrain
+from .models import OrthogonalRNN, SphereField, SphereODE
 from .spd import SPD
 from .sphere import Oblique, Sphere
 from .stiefel import Grassmann, SpecialOrthogonal, Stiefel
@@ -22,8 +23,11 @@ __all__ = [
     "ManifoldParameter",
     "Oblique",
     "OnManifoldParametrization",
+    "OrthogonalRNN",
     "SpecialOrthogonal",
     "Sphere",
+    "SphereField",
+    "SphereODE",
     "Stiefel",
     "attach",
     "constrain",
