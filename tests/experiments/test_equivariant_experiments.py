@@ -184,7 +184,7 @@ def test_approximate_equivariance_smoke(tmp_path: Path) -> None:
     assert max(by_knob["0"]) < 1e-12 < min(by_knob["lambda/2"])
     with pytest.raises(ConfigError, match="width must be divisible by 4"):
         ae.run(ae.Config(width=10), tmp_path, NullProgress())
-    with pytest.raises(ConfigError, match="invalid cnn_width"):
+    with pytest.raises(ConfigError, match="cnn_width must be an integer ≥ 1"):
         ae.run(ae.Config(cnn_width=0), tmp_path, NullProgress())
 
 

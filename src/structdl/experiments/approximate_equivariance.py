@@ -41,6 +41,7 @@ from .._errors import ConfigError
 from ..equivariant import C4, GroupConv2d, GroupPool, LiftingConv2d, RelaxedGroupConv2d, act_image
 from ..structure.checks import check_equivariance
 from ..structure.result import CheckResult, tolerance
+from ._config import require_ints, start_run
 from ._registry import Experiment, Progress, Result, register
 from .io import save_figure
 
@@ -87,6 +88,42 @@ class Config:
     steps: int = 300
     batch_size: int = 16
     lr: float = 3e-3
+
+    def validate(self) -> None:
+        """Raise :class:`ConfigError` for a bad count, width, strength or time step."""
+        require_ints(
+            (
+                ("size", self.size, 4),
+                ("n_train", self.n_train, 1),
+                ("n_test", self.n_test, 8),
+                ("substeps", self.substeps, 1),
+                ("width", self.width, 4),
+                ("steps", self.steps, 1),
+                ("batch_size", self.batch_size, 1),
+            )
+        )
+        if self.width % 4:
+            raise ConfigError(
+                f"width must be divisible by 4 — expected width = 4 × (C4 fields) — got "
+                f"{self.width} — pass e.g. width=16"
+            )
+        if self.cnn_width is not None:
+            require_ints((("cnn_width", self.cnn_width, 1),))
+        if not self.epsilons or min(self.epsilons) < 0:
+            raise ConfigError(
+                f"invalid epsilons — expected non-negative strengths — got {self.epsilons!r} — "
+                "pass e.g. (0.0, 0.5, 1.0)"
+            )
+        if self.diffusivity * self.dt > 0.25:
+            raise ConfigError(
+                f"unstable time step — expected κ·dt ≤ 0.25 — got {self.diffusivity * self.dt} "
+                "— reduce dt"
+            )
+        if not (math.isfinite(self.relaxation) and self.relaxation >= 0):
+            raise ConfigError(
+                f"invalid relaxation — expected a finite λ ≥ 0 — got {self.relaxation!r} — "
+                "pass e.g. 0.1"
+            )
 
     @classmethod
     def quick(cls) -> Config:
@@ -247,33 +284,6 @@ def _with_relaxation(model: nn.Module, value: float) -> nn.Module:
     return clone
 
 
-def _validate(config: Config) -> None:
-    if config.width % 4:
-        raise ConfigError(
-            f"width must be divisible by 4 — expected width = 4 × (C4 fields) — got "
-            f"{config.width} — pass e.g. width=16"
-        )
-    if config.cnn_width is not None and (
-        isinstance(config.cnn_width, bool)
-        or not isinstance(config.cnn_width, int)
-        or config.cnn_width < 1
-    ):
-        raise ConfigError(
-            f"invalid cnn_width — expected an int ≥ 1 or None (parameter-matched) — got "
-            f"{config.cnn_width!r} — pass e.g. cnn_width=None"
-        )
-    if not config.epsilons or min(config.epsilons) < 0:
-        raise ConfigError(
-            f"invalid epsilons — expected non-negative strengths — got {config.epsilons!r} — "
-            "pass e.g. (0.0, 0.5, 1.0)"
-        )
-    if config.diffusivity * config.dt > 0.25:
-        raise ConfigError(
-            f"unstable time step — expected κ·dt ≤ 0.25 — got {config.diffusivity * config.dt} "
-            "— reduce dt"
-        )
-
-
 def _evaluate(
     name: str, model: nn.Module, u_test: Tensor, target_test: Tensor, config: Config
 ) -> dict[str, Any]:
@@ -302,7 +312,7 @@ def _evaluate(
 # ----------------------------------------------------------------------------- run
 def run(config: Config, out_dir: Path, progress: Progress) -> Result:
     """Train strict, relaxed and unconstrained models for every ``ε``; measure both errors."""
-    _validate(config)
+    start_run(config)
     progress.set_total(len(config.epsilons) * len(MODELS))
     u_train = random_fields(config.n_train, config.size, seed=config.seed)
     u_test = random_fields(config.n_test, config.size, seed=config.seed + 10_000)
