@@ -36,13 +36,15 @@ def test_tanh_layer_within_step_bound_is_non_expansive(dtype, step_factor):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_adversarial_search_finds_expansion_random_pairs_miss(dtype):
+def test_close_pairs_along_the_top_singular_direction_find_what_random_pairs_miss(dtype):
     dim = 64
     weight = one_expanding_direction(dim, dtype)
     layer = tanh_layer(weight, torch.zeros(dim, dtype=dtype), 3.0 / spectral_norm(weight) ** 2)
     x = 0.05 * points(8, dim, dtype)
+    # Without the search: the close pairs along each point's top singular direction already
+    # see the expanding eigenvalue −2 (a random direction in R^64 has almost no part along it).
     random_only = check_lipschitz(layer, x, n_pairs=32, ascent_steps=0)
-    assert random_only.ok, "the negative control must be invisible to random pairs"
+    assert not random_only.ok and random_only.worst > 1.9
     searched = check_lipschitz(layer, x, n_pairs=32)
     assert not searched.ok
     # Near 0 the expanding eigenvalue is 1 − 3 = −2: the search should get close to ratio 2.

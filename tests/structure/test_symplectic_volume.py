@@ -52,7 +52,8 @@ def test_symplectic_maps_pass(dtype, symplectic_map):
 @pytest.mark.parametrize(
     ("violator", "expected"),
     # scaling by 1.1: DΦᵀJDΦ − J = 0.21·J, Frobenius norm 0.21·√(2d) with d = 2;
-    # the squeeze diag(2, ½, 1, 1): off-diagonal blocks 2 − 1 and ½ − 1, twice each.
+    # the squeeze diag(2, ½, 1, 1): off-diagonal blocks 2 − 1 and ½ − 1, twice each. The
+    # round-off allowance 16·ε·‖DΦ‖_F² is below atol here, so the defects are exact.
     [(scaling(1.1), 0.21 * 2.0), (squeeze, (2 * (1.0**2 + 0.5**2)) ** 0.5)],
     ids=["scaling", "squeeze"],
 )
@@ -61,6 +62,23 @@ def test_symplectic_violators_fail_with_exact_defect(dtype, violator, expected):
     assert not result.ok
     assert result.worst == pytest.approx(expected, rel=1e-5)
     assert "VIOLATED" in result.reason
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_symplectic_tolerance_scales_with_the_jacobian(dtype):
+    # A symplectic shear with entries of size 1e6: round-off in DΦᵀJDΦ is ε·1e12 in absolute
+    # terms, within the scaled bar; a non-symplectic map of the same size still fails.
+    big = 1e6 if dtype == torch.float64 else 1e2
+
+    def shear(z: torch.Tensor) -> torch.Tensor:
+        q, p = z[:, :2], z[:, 2:]
+        return torch.cat([q + big * p, p], dim=1)
+
+    def stretched_shear(z: torch.Tensor) -> torch.Tensor:
+        return 1.1 * shear(z)
+
+    assert check_symplectic(shear, points(8, 4, dtype)).ok
+    assert not check_symplectic(stretched_shear, points(8, 4, dtype)).ok
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

@@ -282,7 +282,8 @@ def test_public_surface():
     for name in structure.__all__:
         assert hasattr(structure, name), name
     checks = [n for n in structure.__all__ if n.startswith("check_")]
-    assert len(checks) == 9
+    # The nine original checks; other packages add theirs through new _check_<topic> modules.
+    assert len(checks) >= 9
     for name in checks:
         assert hasattr(structure, name.replace("check_", "assert_")), name
     assert structure.tolerance(torch.float32).exact > structure.tolerance(torch.float64).exact

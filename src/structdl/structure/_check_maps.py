@@ -40,9 +40,11 @@ def check_lipschitz(
 ) -> CheckResult:
     """Check ``‖Φ(a) − Φ(b)‖ ≤ bound · ‖a − b‖`` by random pairs and adversarial search.
 
-    Random pairs around the points of ``x`` (nearby and far apart) are followed by a gradient
-    ascent (Adam on ``log ratio``) started from the worst pairs: a map that expands only in a
-    small region is caught by the ascent when random pairs miss it. The search is seeded and
+    Close pairs along the top singular direction of the Jacobian at every point of ``x`` (where
+    ratios are largest) and random pairs around the points (nearby and far apart) are followed
+    by a gradient ascent (Adam on ``log ratio``) started from the worst pairs: a map that expands
+    only in a small region is caught by the ascent when random pairs miss it. A pair whose ratio
+    is not finite (the map returns NaN or inf there) is a violation. The search is seeded and
     leaves the global random state and the map's ``.grad`` untouched. A passing result is
     evidence, not proof; a failing one is a counterexample.
 
@@ -58,7 +60,8 @@ def check_lipschitz(
             ``tolerance(x.dtype).lipschitz``.
 
     Returns:
-        ``worst`` is the largest ratio found.
+        ``worst`` is the largest ratio found, that of an actual pair of points (``inf`` for a
+        non-finite ratio).
 
     Raises:
         ShapeError: bad points, or a map returning non-finite values on them.
@@ -86,7 +89,7 @@ def check_lipschitz(
         found.worst,
         bound * (1 + rtol),
         f"Lipschitz bound {bound:.6g} ({source})",
-        f"worst ratio ‖Φ(a)−Φ(b)‖/‖a−b‖ (random pairs {found.random_worst:.6g} over "
+        f"worst ratio ‖Φ(a)−Φ(b)‖/‖a−b‖ (close and random pairs {found.random_worst:.6g} over "
         f"{found.n_evaluated}, adversarial {found.ascent_worst:.6g}; {found.ascent_note})",
         f"{bound:.6g}·(1 + {rtol:.3g}) ({dtype_name(x.dtype)})",
     )

@@ -2,8 +2,12 @@
 
 Two stages, both seeded and independent of the global random state:
 
-1. random pairs around the sample points: *local* pairs ``(x_i, x_i + r u)`` with a random unit
-   direction ``u`` and a log-uniform radius ``r``, and *global* pairs ``(x_i, x_j)``;
+1. close pairs where ratios are largest: ``(x_i, x_i + r_min v_i)`` along the top right
+   singular vector ``v_i`` of the Jacobian at each sample point (a few power iterations of
+   ``JᵀJ`` by forward- and reverse-mode products), whose ratio is ``σ_max(DΦ(x_i))`` up to
+   ``O(r_min)``; then random pairs around the sample points: *local* pairs ``(x_i, x_i + r u)``
+   with a random unit direction ``u`` and a log-uniform radius ``r``, and *global* pairs
+   ``(x_i, x_j)``;
 2. gradient ascent on ``log ratio`` (Adam over the anchor ``a``, the direction ``u`` and the
    separation ``r``) from the worst random pairs and a few random ones. It finds expanding
    directions and regions that random sampling misses: in high dimension a random direction
@@ -13,6 +17,10 @@ Pairs are kept at least ``r_min = eps^(1/3) · size`` apart, where ``size`` is t
 the data: the round-off in ``Φ(a) − Φ(b)`` is about ``eps · size``, so the ratio carries a
 relative round-off of at most ``eps^(2/3)`` (2e-5 in float32, 4e-11 in float64), below the
 dtype's Lipschitz tolerance. Below ``r_min`` a secant ratio would measure round-off, not Φ.
+
+A non-finite ratio (the map returns NaN or inf at a point of a pair) counts as an infinite
+ratio: a map that blows up just off the samples violates every bound. The reported worst ratio
+is that of an actual pair of points, a figure a user can quote.
 """
 
 from __future__ import annotations
@@ -46,11 +54,40 @@ class LipschitzSearch:
 
 
 def _ratios(fn: Callable[[Tensor], Tensor], a: Tensor, b: Tensor, shape: tuple[int, ...]) -> Tensor:
-    """Ratios for flat pairs ``a, b`` of shape (k, d); non-finite ratios become 0 (skipped)."""
+    """Ratios for flat pairs ``a, b`` of shape (k, d); a non-finite ratio becomes ``inf``."""
     fa = fn(a.reshape(-1, *shape)).reshape(a.shape[0], -1)
     fb = fn(b.reshape(-1, *shape)).reshape(b.shape[0], -1)
     ratio = (fa - fb).norm(dim=1) / (a - b).norm(dim=1)
-    return torch.where(torch.isfinite(ratio), ratio, torch.zeros_like(ratio))
+    return torch.where(torch.isfinite(ratio), ratio, torch.full_like(ratio, math.inf))
+
+
+#: Power iterations of ``JᵀJ`` per sample point for the top singular direction.
+_POWER_STEPS = 12
+
+
+def _top_directions(
+    fn: Callable[[Tensor], Tensor], flat: Tensor, shape: tuple[int, ...], gen: torch.Generator
+) -> Tensor | None:
+    """Unit top right singular vectors of ``DΦ`` at each row of ``flat`` (``None`` if Φ is not
+    differentiable there). Rows of a batched map are independent, so one Jacobian-vector and
+    one vector-Jacobian product per iteration serve every point at once."""
+    v = torch.randn(flat.shape, generator=gen, dtype=flat.dtype, device=flat.device)
+
+    def batched(z: Tensor) -> Tensor:
+        return fn(z.reshape(-1, *shape)).reshape(z.shape[0], -1)
+
+    try:
+        with torch.enable_grad():
+            for _ in range(_POWER_STEPS):
+                v = v / v.norm(dim=1, keepdim=True).clamp_min(torch.finfo(flat.dtype).tiny)
+                _, jv = torch.autograd.functional.jvp(batched, flat, v)
+                _, v = torch.autograd.functional.vjp(batched, flat, jv)
+    except RuntimeError:
+        return None
+    norm = v.norm(dim=1, keepdim=True)
+    if not bool(torch.isfinite(norm).all()) or not bool((norm > 0).all()):
+        return None
+    return (v / norm).detach()
 
 
 def _random_pairs(
@@ -112,13 +149,23 @@ def search_lipschitz(
     a, b = _random_pairs(flat, n_pairs, r_min, r_max, gen)
     # Not under no_grad: maps built from Hamiltonian fields differentiate inside their forward.
     ratios = _ratios(fn, a, b, shape).detach()
+    starts = _ascent_starts(ratios, gen)
+    # Close pairs along the most expanding direction at every point (own generator, so that the
+    # random pairs and ascent starts above do not depend on it); the best seed the ascent too.
+    top = _top_directions(fn, flat, shape, torch.Generator(device=x.device).manual_seed(seed + 1))
+    if top is not None:
+        close = _ratios(fn, flat, flat + r_min * top, shape).detach()
+        best_close = close.argsort(descending=True)[: _ASCENT_STARTS // 2] + len(ratios)
+        a, b = torch.cat([a, flat]), torch.cat([b, flat + r_min * top])
+        ratios = torch.cat([ratios, close])
+        starts = torch.cat([starts, best_close])
     random_worst = float(ratios.max())
-    if ascent_steps == 0:
-        return LipschitzSearch(random_worst, random_worst, 0.0, len(ratios), "no ascent")
+    if ascent_steps == 0 or not math.isfinite(random_worst):
+        note = "no ascent" if ascent_steps == 0 else "a pair gave a non-finite ratio"
+        return LipschitzSearch(random_worst, random_worst, 0.0, len(ratios), note)
 
     # Pair = (a, a + r·u/‖u‖) with r = r_min + e^s: the separation never falls below r_min, and
     # the direction u moves independently of the scale of the data.
-    starts = _ascent_starts(ratios, gen)
     a, b = a[starts], b[starts]
     offset = b - a
     radius = offset.norm(dim=1)
@@ -141,7 +188,7 @@ def search_lipschitz(
             other = anchor + (r_min + log_excess.exp()).unsqueeze(1) * unit
             ratio = _ratios(fn, anchor, other, shape)
             ascent_worst = max(ascent_worst, float(ratio.detach().max()))
-            if step == ascent_steps:
+            if step == ascent_steps or not math.isfinite(ascent_worst):
                 break
             if not ratio.requires_grad:
                 note = "ascent skipped: the map's output is not differentiable"
