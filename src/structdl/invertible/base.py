@@ -97,8 +97,9 @@ class Bijection(nn.Module):
 
     @property
     def inv(self) -> Bijection:
-        """The inverse map as a bijection (``b.inv.inv is b``)."""
-        return Inverse(self)
+        """The inverse map as a bijection (``b.inv.inv is b``; one object per bijection)."""
+        cached = self.__dict__.get("_inverse_object")
+        return cached if cached is not None else Inverse(self)
 
 
 class Inverse(Bijection):
@@ -107,6 +108,10 @@ class Inverse(Bijection):
     def __init__(self, base: Bijection) -> None:
         super().__init__()
         self.base = base
+        # Remember the first inverse object of ``base`` outside the module tree (no cycle in
+        # ``modules()`` or the state dict), so that ``b.inv`` is always the same object.
+        if base.__dict__.get("_inverse_object") is None:
+            object.__setattr__(base, "_inverse_object", self)
 
     @property
     def claims(self) -> tuple[Claim, ...]:
