@@ -246,16 +246,6 @@ def _sample_points(q0: Tensor, p0: Tensor, n: int, generator: torch.Generator) -
     return z0 + 0.05 * noise
 
 
-def _negative_control(result: Any, method: str) -> dict[str, Any]:
-    # ok means "behaves as theory says": the symplecticity check must FAIL for this method.
-    outcome = "failed, as it must" if not result.ok else "PASSED, which contradicts theory"
-    return {
-        "ok": not result.ok,
-        "worst": float(result.worst),
-        "reason": f"negative control: check_symplectic on {method} {outcome} — {result.reason}",
-    }
-
-
 # --------------------------------------------------------------------------------------------
 # Figures
 
@@ -319,12 +309,8 @@ def _order_figure(studies: dict[tuple[str, str], tuple[list[float], list[float]]
 
 def run(config: Config, out_dir: Path, progress: Progress) -> Result:
     """Run the study; see the module docstring."""
-    from ..structure import check_energy, check_order, check_symplectic, tolerance
-
     generator = start_run(config)
     progress.set_total(len(config.systems) * len(config.methods))
-    tol = tolerance(torch.float64)
-
     result = Result()
     rows: list[dict[str, Any]] = []
     times: dict[str, Tensor] = {}
@@ -338,57 +324,15 @@ def run(config: Config, out_dir: Path, progress: Progress) -> Result:
         reference = _reference(hamiltonian, (q0, p0), config)
         for method in config.methods:
             progress.describe(f"{system}: {method}")
-            start = time.process_time()
-            integrator = _integrator(method)
-            states = _integrate(integrator, hamiltonian, (q0, p0), h, config.n_steps)
-            err = _energy_errors(hamiltonian, states, config.n_steps)
-            blew_up = len(states) <= config.n_steps
-            finite = err[torch.isfinite(err)]
-            energy_errors[(system, method)] = err
-            seconds = time.process_time() - start
-
-            atol = tol.solve if method in IMPLICIT else tol.exact
-            symp = check_symplectic(_flat_step(integrator, hamiltonian, h), points, atol=atol)
-            if method in SYMPLECTIC:
-                result.checks[f"symplectic/{method}/{system}"] = symp.as_dict()
-            elif method in NOT_SYMPLECTIC:
-                result.checks[f"negative-control/{method}/{system}"] = _negative_control(
-                    symp, method
-                )
-
-            steps, errs = _convergence(method, hamiltonian, (q0, p0), reference, config)
-            studies[(system, method)] = (steps, errs)
-            declared = integrator.order
-            order = check_order(steps, errs, declared)
-            result.checks[f"order/{method}/{system}"] = order.as_dict()
-
-            if method == "avf":
-                # AVF conserves H exactly for polynomial H of degree ≤ 2·nodes (Hénon–Heiles,
-                # cubic) up to the solve; for the pendulum and Kepler the Gauss quadrature of the
-                # discrete gradient adds a small error that oscillates rather than accumulates
-                # (measured ≈ 1e-12), so the bar is the tolerance of an iterative solve.
-                bar = tol.solve
-                energy = check_energy(_pair_energy(hamiltonian), states, mode="conserved", atol=bar)
-                result.checks[f"energy/avf/{system}"] = energy.as_dict()
-
-            rows.append(
-                {
-                    "system": system,
-                    "method": method,
-                    "h": h,
-                    "steps": config.n_steps,
-                    "max_energy_error": float("inf") if blew_up else float(finite.max()),
-                    "final_energy_error": float("inf") if blew_up else float(err[-1]),
-                    "blew_up_at_step": len(states) if blew_up else None,
-                    "symplecticity_error": float(symp.worst),
-                    "declared_order": declared,
-                    "empirical_order": float(order.worst),
-                    "cpu_seconds": round(seconds, 3),
-                }
+            row, checks, errors, study = _measure(
+                system, method, hamiltonian, (q0, p0), h, points, reference, config
             )
-            result.metrics[f"{system}/{method}/max_energy_error"] = rows[-1]["max_energy_error"]
-            result.metrics[f"{system}/{method}/symplecticity_error"] = float(symp.worst)
-            result.metrics[f"{system}/{method}/empirical_order"] = float(order.worst)
+            rows.append(row)
+            result.checks.update(checks)
+            energy_errors[(system, method)] = errors
+            studies[(system, method)] = study
+            for key in ("max_energy_error", "symplecticity_error", "empirical_order"):
+                result.metrics[f"{system}/{method}/{key}"] = row[key]
             progress.advance()
 
     result.tables["integrators"] = rows
@@ -396,20 +340,83 @@ def run(config: Config, out_dir: Path, progress: Progress) -> Result:
         save_figure(_energy_figure(times, energy_errors, config), out_dir, "energy_error.png")
     )
     result.figures.append(save_figure(_order_figure(studies, config), out_dir, "order.png"))
-    result.notes = (
-        "Checks named symplectic/<method>/<system> pass when the one-step map satisfies "
-        "DΦᵀJDΦ = J to 1e-10 (explicit methods) or 1e-9 (implicit midpoint, through its "
-        "fixed-point solve). Checks named negative-control/<method>/<system> record that "
-        "check_symplectic correctly FAILS for forward Euler and RK4: ok = true means the "
-        "check behaved as theory says (the map is not symplectic), and 'worst' is the measured "
-        "defect. AVF is energy-preserving rather than symplectic, so it gets an energy check "
-        "instead. A run that overflows (forward Euler leaves the bounded Hénon–Heiles region, "
-        "H > 1/6, and escapes) is stopped; the table records the step in blew_up_at_step and "
-        "its energy error as inf. "
-        "Empirical orders are least-squares slopes of log error against log h; the "
-        "reported 'worst' of an order check is the fitted slope."
-    )
+    result.notes = NOTES
     return result
+
+
+def _measure(
+    system: str,
+    method: str,
+    hamiltonian: Any,
+    start: tuple[Tensor, Tensor],
+    h: float,
+    points: Tensor,
+    reference: Any,
+    config: Config,
+) -> tuple[dict[str, Any], dict[str, dict[str, Any]], Tensor, tuple[list[float], list[float]]]:
+    """One (system, method): energy errors, symplecticity, empirical order and the checks."""
+    from ..structure import check_energy, check_order, check_symplectic, tolerance
+
+    tol = tolerance(torch.float64)
+    checks: dict[str, dict[str, Any]] = {}
+    clock = time.process_time()
+    integrator = _integrator(method)
+    states = _integrate(integrator, hamiltonian, start, h, config.n_steps)
+    err = _energy_errors(hamiltonian, states, config.n_steps)
+    blew_up = len(states) <= config.n_steps
+    finite = err[torch.isfinite(err)]
+    seconds = time.process_time() - clock
+
+    atol = tol.solve if method in IMPLICIT else tol.exact
+    symp = check_symplectic(_flat_step(integrator, hamiltonian, h), points, atol=atol)
+    if method in SYMPLECTIC:
+        checks[f"symplectic/{method}/{system}"] = symp.as_dict()
+    elif method in NOT_SYMPLECTIC:
+        checks[f"negative-control/{method}/{system}"] = symp.as_negative_control(
+            f"check_symplectic on {method}"
+        ).as_dict()
+
+    steps, errs = _convergence(method, hamiltonian, start, reference, config)
+    order = check_order(steps, errs, integrator.order)
+    checks[f"order/{method}/{system}"] = order.as_dict()
+
+    if method == "avf":
+        # AVF conserves H exactly for polynomial H of degree ≤ 2·nodes (Hénon–Heiles,
+        # cubic) up to the solve; for the pendulum and Kepler the Gauss quadrature of the
+        # discrete gradient adds a small error that oscillates rather than accumulates
+        # (measured ≈ 1e-12), so the bar is the tolerance of an iterative solve.
+        energy = check_energy(_pair_energy(hamiltonian), states, mode="conserved", atol=tol.solve)
+        checks[f"energy/avf/{system}"] = energy.as_dict()
+
+    row = {
+        "system": system,
+        "method": method,
+        "h": h,
+        "steps": config.n_steps,
+        "max_energy_error": float("inf") if blew_up else float(finite.max()),
+        "final_energy_error": float("inf") if blew_up else float(err[-1]),
+        "blew_up_at_step": len(states) if blew_up else None,
+        "symplecticity_error": float(symp.worst),
+        "declared_order": integrator.order,
+        "empirical_order": float(order.worst),
+        "cpu_seconds": round(seconds, 3),
+    }
+    return row, checks, err, (steps, errs)
+
+
+NOTES = (
+    "Checks named symplectic/<method>/<system> pass when the one-step map satisfies "
+    "DΦᵀJDΦ = J to 1e-10 (explicit methods) or 1e-9 (implicit midpoint, through its "
+    "fixed-point solve). Checks named negative-control/<method>/<system> record that "
+    "check_symplectic correctly FAILS for forward Euler and RK4: ok = true means the "
+    "check behaved as theory says (the map is not symplectic), and 'worst' is the measured "
+    "defect. AVF is energy-preserving rather than symplectic, so it gets an energy check "
+    "instead. A run that overflows (forward Euler leaves the bounded Hénon–Heiles region, "
+    "H > 1/6, and escapes) is stopped; the table records the step in blew_up_at_step and "
+    "its energy error as inf. "
+    "Empirical orders are least-squares slopes of log error against log h; the "
+    "reported 'worst' of an order check is the fitted slope."
+)
 
 
 register(
