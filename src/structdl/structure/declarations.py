@@ -361,7 +361,7 @@ class EveryPartFlow(Condition):
 
 
 def accepts(integrator: Any, field: Any) -> bool:
-    """Whether one of ``integrator.accepts`` (alternative sets of kinds) is within ``field.kinds``."""
+    """Whether one of ``integrator.accepts`` (alternative kind sets) is within ``field.kinds``."""
     kinds = frozenset(getattr(field, "kinds", frozenset()))
     return any(frozenset(option) <= kinds for option in getattr(integrator, "accepts", ()))
 

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 import torch
 
+from .._errors import ConfigError
+
 __all__ = ["CheckResult", "Tolerance", "tolerance"]
 
 
@@ -77,11 +79,24 @@ _TABLE = {
 
 
 def tolerance(dtype: torch.dtype) -> Tolerance:
-    """Return the tolerance row for ``dtype`` (float16/bfloat16 use a loose float32 row)."""
+    """Return the tolerance row for ``dtype`` (float16/bfloat16 use a loose float32 row).
+
+    Raises:
+        ConfigError: ``dtype`` is not a floating ``torch.dtype`` (an integer dtype, a string).
+    """
+    if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
+        raise ConfigError(
+            f"tolerance: no tolerance for {dtype!r} — expected a floating torch.dtype such as "
+            f"torch.float64 — received {type(dtype).__name__} {dtype!r} — pass x.dtype of a "
+            f"floating tensor"
+        )
     if dtype in _TABLE:
         return _TABLE[dtype]
     if dtype in (torch.float16, torch.bfloat16):
         return Tolerance(
             exact=1e-2, solve=1e-2, lipschitz=1e-2, equivariance=1e-2, order=0.3, manifold=1e-2
         )
-    raise TypeError(f"no tolerance for dtype {dtype}; expected a floating dtype")
+    raise ConfigError(
+        f"tolerance: no tolerance for {dtype} — expected float16, bfloat16, float32 or float64 — "
+        f"received {dtype} — convert the tensors to float32 or float64"
+    )
