@@ -13,10 +13,30 @@ from .embedded import PAIRS, EmbeddedPair, embedded_pair
 from .itoh_abe import ItohAbeDescent
 from .methods import StageMethod, adjoint_tableau, stage_method
 from .msa import INNER_OPTIMISERS, MSA, ExtendedMSA
+from .multilevel import (
+    control_values,
+    h1_smoothness,
+    kinetic_energy,
+    level_distance,
+    prolongate,
+    restrict,
+    weight_decay,
+)
+from .parareal import PararealResult, parareal_backward, parareal_forward
 from .pontryagin import PontryaginSolution, costates, layer_hamiltonian, pontryagin, trajectory
 from .symplectic import StateCostateStep
 
 __all__ = [
+    "PararealResult",
+    "control_values",
+    "h1_smoothness",
+    "kinetic_energy",
+    "level_distance",
+    "parareal_backward",
+    "parareal_forward",
+    "prolongate",
+    "restrict",
+    "weight_decay",
     "GRAD_MODES",
     "PAIRS",
     "EmbeddedPair",
