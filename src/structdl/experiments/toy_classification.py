@@ -381,10 +381,33 @@ def run(config: Config, out_dir: Path, progress: Progress) -> Result:
 
     start_run(config)
     progress.set_total(len(config.datasets) * len(config.models) * len(config.depths))
-
     result = Result()
-    rows: list[dict[str, Any]] = []
     data = {name: toy_split(name, config.n_points, seed=config.seed) for name in config.datasets}
+    rows, at_bar = _train_all(config, data, progress)
+    for row in rows:
+        key = f"{row['dataset']}/{row['model']}/depth{row['depth']}/test_accuracy"
+        result.metrics[key] = row["test_accuracy"]
+    result.metrics.update(_bar_metrics(rows, config))
+    result.tables["accuracy"] = rows
+    _symplectic_checks(at_bar, config, result)
+    result.figures = _figures(rows, at_bar, data, config, out_dir)
+    result.notes = (
+        f"Inputs are padded with zeros to width {config.width}; Hamiltonian networks use the "
+        "phase embedding (x, 0) and a head on (q_K, p_K). Gradient-flow networks here are "
+        "trained without the non-expansive step rule (no Lipschitz guarantee is claimed). "
+        f"The bar: Hamiltonian and gradient-flow networks at depth {config.bar_depth} reach "
+        f"≥ {config.bar:.0%} test accuracy on spirals and rings (bar/met). The symplectic check "
+        "runs on the trained Hamiltonian network's structured part in float64; the ResNet is "
+        "the negative control (ok = the check correctly failed)."
+    )
+    return result
+
+
+def _train_all(
+    config: Config, data: dict[str, Any], progress: Progress
+) -> tuple[list[dict[str, Any]], dict[tuple[str, str], ToyClassifier]]:
+    """Measure: one row per (data set, model, depth); the models at the bar depth."""
+    rows: list[dict[str, Any]] = []
     at_bar: dict[tuple[str, str], ToyClassifier] = {}
     for dataset in config.datasets:
         split = data[dataset]
@@ -405,23 +428,25 @@ def run(config: Config, out_dir: Path, progress: Progress) -> Result:
                     model, split.x_train, split.y_train, epochs=config.epochs, lr=config.lr
                 )
                 seconds = time.process_time() - start
-                row = {
-                    "dataset": dataset,
-                    "model": name,
-                    "depth": depth,
-                    "train_accuracy": accuracy(model, split.x_train, split.y_train),
-                    "test_accuracy": accuracy(model, split.x_test, split.y_test),
-                    "final_loss": losses[-1],
-                    "cpu_seconds": round(seconds, 2),
-                }
-                rows.append(row)
-                result.metrics[f"{dataset}/{name}/depth{depth}/test_accuracy"] = row[
-                    "test_accuracy"
-                ]
+                rows.append(
+                    {
+                        "dataset": dataset,
+                        "model": name,
+                        "depth": depth,
+                        "train_accuracy": accuracy(model, split.x_train, split.y_train),
+                        "test_accuracy": accuracy(model, split.x_test, split.y_test),
+                        "final_loss": losses[-1],
+                        "cpu_seconds": round(seconds, 2),
+                    }
+                )
                 if depth == config.bar_depth:
                     at_bar[(dataset, name)] = model
                 progress.advance()
+    return rows, at_bar
 
+
+def _bar_metrics(rows: list[dict[str, Any]], config: Config) -> dict[str, Any]:
+    """Tabulate: the worst test accuracy of the bar's models at the bar depth."""
     bar_rows = [
         r
         for r in rows
@@ -429,38 +454,37 @@ def run(config: Config, out_dir: Path, progress: Progress) -> Result:
         and r["dataset"] in BAR_DATASETS
         and r["model"] in BAR_MODELS
     ]
-    if bar_rows:
-        worst = min(r["test_accuracy"] for r in bar_rows)
-        result.metrics["bar/min_test_accuracy"] = worst
-        result.metrics["bar/threshold"] = config.bar
-        result.metrics["bar/met"] = bool(worst >= config.bar)
-    result.tables["accuracy"] = rows
-    _symplectic_checks(at_bar, config, result)
+    if not bar_rows:
+        return {}
+    worst = min(r["test_accuracy"] for r in bar_rows)
+    return {
+        "bar/min_test_accuracy": worst,
+        "bar/threshold": config.bar,
+        "bar/met": worst >= config.bar,
+    }
 
-    result.figures.append(
-        save_figure(_depth_figure(rows, config), out_dir, "accuracy_vs_depth.png")
-    )
-    result.figures.append(
-        save_figure(_decision_figure(at_bar, data, config), out_dir, "decision_regions.png")
-    )
+
+def _figures(
+    rows: list[dict[str, Any]],
+    at_bar: dict[tuple[str, str], ToyClassifier],
+    data: dict[str, Any],
+    config: Config,
+    out_dir: Path,
+) -> list[str]:
+    """Plot: accuracy against depth, decision regions, and the transport of two data sets."""
+    names = [
+        save_figure(_depth_figure(rows, config), out_dir, "accuracy_vs_depth.png"),
+        save_figure(_decision_figure(at_bar, data, config), out_dir, "decision_regions.png"),
+    ]
     for dataset in config.datasets[:2]:
-        result.figures.append(
+        names.append(
             save_figure(
                 _transport_figure(at_bar, data, config, dataset),
                 out_dir,
                 f"transport_{dataset}.png",
             )
         )
-    result.notes = (
-        f"Inputs are padded with zeros to width {config.width}; Hamiltonian networks use the "
-        "phase embedding (x, 0) and a head on (q_K, p_K). Gradient-flow networks here are "
-        "trained without the non-expansive step rule (no Lipschitz guarantee is claimed). "
-        f"The bar: Hamiltonian and gradient-flow networks at depth {config.bar_depth} reach "
-        f"≥ {config.bar:.0%} test accuracy on spirals and rings (bar/met). The symplectic check "
-        "runs on the trained Hamiltonian network's structured part in float64; the ResNet is "
-        "the negative control (ok = the check correctly failed)."
-    )
-    return result
+    return names
 
 
 register(
