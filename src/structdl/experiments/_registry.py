@@ -113,6 +113,7 @@ EXPERIMENT_MODULES: tuple[str, ...] = (
     "rotated_digits",
     "approximate_equivariance",
     "iresnet_inverse",
+    "reversible_memory",
 )
 
 
