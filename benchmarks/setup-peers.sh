@@ -12,8 +12,10 @@
 # building one layer at the end).
 #
 #   benchmarks/.envs/manifolds  torch==2.13.0 (CPU), geoopt 0.5.1, geotorch 0.4.0, structdl
+#   benchmarks/.envs/reversible torch==2.13.0 (CPU), memcnn 1.5.2 and momentumnet 0.10
+#                               (--no-deps), revlib 1.7.2, structdl
 #
-# Usage:  bash benchmarks/setup-peers.sh [peers|escnn|manifolds|all]     (default: all)
+# Usage:  bash benchmarks/setup-peers.sh [peers|escnn|manifolds|reversible|all] (default: all)
 # Environment: PYTHON (interpreter used to create the venvs; default python3.11 or python3),
 #              FRESH=1 to delete an existing environment first.
 set -euo pipefail
@@ -103,12 +105,24 @@ build_manifolds() {
     "$py" -c "import torch, geoopt, geotorch, structdl; print('manifolds ok: torch', torch.__version__, 'geoopt', geoopt.__version__, 'structdl', structdl.__version__)"
 }
 
+build_reversible() {
+    # memcnn 1.5.2 and momentumnet 0.10 declare torchvision: --no-deps, light deps by hand.
+    local py="$ENVS/reversible/bin/python"
+    make_env reversible
+    echo "== reversible: memcnn 1.5.2, momentumnet 0.10 (--no-deps), revlib 1.7.2 + structdl"
+    "$py" -m pip install -q numpy scipy matplotlib scikit-learn rich psutil
+    "$py" -m pip install -q --no-deps "memcnn==1.5.2" "momentumnet==0.10" "revlib==1.7.2"
+    "$py" -m pip install -q --no-deps -e "$ROOT"
+    "$py" -c "import torch, memcnn, momentumnet, revlib, structdl; print('reversible ok: torch', torch.__version__, 'memcnn', memcnn.__version__, 'structdl', structdl.__version__)"
+}
+
 mkdir -p "$ENVS"
 case "$WHICH" in
     peers) build_peers ;;
     escnn) build_escnn ;;
     manifolds) build_manifolds ;;
-    all) build_peers; build_escnn; build_manifolds ;;
-    *) echo "usage: $0 [peers|escnn|all]" >&2; exit 2 ;;
+    reversible) build_reversible ;;
+    all) build_peers; build_escnn; build_manifolds; build_reversible ;;
+    *) echo "usage: $0 [peers|escnn|manifolds|reversible|all]" >&2; exit 2 ;;
 esac
 echo "== done: $WHICH"
