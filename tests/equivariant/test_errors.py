@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from structdl import ConfigError, IncompatibleSchemeError, ShapeError
+from structdl import ConfigError, IncompatibleSchemeError, NonFiniteError, ShapeError
 from structdl.equivariant import (
     C4,
     D1,
@@ -131,7 +131,7 @@ def test_pool_and_norm_layers_validate_their_input():
         GlobalPool()(torch.randn(3, 4))
     with pytest.raises(ShapeError, match="one value per channel"):
         GroupBatchNorm(2, C1 := C(1))(torch.randn(1, 2, C1.order, 1, 1))
-    with pytest.raises(ShapeError, match="NaN or infinite entries"):
+    with pytest.raises(NonFiniteError, match="NaN or infinite entries"):
         NormNonlinearity(1, C4)(torch.full((1, 1, 4, 3, 3), float("nan")))
 
 
@@ -160,7 +160,7 @@ def test_empty_batch_gives_an_empty_output():
 def test_non_finite_input_is_refused_by_the_group_layers(bad):
     image = torch.randn(1, 1, 9, 9)
     image[0, 0, 4, 4] = bad
-    with pytest.raises(ShapeError, match="LiftingConv2d: the input contains 1 NaN or infinite"):
+    with pytest.raises(NonFiniteError, match="LiftingConv2d: the input contains 1 NaN or infinite"):
         LiftingConv2d(1, 4, 3, D4)(image)
     field = torch.randn(1, 2, 4, 9, 9)
     field[0, 1, 2, 0, 0] = bad
@@ -170,7 +170,7 @@ def test_non_finite_input_is_refused_by_the_group_layers(bad):
         GroupBatchNorm(2, C4),
         NormNonlinearity(2, C4),
     ):
-        with pytest.raises(ShapeError, match="NaN or infinite entries — expected finite"):
+        with pytest.raises(NonFiniteError, match="NaN or infinite entries — expected finite"):
             layer(field)
 
 

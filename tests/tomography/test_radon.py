@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from structdl._errors import ConfigError, ShapeError
+from structdl._errors import ConfigError, NonFiniteError, ShapeError
 from structdl.data.phantoms import ellipse_phantom, random_ellipses
 from structdl.structure.result import tolerance
 from structdl.tomography import RadonTransform, fbp, parallel_angles, psnr
@@ -165,11 +165,11 @@ def test_non_finite_images_and_sinograms_are_refused(bad: float) -> None:
     op = RadonTransform(16, 8)
     image = torch.rand(2, 1, 16, 16, dtype=torch.float64)
     image[1, 0, 3, 3] = bad
-    with pytest.raises(ShapeError, match="image contains 1 NaN or infinite entries"):
+    with pytest.raises(NonFiniteError, match="image contains 1 NaN or infinite entries"):
         op(image)
     sino = torch.rand(1, 1, 8, op.n_detectors)
     sino[0, 0, 0, 0] = bad
-    with pytest.raises(ShapeError, match="sinogram contains 1 NaN or infinite"):
+    with pytest.raises(NonFiniteError, match="sinogram contains 1 NaN or infinite"):
         op.adjoint(sino)
 
 

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import math
-
 import torch
 
-from .._errors import ConfigError, IncompatibleSchemeError, ShapeError
+from .._errors import ConfigError, IncompatibleSchemeError, NonFiniteError, ShapeError
+from ..structure._validate import finite_or_unknown
 from .actions import Representation
 from .groups import FiniteGroup, require_group
 
@@ -19,7 +18,6 @@ __all__ = [
     "require_exactness",
     "require_finite",
     "require_group",
-    "values_readable",
 ]
 
 PADDING_MODES = ("zeros", "replicate", "reflect", "circular")
@@ -75,36 +73,19 @@ def needs_square(group: FiniteGroup) -> bool:
     return group.n not in (1, 2)
 
 
-def values_readable(x: torch.Tensor) -> bool:
-    """Whether the entries of ``x`` can be read now, to check them for NaN.
-
-    Not on the meta device (no values, only shapes), not inside a ``torch.func`` transform
-    (``vmap`` cannot read a batched value back into Python) and not while ``torch.compile``
-    traces (reading a value back would break the graph). In those three cases the layers check
-    shapes, dtypes and devices only.
-    """
-    return (
-        x.device.type != "meta"
-        and not torch.compiler.is_compiling()
-        and not torch._C._are_functorch_transforms_active()
-    )
-
-
 def require_finite(x: torch.Tensor, owner: str) -> torch.Tensor:
-    """Raise :class:`ShapeError` if ``x`` holds a NaN or an infinite entry (when readable).
+    """Raise :class:`NonFiniteError` if ``x`` holds a NaN or an infinite entry.
 
-    One fused ``aminmax`` read back as two floats: both are finite exactly when every entry
-    is (min and max propagate NaN), several times cheaper than ``isfinite(x).all()``.
+    Values are read where they can be (``structure``'s one finite check): not on the meta
+    device (shapes only), not inside ``torch.func`` transforms and not while ``torch.compile``
+    traces; there the layers check shapes, dtypes and devices only.
     """
-    if x.numel() == 0 or not values_readable(x):
-        return x
-    low, high = torch.aminmax(x.detach())
-    if not (math.isfinite(low.item()) and math.isfinite(high.item())):
+    if finite_or_unknown(x) is False:
         count = int((~torch.isfinite(x.detach())).sum())
-        raise ShapeError(
+        raise NonFiniteError(
             f"{owner}: the input contains {count} NaN or infinite entries — expected finite "
-            f"values — received a {tuple(x.shape)} tensor with min {low.item()} and max "
-            f"{high.item()} — clean the input (torch.nan_to_num) or find where it diverged"
+            f"values — received a {tuple(x.shape)} tensor — clean the input (torch.nan_to_num) "
+            "or find where it diverged"
         )
     return x
 

@@ -1,4 +1,7 @@
-"""Per-element equivariance error, for plots of approximate equivariance (docs/methods/equivariant.md)."""
+"""Per-element equivariance error, for plots of approximate equivariance.
+
+Method notes: docs/methods/equivariant.md.
+"""
 
 from __future__ import annotations
 

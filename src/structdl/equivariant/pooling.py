@@ -57,6 +57,17 @@ def _require_ndim(x: object, ndim: int, layout: str, owner: str) -> torch.Tensor
     return x
 
 
+def _require_regular(x: object, group: FiniteGroup, owner: str) -> torch.Tensor:
+    """``x`` as a batched regular field of ``group``: ``(B, C, |G|, H, W)``."""
+    _require_ndim(x, 5, f"(B, C, {group.order}, H, W)", owner)
+    if x.shape[2] != group.order:
+        raise ShapeError(
+            f"{owner}: wrong group-axis size — expected {group.order} for {group.name} — "
+            f"received {x.shape[2]} — pool with the field's own group"
+        )
+    return x
+
+
 class GroupPool(DeclaresEquivariance, nn.Module):
     r"""Pool a regular field over its group axis: ``y(x) = \max_g f(g, x)`` (or the mean).
 
@@ -83,13 +94,7 @@ class GroupPool(DeclaresEquivariance, nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``(B, C, |G|, H, W) -> (B, C, H, W)``."""
-        _require_ndim(x, 5, f"(B, C, {self.group.order}, H, W)", "GroupPool")
-        if x.shape[2] != self.group.order:
-            raise ShapeError(
-                f"GroupPool: wrong group-axis size — expected {self.group.order} for "
-                f"{self.group.name} — received {x.shape[2]} — pool with the field's own group"
-            )
-        return _reduce(x, 2, self.mode)
+        return _reduce(_require_regular(x, self.group, "GroupPool"), 2, self.mode)
 
     def extra_repr(self) -> str:
         return f"group={self.group.name}, mode={self.mode!r}"
@@ -127,13 +132,7 @@ class SubgroupPool(DeclaresEquivariance, nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``(B, C, |G|, H, W) -> (B, C, |G/H|, H, W)``."""
-        _require_ndim(x, 5, f"(B, C, {self.group.order}, H, W)", "SubgroupPool")
-        if x.shape[2] != self.group.order:
-            raise ShapeError(
-                f"SubgroupPool: wrong group-axis size — expected {self.group.order} for "
-                f"{self.group.name} — received {x.shape[2]} — pool with the field's own group"
-            )
-        b, c, _, h, w = x.shape
+        b, c, _, h, w = _require_regular(x, self.group, "SubgroupPool").shape
         y = x.index_select(2, self.order).reshape(b, c, -1, self.subgroup.order, h, w)
         return _reduce(y, 3, self.mode)
 

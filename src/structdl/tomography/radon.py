@@ -18,7 +18,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .._errors import ConfigError, ShapeError
+from .._errors import ConfigError, NonFiniteError, ShapeError
+from ..structure._validate import finite_or_unknown
 
 __all__ = ["DEFAULT_MAX_BYTES", "RadonTransform", "parallel_angles"]
 
@@ -28,15 +29,6 @@ DEFAULT_MAX_BYTES = 16 * 2**30
 # Bytes per ray sample: the (x, y) grid in float64 (16) and up to four bilinear weights, each
 # a float64 value with two int64 indices in the assembled sparse matrix (4 × 24).
 _BYTES_PER_SAMPLE = 16 + 4 * 24
-
-
-def _finite(x: Tensor) -> bool:
-    # One fused aminmax (min and max propagate NaN; an inf is the min or the max): cheaper
-    # than isfinite(x).all(), which writes a boolean tensor of x's size.
-    if x.numel() == 0:
-        return True
-    low, high = torch.aminmax(x.detach())
-    return math.isfinite(low.item()) and math.isfinite(high.item())
 
 
 def _to_csr(coo: Tensor, dtype: torch.dtype, device: torch.device) -> Tensor:
@@ -243,16 +235,11 @@ class RadonTransform(nn.Module):
                 f"RadonTransform needs a floating-point {what} — expected float32 or float64 — "
                 f"received {x.dtype} — convert with x.double() or x.float()"
             )
-        # Meta tensors have no values, and a torch.func transform or a compiler trace cannot
-        # read them back: shapes and dtypes are checked there, values are not.
-        readable = (
-            x.device.type != "meta"
-            and not torch.compiler.is_compiling()
-            and not torch._C._are_functorch_transforms_active()
-        )
-        if readable and not _finite(x):
+        # structure's one finite check: values are not read on the meta device, inside a
+        # torch.func transform or while torch.compile traces.
+        if finite_or_unknown(x) is False:
             count = int((~torch.isfinite(x.detach())).sum())
-            raise ShapeError(
+            raise NonFiniteError(
                 f"RadonTransform: the {what} contains {count} NaN or infinite entries — "
                 f"expected finite values — received a {tuple(x.shape)} tensor — clean it "
                 "(torch.nan_to_num) or find where it diverged"
