@@ -114,6 +114,9 @@ EXPERIMENT_MODULES: tuple[str, ...] = (
     "approximate_equivariance",
     "iresnet_inverse",
     "reversible_memory",
+    "pmp_costates",
+    "msa_training",
+    "deep_limits",
 )
 
 
