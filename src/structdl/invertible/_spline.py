@@ -81,9 +81,10 @@ def rational_quadratic(
     xc = x.clamp(-bound, bound)
     locate = y_knots if inverse else x_knots
     # Index of the bin: how many interior knots lie at or below the point.
-    k = torch.searchsorted(
-        locate[..., 1:-1].contiguous(), xc.unsqueeze(-1).contiguous(), right=True
-    )
+    # Flattened to 2-D: searchsorted wants dense row-major boundaries (size-1 axes included).
+    interior = locate[..., 1:-1].reshape(-1, bins - 1).clone()
+    k = torch.searchsorted(interior, xc.reshape(-1, 1).clone(), right=True)
+    k = k.reshape(*xc.shape, 1)
 
     def pick(values: Tensor) -> Tensor:
         return values.gather(-1, k).squeeze(-1)
