@@ -117,6 +117,7 @@ EXPERIMENT_MODULES: tuple[str, ...] = (
     "pmp_costates",
     "msa_training",
     "deep_limits",
+    "flows_2d",
 )
 
 
