@@ -118,6 +118,7 @@ EXPERIMENT_MODULES: tuple[str, ...] = (
     "msa_training",
     "deep_limits",
     "flows_2d",
+    "conformal_optimisers",
 )
 
 
