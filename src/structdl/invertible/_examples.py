@@ -200,6 +200,18 @@ def _register_builtin() -> None:
     )
     add(
         Example(
+            "MultiscaleFlow/fixed-prior",
+            _seeded(
+                lambda: MultiscaleFlow((1, 4, 4), levels=2, steps=1, hidden=4, learned_prior=False),
+                scale=0.05,
+            ),
+            (1, 4, 4),
+            warm_up=True,
+            slow_stack=True,
+        )
+    )
+    add(
+        Example(
             "ContinuousFlow",
             _seeded(lambda: ContinuousFlow(2, hidden=8, steps=24), scale=0.3),
             (2,),
@@ -218,3 +230,54 @@ def _register_builtin() -> None:
 
 
 _register_builtin()
+
+
+def _register_memory_and_residual() -> None:
+    """i-ResNet blocks, RevNet blocks, reversible containers and ODE bijections."""
+    from . import IResNetBlock, ODEBijection, ReversibleSequential, RevNetBlock
+
+    def iresnet() -> Bijection:
+        # Newton to the rounding floor: the depth-64 float32 stack needs round-off-level
+        # inverses; the power iteration is re-converged after the perturbation.
+        block = IResNetBlock(
+            3, hidden=8, coefficient=0.5, inverse_method="newton", inverse_tol=1e-13
+        )
+        seed = int(torch.randint(0, 2**31 - 1, ()))
+        perturbed(block, 0.1, seed)
+        block.update_normalisation(50)
+        return block
+
+    def revnet(scale: float = 1.0) -> Bijection:
+        f, g = nn.Linear(2, 2), nn.Linear(2, 2)
+        with torch.no_grad():
+            f.weight.mul_(scale)
+            g.weight.mul_(scale)
+        return RevNetBlock(f, nn.Sequential(g, nn.Tanh()))
+
+    def reversible(scale: float = 1.0) -> Bijection:
+        return ReversibleSequential(revnet(scale), revnet(scale), revnet(scale))
+
+    def ode() -> Bijection:
+        from ..dynamics import ODENet, SeparableHamiltonian, StormerVerlet
+
+        net = ODENet(SeparableHamiltonian(2, width=4), StormerVerlet(), steps=4, T=0.5)
+        return ODEBijection(net)
+
+    register_example(Example("IResNetBlock", iresnet, (3,)))
+    # The stacks use blocks with 10x smaller weights (lightly trained shears): 64 (or 192)
+    # generic random shears multiply their condition numbers beyond float32's reach.
+    register_example(
+        Example("RevNetBlock", _seeded(revnet), (4,), stack_build=_seeded(lambda: revnet(0.1)))
+    )
+    register_example(
+        Example(
+            "ReversibleSequential",
+            _seeded(reversible),
+            (4,),
+            stack_build=_seeded(lambda: reversible(0.1)),
+        )
+    )
+    register_example(Example("ODEBijection", _seeded(ode), (4,)))
+
+
+_register_memory_and_residual()

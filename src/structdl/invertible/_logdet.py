@@ -27,7 +27,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from ._solvers import batch_jacobian
+from ._solvers import batch_jacobian, small_matrices
 
 __all__ = [
     "NeumannLogDet",
@@ -43,7 +43,8 @@ def exact_logdet(g: Callable[[Tensor], Tensor], x: Tensor) -> Tensor:
     create_graph = torch.is_grad_enabled()
     jac = batch_jacobian(g, x, create_graph=create_graph)
     eye = torch.eye(x.shape[1], dtype=x.dtype, device=x.device)
-    return torch.linalg.slogdet(eye + jac)[1]
+    with small_matrices():
+        return torch.linalg.slogdet(eye + jac)[1]
 
 
 def series_coefficients(n_terms: int, dtype: torch.dtype) -> Tensor:

@@ -33,7 +33,13 @@ from ._logdet import (
     roulette_coefficients,
     series_coefficients,
 )
-from ._solvers import INVERSE_METHODS, InverseResult, batch_jacobian, solve_residual_inverse
+from ._solvers import (
+    INVERSE_METHODS,
+    InverseResult,
+    batch_jacobian,
+    small_matrices,
+    solve_residual_inverse,
+)
 from .base import Bijection
 
 __all__ = ["LOGDET_METHODS", "IResNetBlock"]
@@ -44,6 +50,8 @@ _TRACES = ("exact", "hutchinson")
 #: so the certified ``Π‖W̃_l‖₂`` may exceed ``c`` by its residual error (~1e-12 once converged).
 _SLACK = 1e-6
 _MAX_COEFFICIENT = 0.999
+#: Up to this width the inverse's adjoint is solved with the d×d Jacobian, not by contraction.
+_DIRECT_ADJOINT_DIM = 16
 
 
 def _positive_int(value: object, name: str, minimum: int = 1) -> int:
@@ -297,7 +305,8 @@ class _ImplicitInverse:
 
     ``dx* = (I + J)⁻¹(dz − ∂_θ g dθ)``: the value is ``x*``; the graph is that of
     ``t = z − g(x*)`` (``x*`` held fixed) with a hook mapping the incoming ``w`` to
-    ``w̃ = (I + J)⁻ᵀ w``, found by the contraction ``w̃ ← w − Jᵀw̃``.
+    ``w̃ = (I + J)⁻ᵀ w``, found with the ``d×d`` Jacobian for small ``d`` and otherwise by the
+    contraction ``w̃ ← w − Jᵀw̃``.
     """
 
     @staticmethod
@@ -309,13 +318,16 @@ class _ImplicitInverse:
         tol = block.default_tolerance(z.dtype)
 
         def adjoint(w: Tensor) -> Tensor:
-            if torch.is_grad_enabled() and w.requires_grad:
-                # Double backward (e.g. a Jacobian-vector product as a vjp of a vjp): the map
-                # w ↦ w̃ must be differentiated as a whole, so solve with the Jacobian itself.
-                jac = batch_jacobian(block.g, fixed, create_graph=True)
+            double_backward = torch.is_grad_enabled() and w.requires_grad
+            if double_backward or fixed.shape[1] <= _DIRECT_ADJOINT_DIM:
+                # Small d: one d×d solve beats ~log(tol)/log(c) contraction steps. Double
+                # backward (a Jacobian-vector product as a vjp of a vjp) needs the map w ↦ w̃
+                # differentiated as a whole, which the solve with the Jacobian gives.
+                jac = batch_jacobian(block.g, fixed, create_graph=double_backward)
                 eye = torch.eye(jac.shape[-1], dtype=jac.dtype, device=jac.device)
                 system = (eye + jac).transpose(1, 2)
-                return torch.linalg.solve(system, w.unsqueeze(-1)).squeeze(-1)
+                with small_matrices():
+                    return torch.linalg.solve(system, w.unsqueeze(-1)).squeeze(-1)
             with torch.enable_grad():
                 leaf = fixed.clone().requires_grad_(True)
                 out = block.g(leaf)
