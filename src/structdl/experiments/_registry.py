@@ -119,6 +119,7 @@ EXPERIMENT_MODULES: tuple[str, ...] = (
     "deep_limits",
     "flows_2d",
     "conformal_optimisers",
+    "riemannian_training",
 )
 
 
