@@ -393,7 +393,7 @@ def energy_protocol(system: str, seed: int = 0, *, trials: int | None = None) ->
     else:
         z0 = three_body_states(n, generator)
     times = torch.linspace(0.0, span, samples, dtype=F64)
-    substeps = {"mass_spring": 20, "pendulum": 40, "two_body": 20, "three_body": 40}[system]
+    substeps = {"mass_spring": 10, "pendulum": 20, "two_body": 4, "three_body": 2}[system]
     truth = integrate(_FIELDS[system], z0, times, substeps)
     return EnergyProtocol(system, z0, times, truth)
 
@@ -424,7 +424,7 @@ def sympnet_pendulum(
     rollout_steps: int = 1000,
     *,
     z0: tuple[float, float] = (1.0, 0.0),
-    substeps: int = 100,
+    substeps: int = 20,
 ) -> PairData:
     """The SympNet pendulum ``H = ½p² − cos q``: one trajectory from ``(q, p) = (1, 0)``.
 

@@ -80,23 +80,42 @@ class HamiltonianNN(VectorField):
         return self.net(check_flat(z, 2 * self.dim, self.name))
 
 
-class _QuadraticKinetic(nn.Module):
-    """``T(p) = ½ pᵀ M p`` with ``M = L Lᵀ + εI`` (a learned mass matrix, positive definite)."""
+class _QuadraticForm(nn.Module):
+    """``½ xᵀ M x`` with ``M = L Lᵀ + εI`` (positive definite; ``L`` starts at ``scale · I``)."""
 
-    def __init__(self, dim: int, floor: float = 1e-6) -> None:
+    def __init__(self, dim: int, scale: float = 1.0, floor: float = 1e-6) -> None:
         super().__init__()
-        self.factor = nn.Parameter(torch.eye(dim))
+        self.factor = nn.Parameter(scale * torch.eye(dim))
         self.floor = floor
 
     def matrix(self) -> Tensor:
         eye = torch.eye(self.factor.shape[0], dtype=self.factor.dtype, device=self.factor.device)
         return self.factor @ self.factor.T + self.floor * eye
 
-    def forward(self, p: Tensor) -> Tensor:
-        return 0.5 * ((p @ self.matrix()) * p).sum(dim=1)
+    def forward(self, x: Tensor) -> Tensor:
+        return 0.5 * ((x @ self.matrix()) * x).sum(dim=1)
 
-    def gradient(self, p: Tensor) -> Tensor:
-        return p @ self.matrix()
+    def gradient(self, x: Tensor) -> Tensor:
+        return x @ self.matrix()
+
+
+class _QuadraticPlusNetwork(nn.Module):
+    """``½ xᵀ M x + N_θ(x)``: a quadratic well plus a network correction.
+
+    The quadratic part sets how the energy grows outside the data (a tanh network alone
+    flattens there, so its level sets open up); the network fits the rest.
+    """
+
+    def __init__(self, dim: int, width: int, depth: int) -> None:
+        super().__init__()
+        self.quadratic = _QuadraticForm(dim, scale=0.1)
+        self.network = ScalarMLP(dim, width, depth)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.quadratic(x) + self.network(x)
+
+    def gradient(self, x: Tensor) -> Tensor:
+        return self.quadratic.gradient(x) + self.network.gradient(x)
 
 
 class SeparableHamiltonianNN(VectorField):
@@ -112,6 +131,8 @@ class SeparableHamiltonianNN(VectorField):
         depth: hidden layers of the networks.
         kinetic: ``"mlp"`` (a network ``T_θ(p)``) or ``"quadratic"`` (``½ pᵀ M p``, ``M ≻ 0``
             learned: the kinetic energy of a mechanical system).
+        potential: ``"mlp"`` (a network ``V_θ(q)``) or ``"quadratic+mlp"`` (``½ qᵀ K q``,
+            ``K ≻ 0`` learned, plus a network: the energy keeps growing outside the data).
 
     Example:
         >>> import torch
@@ -125,20 +146,36 @@ class SeparableHamiltonianNN(VectorField):
 
     kinds: ClassVar[frozenset[str]] = frozenset({"partitioned", "hamiltonian", "separable"})
     KINETIC: ClassVar[tuple[str, ...]] = ("mlp", "quadratic")
+    POTENTIAL: ClassVar[tuple[str, ...]] = ("mlp", "quadratic+mlp")
 
-    def __init__(self, dim: int, width: int = 200, depth: int = 2, kinetic: str = "mlp") -> None:
+    def __init__(
+        self,
+        dim: int,
+        width: int = 200,
+        depth: int = 2,
+        kinetic: str = "mlp",
+        potential: str = "mlp",
+    ) -> None:
         super().__init__()
         self.dim = positive_int(dim, "dim", "SeparableHamiltonianNN")
-        if kinetic not in self.KINETIC:
-            raise ConfigError(
-                f"SeparableHamiltonianNN: unknown kinetic {kinetic!r} — expected one of "
-                f"{list(self.KINETIC)} — received {kinetic!r} — pick one of those"
-            )
-        self.kinetic_kind = kinetic
+        for what, value, allowed in (
+            ("kinetic", kinetic, self.KINETIC),
+            ("potential", potential, self.POTENTIAL),
+        ):
+            if value not in allowed:
+                raise ConfigError(
+                    f"SeparableHamiltonianNN: unknown {what} {value!r} — expected one of "
+                    f"{list(allowed)} — received {value!r} — pick one of those"
+                )
+        self.kinetic_kind, self.potential_kind = kinetic, potential
         self.kinetic: nn.Module = (
-            ScalarMLP(dim, width, depth) if kinetic == "mlp" else _QuadraticKinetic(dim)
+            ScalarMLP(dim, width, depth) if kinetic == "mlp" else _QuadraticForm(dim)
         )
-        self.potential = ScalarMLP(dim, width, depth)
+        self.potential: nn.Module = (
+            ScalarMLP(dim, width, depth)
+            if potential == "mlp"
+            else _QuadraticPlusNetwork(dim, width, depth)
+        )
 
     def grad_q(self, t: float | Tensor, q: Tensor) -> Tensor:
         """``∂H/∂q = ∇V_θ(q)``."""
