@@ -578,7 +578,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             missing = _missing_extra()
             if missing:
                 raise _UsageError(
-                    f"the command line needs {', '.join(missing)}, which is not installed — "
+                    f"the command line needs {', '.join(missing)}, which "
+                    f"{'is' if len(missing) == 1 else 'are'} not installed — "
                     f"expected the `experiments` extra — install it with `{_EXTRA_INSTALL}` "
                     "(or `pip install -e '.[experiments]'` in a checkout)"
                 )
