@@ -120,6 +120,7 @@ EXPERIMENT_MODULES: tuple[str, ...] = (
     "flows_2d",
     "conformal_optimisers",
     "riemannian_training",
+    "hamiltonian_benchmarks",
     "port_hamiltonian",
 )
 
