@@ -95,7 +95,11 @@ class ODEBijection(Bijection):
             )
         self.net = net
         self.memory = memory
-        self.partitioned = bool(getattr(net.field(0), "partitioned", False))
+        first = net.field(0)
+        # A split of a partitioned field (kick + drift) declares the layout through its kinds.
+        self.partitioned = bool(getattr(first, "partitioned", False)) or (
+            "partitioned" in getattr(first, "kinds", frozenset())
+        )
 
     # -- structure, derived from the network ---------------------------------------------------
 
