@@ -118,6 +118,7 @@ EXPERIMENT_MODULES: tuple[str, ...] = (
     "msa_training",
     "deep_limits",
     "flows_2d",
+    "digits_density",
     "conformal_optimisers",
     "riemannian_training",
     "hamiltonian_benchmarks",

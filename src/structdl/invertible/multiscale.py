@@ -63,6 +63,8 @@ class MultiscaleFlow(Bijection):
         hidden: channels of the coupling and prior networks.
         context_features: features of the context (0: unconditional).
         downsample: ``"squeeze"`` or ``"haar"``.
+        learned_prior: give the factored-out halves the learned conditional prior (``True``)
+            or a fixed standard normal (``False``, the plain multiscale architecture).
 
     Example:
         >>> flow = MultiscaleFlow((1, 4, 4), levels=2, steps=1, hidden=8)
@@ -81,6 +83,7 @@ class MultiscaleFlow(Bijection):
         hidden: int = 32,
         context_features: int = 0,
         downsample: str = "squeeze",
+        learned_prior: bool = True,
     ) -> None:
         super().__init__()
         owner = "MultiscaleFlow"
@@ -104,6 +107,7 @@ class MultiscaleFlow(Bijection):
                 f"{sorted(_DOWNSAMPLES)} — choose 'squeeze' or 'haar'"
             )
         self.shape = shape
+        self.learned_prior = bool(learned_prior)
         self.blocks = nn.ModuleList()
         self.priors = nn.ModuleList()
         #: Shapes of the factored-out pieces and of the final latent, in output order.
@@ -128,7 +132,8 @@ class MultiscaleFlow(Bijection):
             self.blocks.append(Compose(parts))
             if level < levels - 1:
                 keep = c // 2
-                self.priors.append(_ConditionalPrior(keep, c - keep, hidden, context_features))
+                if self.learned_prior:
+                    self.priors.append(_ConditionalPrior(keep, c - keep, hidden, context_features))
                 self.piece_shapes.append((c - keep, h, w))
                 c = keep
         self.piece_shapes.append((c, h, w))
@@ -153,9 +158,11 @@ class MultiscaleFlow(Bijection):
             if level < self.levels - 1:
                 keep = h.shape[1] // 2
                 h, y = h[:, :keep], h[:, keep:]
-                mean, log_scale = self.priors[level](h, context)
-                pieces.append(((y - mean) * torch.exp(-log_scale)).flatten(1))
-                total = total - log_scale.flatten(1).sum(1)
+                if self.learned_prior:
+                    mean, log_scale = self.priors[level](h, context)
+                    y = (y - mean) * torch.exp(-log_scale)
+                    total = total - log_scale.flatten(1).sum(1)
+                pieces.append(y.flatten(1))
         pieces.append(h.flatten(1))
         return torch.cat(pieces, dim=1), total
 
@@ -174,9 +181,11 @@ class MultiscaleFlow(Bijection):
         h = pieces[-1]
         for level in reversed(range(self.levels)):
             if level < self.levels - 1:
-                mean, log_scale = self.priors[level](h, context)
-                y = pieces[level] * torch.exp(log_scale) + mean
-                total = total + log_scale.flatten(1).sum(1)
+                y = pieces[level]
+                if self.learned_prior:
+                    mean, log_scale = self.priors[level](h, context)
+                    y = y * torch.exp(log_scale) + mean
+                    total = total + log_scale.flatten(1).sum(1)
                 h = torch.cat((h, y), dim=1)
             h, logdet = self.blocks[level].inverse_and_logdet(h, context)
             total = total + logdet
