@@ -124,3 +124,13 @@ def test_itoh_abe_negative_control_fails_the_energy_check() -> None:
     assert not check_energy(quadratic, trajectory, mode="non_increasing").ok
     descent = ItohAbeDescent(quadratic, tau=100.0)
     assert check_energy(quadratic, [x, descent(x), descent(descent(x))], mode="non_increasing").ok
+
+
+def test_inner_learning_rate_schedule() -> None:
+    net, x, loss_fn = _regression()
+    trainer = ExtendedMSA(net, rho=1.0, inner_steps=1, lr=0.01)
+    trainer.step(x, loss_fn)
+    trainer.set_lr(0.001)
+    assert all(g["lr"] == 0.001 for o in trainer._optimisers.values() for g in o.param_groups)
+    with pytest.raises(ConfigError, match="lr"):
+        trainer.set_lr(0.0)

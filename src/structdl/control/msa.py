@@ -122,6 +122,15 @@ class ExtendedMSA:
         self.iterations = 0
         self._steps: Tensor | None = None  # step sizes frozen during one iteration
 
+    def set_lr(self, lr: float) -> None:
+        """Change the inner learning rate (a schedule), keeping the optimisers' state."""
+        if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not lr > 0:
+            raise ConfigError(f"lr must be a positive number, got {lr!r}")
+        self.lr = float(lr)
+        for optimiser in self._optimisers.values():
+            for group in optimiser.param_groups:
+                group["lr"] = self.lr
+
     def _optimiser(self, key: int, params: list[Tensor]) -> torch.optim.Optimizer:
         if callable(self.inner):
             return self.inner(params)

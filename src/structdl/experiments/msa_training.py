@@ -45,6 +45,8 @@ class Config:
         rho: E-MSA penalty ρ.
         inner_steps: inner Adam steps per E-MSA iteration.
         inner_lr: inner Adam learning rate.
+        inner_lr_final: if set, the inner rate decays geometrically to it over the iterations
+            (E-MSA only; the baselines keep constant rates).
         adam_lr: Adam learning rate; sgd_lr: SGD learning rate.
         digits_epochs: epochs of the ternary digits study (minibatches of 64).
         hidden: hidden width of the digits MLP.
@@ -57,6 +59,7 @@ class Config:
     rho: float = 10.0
     inner_steps: int = 5
     inner_lr: float = 0.01
+    inner_lr_final: float | None = None
     adam_lr: float = 0.01
     sgd_lr: float = 0.1
     digits_epochs: int = 10
@@ -140,7 +143,11 @@ def _sin_study(config: Config, seed: int) -> dict:
                 inner_steps=config.inner_steps,
                 lr=config.inner_lr,
             )
-            for _ in range(config.iterations):
+            decay = 1.0
+            if config.inner_lr_final is not None:
+                decay = (config.inner_lr_final / config.inner_lr) ** (1 / (config.iterations - 1))
+            for i in range(config.iterations):
+                trainer.set_lr(config.inner_lr * decay**i)
                 trainer.step(embed(x_train), loss_of(y_train))
                 with torch.no_grad():
                     losses.append(float(loss_of(y_train)(net(embed(x_train)))))
