@@ -7,6 +7,7 @@ with a Runge–Kutta method gives a symplectic partitioned Runge–Kutta method 
 
 from __future__ import annotations
 
+from . import _checks  # noqa: F401  (registers the control structure checks)
 from .adaptive import GRAD_MODES, SolverStats, StepUnderflowError, odeint, solve
 from .discrete import VALUE_SETS, DiscreteMSA, DiscreteWeightMLP, project_to_values
 from .embedded import PAIRS, EmbeddedPair, embedded_pair
