@@ -39,6 +39,10 @@ FACTORIES: dict[str, tuple[Callable, str]] = {
         "plain",
     ),
     "PortHamiltonian": (lambda p: optim.PortHamiltonian(p, lr=0.2, beta=1.0), "loss-only"),
+    "NaturalGradient": (
+        lambda p: optim.NaturalGradient(p, lr=0.5, damping=1e-3, likelihood="gaussian"),
+        "outputs",
+    ),
 }
 
 
@@ -62,10 +66,14 @@ def _problem():
     frozen = torch.nn.Parameter(torch.ones(2, dtype=torch.float64))  # never gets a gradient
     x = torch.randn(32, 3, dtype=torch.float64)
     y = torch.sin(x.sum(dim=1, keepdim=True))
-    return net, frozen, lambda: ((net(x) - y) ** 2).mean()
+    loss_fn = lambda: ((net(x) - y) ** 2).mean()  # noqa: E731
+    loss_fn.pair = lambda: (net(x), y)  # what a natural-gradient closure returns
+    return net, frozen, loss_fn
 
 
 def _step(opt, loss_fn, style: str) -> float:
+    if style == "outputs":
+        return float(opt.step(loss_fn.pair))
     if style == "loss-only":
         return float(opt.step(loss_fn))
 
@@ -109,7 +117,9 @@ def test_state_dict_resumes_exactly(name):
     opt_twin.load_state_dict(copy.deepcopy(opt.state_dict()))  # torch shares tensors otherwise
     for model, optimiser in ((net, opt), (twin, opt_twin)):
         for _ in range(5):
-            _step(optimiser, lambda m=model: ((m(x) - y) ** 2).mean(), style)
+            loss_fn = lambda m=model: ((m(x) - y) ** 2).mean()  # noqa: E731
+            loss_fn.pair = lambda m=model: (m(x), y)
+            _step(optimiser, loss_fn, style)
     for a, b in zip(net.parameters(), twin.parameters(), strict=True):
         assert torch.allclose(a, b, atol=1e-12, rtol=0)
 

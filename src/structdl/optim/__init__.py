@@ -7,6 +7,8 @@
   integrator step of :mod:`structdl.dynamics`; each declares ``ConformalSymplectic(rate)``.
 - The port-Hamiltonian optimiser takes an energy-consistent discrete-gradient step: the
   discrete energy balance ``H₊ − H + h·D = 0`` holds for every step size.
+- The exact natural gradient solves ``(F + λI) d = ∇L`` by conjugate gradient on
+  Fisher-vector products; undamped, its step is invariant under linear reparametrisations.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from .conformal import (
     sgd_hyperparameters,
 )
 from .kinetic import KineticEnergy, PowerKinetic, QuadraticKinetic, RelativisticKinetic
+from .natural_gradient import NaturalGradient
 from .port_hamiltonian import PortHamiltonian
 from .riemannian import RiemannianAdam, RiemannianSGD
 
@@ -29,6 +32,7 @@ __all__ = [
     "ConformalSymplecticLeapfrog",
     "HamiltonianDescent",
     "KineticEnergy",
+    "NaturalGradient",
     "PortHamiltonian",
     "PowerKinetic",
     "QuadraticKinetic",

@@ -100,3 +100,43 @@ def _port_hamiltonian() -> CheckResult:
     return CheckResult(
         positive.ok and control.ok, positive.worst, f"{positive.reason} | {control.reason}"
     )
+
+
+def _natural_step(reparametrise: bool, damping: float) -> torch.Tensor:  # noqa: FBT001
+    from .natural_gradient import NaturalGradient
+
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(64, 4, generator=gen, dtype=torch.float64)
+    y = torch.randint(0, 3, (64,), generator=gen)
+    w1 = 0.5 * torch.randn(6, 4, generator=gen, dtype=torch.float64)
+    w2 = 0.5 * torch.randn(3, 6, generator=gen, dtype=torch.float64)
+    b = torch.randn(4, 4, generator=gen, dtype=torch.float64) + 2 * torch.eye(
+        4, dtype=torch.float64
+    )
+    first = torch.nn.Parameter(w1 @ torch.linalg.inv(b) if reparametrise else w1.clone())
+    second = torch.nn.Parameter(w2.clone())
+
+    def outputs() -> tuple[torch.Tensor, torch.Tensor]:
+        weight = first @ b if reparametrise else first
+        return torch.tanh(x @ weight.T) @ second.T, y
+
+    opt = NaturalGradient([first, second], damping=damping, cg_iters=500, cg_tol=1e-14)
+    opt.step(outputs)
+    d = opt.last_direction
+    d1 = d[:24].view(6, 4)
+    return torch.cat([(d1 @ b if reparametrise else d1).reshape(-1), d[24:]])
+
+
+@register_check("optim.natural_gradient_reparametrisation_invariant")
+def _natural_gradient() -> CheckResult:
+    from ..structure.checks import check_reparametrisation_invariance
+
+    positive = check_reparametrisation_invariance(
+        _natural_step(False, 0.0), _natural_step(True, 0.0)
+    )
+    control = check_reparametrisation_invariance(
+        _natural_step(False, 0.1), _natural_step(True, 0.1)
+    ).as_negative_control("the damped natural-gradient step")
+    return CheckResult(
+        positive.ok and control.ok, positive.worst, f"{positive.reason} | {control.reason}"
+    )

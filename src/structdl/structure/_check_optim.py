@@ -13,7 +13,7 @@ from ._common import dtype_name, positive_number, verdict
 from ._validate import require_callable, require_int, resolve_tolerance
 from .result import CheckResult, tolerance
 
-__all__ = ["check_conformal_step", "check_passivity"]
+__all__ = ["check_conformal_step", "check_passivity", "check_reparametrisation_invariance"]
 
 Gradient = Callable[[Tensor], Tensor]
 PhaseStep = Callable[[Tensor, Tensor, Gradient], tuple[Tensor, Tensor]]
@@ -139,4 +139,52 @@ def check_passivity(
         "passivity (discrete energy balance)",
         measure,
         f"atol {atol:.3g} ({dtype_name(torch.float64)})",
+    )
+
+
+def check_reparametrisation_invariance(
+    step: Tensor,
+    mapped_step: Tensor,
+    *,
+    rtol: float | None = None,
+) -> CheckResult:
+    """Check that a training step commutes with a reparametrisation ``θ = A(φ)``.
+
+    ``step`` is the update taken in ``θ``; ``mapped_step`` the update taken in ``φ`` and
+    mapped to ``θ`` by the (linearised) reparametrisation (for ``W = ΦB``: ``ΔW = ΔΦ·B``). The
+    exact natural-gradient step passes (the Fisher transforms as ``AᵀFA``); the Euclidean
+    gradient step and a damped step do not (negative controls).
+
+    Args:
+        step: flat update in θ.
+        mapped_step: flat update in φ, mapped to θ.
+        rtol: bound on ``max|Δ − Δ'| / max|Δ|``; default ``10·tolerance(dtype).solve``
+            (1e-8 in float64: the step passes through an iterative solve).
+
+    Raises:
+        ShapeError: mismatched shapes or non-finite values.
+    """
+    check = "check_reparametrisation_invariance"
+    if (
+        not isinstance(step, Tensor)
+        or not isinstance(mapped_step, Tensor)
+        or step.shape != mapped_step.shape
+        or not bool(torch.isfinite(step).all() and torch.isfinite(mapped_step).all())
+    ):
+        raise ShapeError(
+            f"{check}: the two steps must be finite tensors of one shape — expected the update "
+            f"in θ and the mapped update from φ — received "
+            f"{getattr(step, 'shape', type(step).__name__)} and "
+            f"{getattr(mapped_step, 'shape', type(mapped_step).__name__)} — map the φ-step to θ"
+        )
+    dtype = step.dtype
+    rtol = resolve_tolerance(rtol, 10 * tolerance(dtype).solve, "rtol", check)
+    scale = float(step.detach().abs().max())
+    worst = float((step.detach() - mapped_step.detach()).abs().max()) / max(scale, 1e-300)
+    return verdict(
+        worst,
+        rtol,
+        "reparametrisation invariance",
+        f"max|Δθ − A·Δφ| / max|Δθ| over {step.numel()} entries",
+        f"rtol {rtol:.3g} ({dtype_name(dtype)})",
     )

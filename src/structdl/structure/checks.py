@@ -26,7 +26,11 @@ from .._errors import StructureViolation
 from ._check_energy import check_energy, check_order
 from ._check_equivariance import check_equivariance, check_on_manifold
 from ._check_maps import check_inverse, check_lipschitz, check_reversible
-from ._check_optim import check_conformal_step, check_passivity
+from ._check_optim import (
+    check_conformal_step,
+    check_passivity,
+    check_reparametrisation_invariance,
+)
 from ._check_symplectic import canonical_J, check_symplectic, check_volume_preserving
 from .result import CheckResult
 
@@ -39,6 +43,7 @@ __all__ = [
     "assert_on_manifold",
     "assert_order",
     "assert_passivity",
+    "assert_reparametrisation_invariance",
     "assert_reversible",
     "assert_symplectic",
     "assert_volume_preserving",
@@ -51,6 +56,7 @@ __all__ = [
     "check_on_manifold",
     "check_order",
     "check_passivity",
+    "check_reparametrisation_invariance",
     "check_reversible",
     "check_symplectic",
     "check_volume_preserving",
@@ -88,3 +94,4 @@ assert_on_manifold = _assert_form(check_on_manifold)
 assert_order = _assert_form(check_order)
 assert_conformal_step = _assert_form(check_conformal_step)
 assert_passivity = _assert_form(check_passivity)
+assert_reparametrisation_invariance = _assert_form(check_reparametrisation_invariance)
