@@ -17,6 +17,7 @@ from structdl.dynamics.learning import (
     HamiltonianNN,
     HenonLayer,
     HenonNet,
+    LagrangianNN,
     LASympNet,
     LinearSymplectic,
     MLPField,
@@ -216,3 +217,24 @@ def test_errors_name_what_is_wrong() -> None:
         FlowMap(MLPField(1, width=4), RungeKutta("rk4"), 0.1).inverse(torch.zeros(1, 2))
     with pytest.raises(ConfigError, match="h must be"):
         FlowMap(HamiltonianNN(1, width=4), ImplicitMidpoint(), 0.0)
+
+
+class _AnharmonicLagrangian(nn.Module):
+    """L = ½|v|² − ½|q|² + 0.1 Σ q⁴, so a = −q + 0.4 q³ (an oracle for the acceleration)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        q, v = x[:, :2], x[:, 2:]
+        return 0.5 * (v * v).sum(1) - 0.5 * (q * q).sum(1) + 0.1 * (q**4).sum(1)
+
+
+def test_lagrangian_network_acceleration_and_energy() -> None:
+    field = LagrangianNN(2, width=8).double()
+    field.net = _AnharmonicLagrangian()
+    q, v = torch.randn(3, 2, dtype=F64), torch.randn(3, 2, dtype=F64)
+    assert torch.allclose(field(0.0, (q, v))[1], -q + 0.4 * q**3, atol=1e-12)
+    y, start = (q, v), field.energy(q, v)
+    for _ in range(50):
+        y = RungeKutta("rk4").step(field, 0.0, y, 0.01)
+    assert float((field.energy(*y) - start).abs().max()) < 1e-6  # RK4 error, h = 0.01
+    # Its integrator map claims nothing canonical (the Legendre map is not the identity).
+    assert guarantees(FlowMap(LagrangianNN(1, width=4), RungeKutta("rk4"), 0.1)) == frozenset()

@@ -5,7 +5,8 @@
   with an integrator of :mod:`structdl.dynamics` and declares what the pair preserves;
 * maps of phase space built from shears — :class:`LASympNet`, :class:`GSympNet` (SympNets),
   :class:`HenonNet` — symplectic for every parameter value;
-* :class:`MLPField`, the unstructured baseline (claims nothing);
+* :class:`LagrangianNN`, a learned Lagrangian with its Euler–Lagrange acceleration (by
+  ``torch.func``), and :class:`MLPField`, the unstructured baseline (both claim nothing);
 * :mod:`.training`: derivative matching and multi-step rollout losses through an integrator.
 """
 
@@ -16,6 +17,7 @@ from ._mlp import ScalarMLP
 from .baseline import MLPField
 from .flow_map import FlowMap
 from .hnn import DissipativeHamiltonianNN, HamiltonianNN, SeparableHamiltonianNN
+from .lagrangian import LagrangianNN
 from .sympnets import (
     ActivationShear,
     GradientShear,
@@ -37,6 +39,7 @@ __all__ = [
     "HenonLayer",
     "HenonNet",
     "LASympNet",
+    "LagrangianNN",
     "LinearSymplectic",
     "MLPField",
     "ScalarMLP",
