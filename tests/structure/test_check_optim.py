@@ -111,3 +111,20 @@ def test_passivity_input_errors():
         check_passivity([1.0, 0.9], [0.1, 0.1], 0.1)
     with pytest.raises(ShapeError, match="non-finite"):
         check_passivity([1.0, math.nan], [0.1], 0.1)
+
+
+def test_reparametrisation_invariance_on_random_steps_and_a_perturbed_control():
+    from structdl.structure import check_reparametrisation_invariance
+
+    gen = torch.Generator().manual_seed(0)
+    step = torch.randn(40, generator=gen, dtype=torch.float64)
+    a = torch.randn(40, 40, generator=gen, dtype=torch.float64) + 6 * torch.eye(
+        40, dtype=torch.float64
+    )
+    # The same update expressed in φ = A⁻¹θ and mapped back by A: invariant to round-off.
+    mapped = a @ torch.linalg.solve(a, step)
+    assert check_reparametrisation_invariance(step, mapped).ok
+    perturbed = mapped + 1e-6 * torch.randn(40, generator=gen, dtype=torch.float64)
+    assert not check_reparametrisation_invariance(step, perturbed).ok
+    with pytest.raises(ShapeError, match="one shape"):
+        check_reparametrisation_invariance(step, step[:-1])
