@@ -36,8 +36,22 @@ class JobOutcome:
     failure: str | None
 
 
-def _as_interrupt(signum: int, frame: Any) -> None:
-    raise KeyboardInterrupt
+class _FirstSignalInterrupts:
+    """Signal handler: the first SIGINT/SIGTERM raises KeyboardInterrupt, later ones do nothing.
+
+    Ctrl-C reaches the worker and its parent, and the parent then sends SIGTERM to stop the
+    workers: the second signal must not interrupt the clean-up the first one started. (The
+    handler stays a Python function: switching to SIG_IGN inside it would turn a signal already
+    pending into "OSError: Signal 15 ignored due to race condition".)
+    """
+
+    def __init__(self) -> None:
+        self.fired = False
+
+    def __call__(self, signum: int, frame: Any) -> None:
+        if not self.fired:
+            self.fired = True
+            raise KeyboardInterrupt
 
 
 def _worker(
@@ -48,7 +62,9 @@ def _worker(
     progress_factory: Callable[[str], Any],
     connection: multiprocessing.connection.Connection,
 ) -> None:
-    signal.signal(signal.SIGTERM, _as_interrupt)
+    handler = _FirstSignalInterrupts()
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
     try:
         progress = progress_factory(experiment.name)
         record = run_experiment(experiment, preset, out_root, None, progress, force, lock=False)
