@@ -122,7 +122,9 @@ def _sides(n: int, seed: int, names: list[str]) -> dict[str, Any]:
     return out
 
 
-def drift_section(sizes: list[int], steps: int, seed: int) -> list[dict[str, Any]]:
+def drift_section(
+    sizes: list[int], steps: int, seed: int, *, stiefel_only: bool = False
+) -> list[dict[str, Any]]:
     rows = []
     names = [f"ours-{m}" for m in Stiefel.retractions]
     names += ["geoopt-canonical", "geoopt-euclidean", "geotorch"]
@@ -147,7 +149,9 @@ def drift_section(sizes: list[int], steps: int, seed: int) -> list[dict[str, Any
                 }
             )
             print(f"drift n={n} {name}: {trace[-1]:.3g} ({rows[-1]['seconds']} s)", flush=True)
-    # The other manifolds (ours): Sphere and Oblique on 128 × 128, SO(n) 128.
+    if stiefel_only:
+        return rows
+    # The other manifolds (ours): sphere rows, oblique columns and SO(n), n × n.
     gen = torch.Generator().manual_seed(seed)
     n = min(sizes)
     for manifold_cls in (Sphere, Oblique, SpecialOrthogonal):
@@ -261,6 +265,9 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=None, help="drift steps (default 10000)")
     parser.add_argument("--sizes", type=int, nargs="+", default=None, help="Stiefel n × n sizes")
     parser.add_argument("--tag", default="", help="suffix of the result file name")
+    parser.add_argument(
+        "--stiefel-only", action="store_true", help="drift: skip sphere, oblique and SO(n)"
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
@@ -272,7 +279,7 @@ def main() -> None:
         "config": {"sizes": sizes, "steps": steps, "rounds": rounds, "lr": LR},
     }
     if args.section in ("drift", "all"):
-        payload["drift"] = drift_section(sizes, steps, args.seed)
+        payload["drift"] = drift_section(sizes, steps, args.seed, stiefel_only=args.stiefel_only)
         print_table(payload["drift"], ["manifold", "n", "side", "steps", "drift", "seconds"])
     if args.section in ("time", "all"):
         time_sizes = sorted({min(s, 256) for s in sizes} | ({256} if not args.quick else set()))
