@@ -8,18 +8,20 @@ field trained through RK4?
 Models (both trained on a multi-step loss: from every noisy sample ``z_i`` roll the model out
 ``r`` intervals and compare with the noisy samples ``z_{i+1} … z_{i+r}``; full-batch Adam):
 
-- ``hamiltonian``: :class:`~structdl.dynamics.SeparableHamiltonian`
-  ``H_θ(q, p) = 1ᵀγ(Ap + a) + 1ᵀγ(Bq + b)`` (one shared field), advanced by
-  :class:`~structdl.dynamics.StormerVerlet` — the learned map is symplectic for every ``θ``;
+- ``hamiltonian``: :class:`~structdl.dynamics.learning.SeparableHamiltonianNN`
+  ``H_θ(q, p) = ½ pᵀMp + V_θ(q)`` (a learned mass ``M ≻ 0`` and a two-layer tanh potential),
+  advanced by :class:`~structdl.dynamics.StormerVerlet` inside a
+  :class:`~structdl.dynamics.learning.FlowMap` — the learned map is symplectic for every ``θ``;
 - ``mlp``: :class:`~structdl.dynamics.Residual` ``f_θ(z) = Bσ(Az + b)`` on ``z = (q, p) ∈ R²``,
   advanced by classical RK4 — no structure.
 
 Both take ``substeps`` integrator steps per sample interval ``dt``. The rollouts start from the
 clean initial states of unseen trajectories and run far beyond the training horizon; the
 rollout error ``‖z_k − z(t_k)‖`` and the relative error of the *true* energy
-``|H(z_k) − H(z_0)| / H(z_0)`` are averaged over the test trajectories. The potential
-``1ᵀγ(Bq + b)`` is convex, which matches the pendulum's ``1 − cos q`` only for ``|q| < π/2``;
-the amplitudes are kept below 1.2 rad for that reason.
+``|H(z_k) − H(z_0)| / H(z_0)`` are averaged over the test trajectories. (An earlier version
+used the one-layer field ``1ᵀγ(Ap + a) + 1ᵀγ(Bq + b)`` with a convex potential, which cannot
+follow the pendulum's ``1 − cos q`` away from the bottom of the well: its pendulum rollouts
+were worse than the MLP's, 0.46 against 0.33.)
 """
 
 from __future__ import annotations
@@ -128,22 +130,23 @@ class _Model(nn.Module):
 
     def __init__(self, kind: str, config: Config) -> None:
         super().__init__()
-        from ..dynamics import ODENet, Residual, RungeKutta, SeparableHamiltonian, StormerVerlet
+        from ..dynamics import ODENet, Residual, RungeKutta, StormerVerlet
+        from ..dynamics.learning import FlowMap, SeparableHamiltonianNN
 
         self.kind = kind
+        self.net: nn.Module
         if kind == "hamiltonian":
-            field: nn.Module = SeparableHamiltonian(1, width=config.width)
-            integrator: Any = StormerVerlet()
+            field = SeparableHamiltonianNN(1, width=config.width, kinetic="quadratic")
+            h = config.dt / config.substeps
+            self.net = FlowMap(field, StormerVerlet(), h, steps=config.substeps).double()
         else:
-            field = Residual(2, width=config.width)
-            integrator = RungeKutta("rk4")
-        self.net = ODENet(field, integrator, steps=config.substeps, T=config.dt).double()
+            residual = Residual(2, width=config.width)
+            self.net = ODENet(
+                residual, RungeKutta("rk4"), steps=config.substeps, T=config.dt
+            ).double()
 
     def forward(self, z: Tensor) -> Tensor:
-        """The state one interval ``dt`` later."""
-        if self.kind == "hamiltonian":
-            q, p = self.net((z[:, :1], z[:, 1:]))
-            return torch.cat((q, p), dim=1)
+        """The state one interval ``dt`` later (flat states ``(batch, 2)``)."""
         return self.net(z)
 
     def rollout(self, z: Tensor, steps: int) -> Tensor:
