@@ -385,3 +385,18 @@ def test_dangling_symlink_as_results_folder(tmp_path):
         ensure_out_root(tmp_path / "results")
     with pytest.raises(ConfigError, match="empty results folder"):
         ensure_out_root("")
+
+
+def test_an_interrupt_while_the_temporary_file_is_created_leaves_none(tmp_path, monkeypatch):
+    # The cause of the old flaky SIGTERM test: the signal landed just after the temporary file
+    # was created inside tempfile.mkstemp, before the writer's try block could remove it.
+    real_open = os.open
+
+    def open_then_interrupted(path, flags, *args):
+        real_open(path, flags, *args)
+        raise KeyboardInterrupt  # as if SIGTERM arrived while open() was returning
+
+    monkeypatch.setattr(results_io.os, "open", open_then_interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        results_io.atomic_write_text(tmp_path / "partial.txt", "y" * 1000)
+    assert _entries(tmp_path) == []
