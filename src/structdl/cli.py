@@ -1,4 +1,4 @@
-"""The ``structdl`` command line (DESIGN §4).
+"""The ``structdl`` command line (docs/cli.md).
 
 ::
 

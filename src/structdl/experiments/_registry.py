@@ -1,9 +1,10 @@
 """Registry of experiments: each module defines a ``Config`` and ``run`` and registers itself.
 
-Contract (DESIGN §3): ``run(config, out_dir, progress) -> Result``. ``out_dir`` exists; the
-experiment writes its figures (PNG) there through :func:`structdl.experiments.io.save_figure`
-and returns their file names in ``Result.figures``. The runner writes ``metrics.json`` last and
-atomically, so its presence means the experiment finished.
+Contract: ``run(config, out_dir, progress) -> Result``. ``out_dir`` exists (a fresh staging
+folder of the runner); the experiment writes its figures (PNG) there through
+:func:`structdl.experiments.io.save_figure` and returns their file names in ``Result.figures``.
+The runner writes ``metrics.json`` last and then swaps the folder in, so a run's folder exists
+only once the run has finished (see :mod:`structdl.experiments.runner`).
 """
 
 from __future__ import annotations
