@@ -32,6 +32,7 @@ from ..structure.declarations import Claim, EveryPart
 from ..structure.properties import Invertible, VolumePreserving
 from . import _recompute
 from .base import Bijection
+from .revnet import RevNetBlock
 
 __all__ = ["DriftReport", "ReversibleSequential"]
 
@@ -207,6 +208,7 @@ class _Record:
     """What the forward pass keeps for one block (usually nothing)."""
 
     stored_input: int | None = None  # index into saved tensors (checkpoint or drift anchor)
+    two_stream: bool = False  # ran on the parts (x₁, x₂) kept apart
     rng: _recompute.RngReplay | None = None
 
 
@@ -230,8 +232,18 @@ class _ReversibleFunction(torch.autograd.Function):
         drift = 0.0
         h = x.detach()
         total = h.new_zeros(h.shape[0])
+        halves: tuple[Tensor, Tensor] | None = None  # two-stream state between RevNet blocks
         for i, block in enumerate(container.blocks):
             record = _Record()
+            if _two_stream(container, block, context):
+                halves = _regroup(block, h, halves)
+                record.two_stream = True
+                with _recompute.dropout_session("record", dropout_states, h.device):
+                    halves = block.forward_halves(*halves)
+                records.append(record)
+                continue
+            if halves is not None:
+                h, halves = torch.cat(halves, 1), None
             if _recompute.uses_rng(block):
                 record.rng = _recompute.RngReplay(h.device)
             invertible = isinstance(block, Bijection)
@@ -254,6 +266,8 @@ class _ReversibleFunction(torch.autograd.Function):
                     drift = 0.0
             records.append(record)
             h = out
+        if halves is not None:
+            h = torch.cat(halves, 1)
         container.drift_report = report
         ctx.container, ctx.records, ctx.has_context = container, records, has_context
         ctx.dropout_states = dropout_states
@@ -270,9 +284,27 @@ class _ReversibleFunction(torch.autograd.Function):
         grads: dict[int, Tensor] = {}
         grad_context = torch.zeros_like(context_tensor) if ctx.has_context else None
         y = y.detach()
+        halves: tuple[Tensor, Tensor] | None = None
+        grad_halves: tuple[Tensor, Tensor] | None = None
         for i in reversed(range(len(container.blocks))):
             block, record = container.blocks[i], ctx.records[i]
             block_params = [p for p in block.parameters() if p.requires_grad]
+            if record.two_stream:
+                halves, grad_halves = _regroup_pair(block, y, grad_y, halves, grad_halves)
+                with (
+                    _recompute.recomputing(),
+                    _recompute.frozen_statistics(block),
+                    _recompute.dropout_session("replay", ctx.dropout_states, y.device),
+                ):
+                    x1, x2, g1, g2, block_grads = block.reverse_vjp_halves(
+                        *halves, *grad_halves, block_params
+                    )
+                halves, grad_halves = (x1, x2), (g1, g2)
+                _accumulate(grads, block_params, block_grads)
+                continue
+            if halves is not None and grad_halves is not None:
+                y, grad_y = torch.cat(halves, 1), torch.cat(grad_halves, 1)
+                halves = grad_halves = None
             x, grad_y, block_grads, grad_c = _block_backward(
                 block,
                 record,
@@ -284,14 +316,58 @@ class _ReversibleFunction(torch.autograd.Function):
                 block_params,
                 ctx.dropout_states,
             )
-            for p, grad in zip(block_params, block_grads, strict=True):
-                if grad is not None:
-                    grads[id(p)] = grads[id(p)] + grad if id(p) in grads else grad
+            _accumulate(grads, block_params, block_grads)
             if grad_c is not None and grad_context is not None:
                 grad_context = grad_context + grad_c
             y = x
+        if grad_halves is not None:
+            grad_y = torch.cat(grad_halves, 1)
         param_grads = [grads.get(id(p)) for p in params]
         return (None, None, grad_y, grad_context, *param_grads)
+
+
+def _two_stream(container: ReversibleSequential, block: nn.Module, context: Any) -> bool:
+    """Whether ``block`` runs on the two parts kept apart (RevNet blocks, nothing to monitor).
+
+    Consecutive RevNet blocks then pass ``(x₁, x₂)`` to each other instead of concatenating
+    and re-splitting the state at every block: fewer copies, the same arithmetic.
+    """
+    return (
+        isinstance(block, RevNetBlock)
+        and context is None
+        and container.drift_threshold is None
+        and not _recompute.uses_rng(block)
+    )
+
+
+def _regroup(
+    block: RevNetBlock, h: Tensor, halves: tuple[Tensor, Tensor] | None
+) -> tuple[Tensor, Tensor]:
+    """The two parts for ``block``: split ``h``, or re-split the parts if its split differs."""
+    if halves is None:
+        return block.split_halves(h)
+    width = halves[0].shape[1] + halves[1].shape[1]
+    if block.split_size(width) == halves[0].shape[1]:
+        return halves
+    return block.split_halves(torch.cat(halves, 1))
+
+
+def _regroup_pair(
+    block: RevNetBlock,
+    y: Tensor,
+    grad_y: Tensor,
+    halves: tuple[Tensor, Tensor] | None,
+    grad_halves: tuple[Tensor, Tensor] | None,
+) -> tuple[tuple[Tensor, Tensor], tuple[Tensor, Tensor]]:
+    if halves is None or grad_halves is None:
+        return block.split_halves(y), block.split_halves(grad_y)
+    return _regroup(block, y, halves), _regroup(block, grad_y, grad_halves)
+
+
+def _accumulate(grads: dict[int, Tensor], params: list[Tensor], found: list[Tensor | None]) -> None:
+    for p, grad in zip(params, found, strict=True):
+        if grad is not None:
+            grads[id(p)] = grads[id(p)] + grad if id(p) in grads else grad
 
 
 def _round_trip_error(

@@ -87,20 +87,35 @@ class RevNetBlock(Bijection):
         x1 = y1 - self.f(x2)
         return torch.cat((x1, x2), 1), y.new_zeros(y.shape[0])
 
-    def reverse_vjp(
-        self, y: Tensor, grad_y: Tensor, params: Sequence[Tensor]
-    ) -> tuple[Tensor, Tensor, list[Tensor | None]]:
-        """Input ``x = F⁻¹(y)`` and the vector–Jacobian products at it, in one pass.
+    def split_size(self, width: int) -> int:
+        """Size of the first part for an input of ``width`` features."""
+        return width // 2 if self.split is None else self.split
 
-        Returns ``(x, ∂L/∂x, [∂L/∂θ for θ in params])`` given ``∂L/∂y``; ``F`` and ``G`` run once
-        each with a graph (instead of once for the inverse and once more for the gradient).
+    def split_halves(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """``(x₁, x₂)``: the two parts of ``x`` along axis 1 (views)."""
+        first, second = self._halves(x, "input")
+        return first, second
+
+    def forward_halves(self, x1: Tensor, x2: Tensor) -> tuple[Tensor, Tensor]:
+        """``(y₁, y₂)`` from the two parts, without concatenating them (two-stream form)."""
+        y1 = x1 + self.f(x2)
+        return y1, x2 + self.g(y1)
+
+    def reverse_vjp_halves(
+        self, y1: Tensor, y2: Tensor, gy1: Tensor, gy2: Tensor, params: Sequence[Tensor]
+    ) -> tuple[Tensor, Tensor, Tensor, Tensor, list[Tensor | None]]:
+        """Inverse and vector–Jacobian products on the two parts, in one pass.
+
+        Given the output parts and ``∂L/∂y₁, ∂L/∂y₂``, returns ``(x₁, x₂, ∂L/∂x₁, ∂L/∂x₂,
+        [∂L/∂θ for θ in params])``; ``G(y₁)`` and ``F(x₂)`` run once each, with a graph::
+
+            x₂ = y₂ − G(y₁),   ∂L/∂y₁ += Gᵀ ∂L/∂y₂
+            x₁ = y₁ − F(x₂),   ∂L/∂x₂ = ∂L/∂y₂ + Fᵀ ∂L/∂y₁,   ∂L/∂x₁ = ∂L/∂y₁
         """
-        y1, y2 = self._halves(y.detach(), "output")
-        gy1, gy2 = self._halves(grad_y, "output gradient")
         wanted = [p for p in params if p.requires_grad]
         grads: dict[int, Tensor] = {}
         with torch.enable_grad():
-            y1_leaf = y1.requires_grad_(True)
+            y1_leaf = y1.detach().requires_grad_(True)
             g_out = self.g(y1_leaf)
             x2 = (y2 - g_out).detach()
             g_grads = torch.autograd.grad(g_out, [y1_leaf, *wanted], gy2, allow_unused=True)
@@ -114,8 +129,20 @@ class RevNetBlock(Bijection):
             if grad is not None:
                 grads[id(p)] = grad
         grad_x2 = gy2 if f_grads[0] is None else gy2 + f_grads[0]
-        grad_x = torch.cat((total_y1, grad_x2), 1)
-        return torch.cat((x1, x2), 1), grad_x, [grads.get(id(p)) for p in params]
+        return x1, x2.detach(), total_y1, grad_x2, [grads.get(id(p)) for p in params]
+
+    def reverse_vjp(
+        self, y: Tensor, grad_y: Tensor, params: Sequence[Tensor]
+    ) -> tuple[Tensor, Tensor, list[Tensor | None]]:
+        """Input ``x = F⁻¹(y)`` and the vector–Jacobian products at it, in one pass.
+
+        Returns ``(x, ∂L/∂x, [∂L/∂θ for θ in params])`` given ``∂L/∂y``; ``F`` and ``G`` run once
+        each with a graph (instead of once for the inverse and once more for the gradient).
+        """
+        y1, y2 = self._halves(y.detach(), "output")
+        gy1, gy2 = self._halves(grad_y, "output gradient")
+        x1, x2, gx1, gx2, grads = self.reverse_vjp_halves(y1, y2, gy1, gy2, params)
+        return torch.cat((x1, x2), 1), torch.cat((gx1, gx2), 1), grads
 
 
 def _mlp(width_in: int, width_out: int, hidden: int) -> nn.Module:
