@@ -22,6 +22,7 @@ from structdl.dynamics.integrators import (
     LieTrotter,
     PartitionedRungeKutta,
     RungeKutta,
+    SplitField,
     StormerVerlet,
     Strang,
     SymplecticEuler,
@@ -318,10 +319,19 @@ def test_non_symmetric_methods_are_not_reversible() -> None:
         assert max(float((a - b).abs().max()) for a, b in zip(back, y, strict=True)) > 1e-8
 
 
+class _Plain(VectorField):
+    def forward(self, t: float | torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return -y
+
+
 def test_methods_without_exact_inverse_say_so() -> None:
     assert not Euler().has_inverse()
     assert not RungeKutta("rk4").has_inverse()
-    assert not LieTrotter(Euler()).has_inverse()
+    # A splitting attempts the inverse; a part without an exact flow (and a sub-integrator
+    # without an inverse) is named in the error.
+    plain = SplitField([_Plain(), _Plain()])
+    with pytest.raises(IncompatibleSchemeError, match="no exact inverse"):
+        LieTrotter(Euler()).inverse_step(plain, 0.0, torch.ones(1, 2, dtype=F64), 0.1)
     field, y = Pendulum(), (torch.ones(1, 1, dtype=F64), torch.zeros(1, 1, dtype=F64))
     with pytest.raises(IncompatibleSchemeError, match="no exact inverse"):
         RungeKutta("rk4").inverse_step(field, 0.0, y, 0.1)

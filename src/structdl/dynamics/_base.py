@@ -223,6 +223,11 @@ class Integrator(ABC):
         radius = getattr(self.tableau, "contractivity_radius", None)
         return float(radius) if radius is not None else 0.0
 
+    @property
+    def is_implicit(self) -> bool:
+        """Whether a step solves an implicit equation (its results hold to the solve's residual)."""
+        return self.tableau is not None and not self.tableau.is_explicit
+
     def accepts_field(self, field: VectorField) -> bool:
         """Whether this integrator accepts ``field`` (no exception)."""
         return accepts(self, field)

@@ -111,7 +111,9 @@ def check_inverse(
         forward: the map Φ on batched states (a tensor or a partitioned pair ``(q, p)``).
         inverse: its claimed inverse Φ⁻¹.
         x: sample states.
-        atol: bound on ``max |Φ⁻¹(Φ(x)) − x|``; default ``tolerance(dtype).exact``.
+        atol: bound on ``max |Φ⁻¹(Φ(x)) − x|`` for states of size one; default
+            ``tolerance(dtype).exact``. The bar is ``atol · max(1, max|Φ(x)|)``: the round trip
+            passes through ``Φ(x)``, whose round-off (relative to its size) it carries back.
 
     Raises:
         ShapeError: bad states, or a round trip that changes the state's structure.
@@ -132,13 +134,24 @@ def check_inverse(
         residual = math.inf if err.residual is None else float(err.residual)
         return CheckResult(False, residual, f"{claim} VIOLATED: the inverse failed ({err})")
     worst = state_max_abs_diff(back, x, check, "inverse(forward(x))")
+    size = _size(y)
     return verdict(
         worst,
-        atol,
+        atol * size,
         claim,
         f"max |Φ⁻¹(Φ(x)) − x| over {batch_size(x)} points",
-        f"atol {atol:.3g} ({dtype_name(dtype)})",
+        f"atol {atol:.3g} × max(1, max|Φ(x)|) = {atol * size:.3g} ({dtype_name(dtype)})",
     )
+
+
+def _size(y: Any) -> float:
+    """``max(1, max|y|)`` over the parts of a state (``inf`` if it is not finite)."""
+    parts = tuple(y) if isinstance(y, (tuple, list)) else (y,)
+    largest = 1.0
+    for part in parts:
+        if isinstance(part, Tensor) and part.numel():
+            largest = max(largest, float(part.detach().abs().max()))
+    return largest
 
 
 def check_reversible(
@@ -157,7 +170,9 @@ def check_reversible(
         step: ``step(y, h)``, one step of size ``h`` on batched states.
         x: sample states (a tensor or a pair ``(q, p)``).
         h: the step size (non-zero).
-        atol: bound on ``max |Φ_{−h}(Φ_h(x)) − x|``; default ``tolerance(dtype).exact``.
+        atol: bound on ``max |Φ_{−h}(Φ_h(x)) − x|`` for states of size one; default
+            ``tolerance(dtype).exact``, scaled by ``max(1, max|Φ_h(x)|)`` as in
+            :func:`check_inverse`.
 
     Raises:
         ShapeError: bad states. StepSizeError: ``h`` zero or non-finite.
@@ -169,12 +184,14 @@ def check_reversible(
     h = validate_step_size(h, check)
     dtype = state_dtype(x)
     atol = resolve_tolerance(atol, tolerance(dtype).exact, "atol", check)
-    back = step(step(x, h), -h)
+    forward = step(x, h)
+    back = step(forward, -h)
     worst = state_max_abs_diff(back, x, check, "step(step(x, h), -h)")
+    size = _size(forward)
     return verdict(
         worst,
-        atol,
+        atol * size,
         f"time reversibility (h = {h:.4g})",
         f"max |Φ_(−h)(Φ_h(x)) − x| over {batch_size(x)} points",
-        f"atol {atol:.3g} ({dtype_name(dtype)})",
+        f"atol {atol:.3g} × max(1, max|Φ_h(x)|) = {atol * size:.3g} ({dtype_name(dtype)})",
     )

@@ -97,6 +97,11 @@ class _DiscreteGradient(Integrator):
     def __init__(self, max_iter: int, tol: float | None) -> None:
         self.max_iter, self.tol = solver_options(self.name, max_iter, tol)
 
+    @property
+    def is_implicit(self) -> bool:
+        """Discrete-gradient steps solve ``y₁ = y₀ + hS∇̄E(y₀, y₁)``."""
+        return True
+
     # -- the state as one flat vector z, with the energy, its gradient and S on it ----------
 
     @staticmethod
@@ -226,7 +231,9 @@ class ItohAbe(_DiscreteGradient):
     is solved for the whole vector by fixed-point iteration (a sequential scalar solve is only
     possible for triangular ``S``). Order 1; energy conserved for skew ``S``, non-increasing for
     negative-semidefinite ``S``, up to the solve residual. The quotients make the solve noisier
-    than AVF's, so its default tolerance is ``1e-11`` (float64) / ``1e-5`` (float32).
+    than AVF's, so its default tolerance is ``1e-11`` in float64 (8 ulp in float32, where a
+    solve at a very large step raises :class:`~structdl.ConvergenceError` rather than return a
+    state whose energy error exceeds round-off).
 
     Args:
         max_iter: maximum fixed-point iterations (non-convergence raises ``ConvergenceError``).
@@ -240,7 +247,10 @@ class ItohAbe(_DiscreteGradient):
         super().__init__(max_iter, tol)
 
     def _default_tol(self, dtype: torch.dtype) -> float:
-        return 1e-11 if dtype == torch.float64 else 1e-5
+        # float64: the quotients' round-off (ε·|E|/δ with δ = ε^(1/3)) sits near 1e-11; float32:
+        # a few ulp, so that a solve whose quotient noise exceeds round-off (a very large step)
+        # raises ConvergenceError instead of returning a state that breaks the energy balance.
+        return 1e-11 if dtype == torch.float64 else solver_tolerance(dtype)
 
     def _discrete_gradient(
         self, field: VectorField, t: float | Tensor, z0: Tensor, z1: Tensor, like: State

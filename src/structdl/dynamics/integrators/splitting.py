@@ -155,9 +155,16 @@ class _Splitting(Integrator):
         sub = self.sub_integrator
         return type(self).__name__ + (f"({sub.name})" if sub is not None else "")
 
+    @property
+    def is_implicit(self) -> bool:
+        """Implicit when the sub-integrator is."""
+        return self.sub_integrator is not None and self.sub_integrator.is_implicit
+
     def has_inverse(self) -> bool:
-        """Exact sub-flows invert by ``−h``; a sub-integrator must have its own inverse step."""
-        return self.sub_integrator is None or self.sub_integrator.has_inverse()
+        """An inverse step is attempted: exact sub-flows invert by ``−h``, other parts need a
+        sub-integrator with an inverse step (a part that has neither is named in the error).
+        Whether a given split field is invertible is its ``Invertible`` claim."""
+        return True
 
     def _flow(self, part: VectorField, t: float | Tensor, y: State, h: float | Tensor) -> State:
         if hasattr(part, "exact_flow"):
