@@ -73,7 +73,7 @@ def needs_square(group: FiniteGroup) -> bool:
     return group.n not in (1, 2)
 
 
-def require_finite(x: torch.Tensor, owner: str) -> torch.Tensor:
+def require_finite(x: torch.Tensor, owner: str, what: str = "input") -> torch.Tensor:
     """Raise :class:`NonFiniteError` if ``x`` holds a NaN or an infinite entry.
 
     Values are read where they can be (``structure``'s one finite check): not on the meta
@@ -83,9 +83,9 @@ def require_finite(x: torch.Tensor, owner: str) -> torch.Tensor:
     if finite_or_unknown(x) is False:
         count = int((~torch.isfinite(x.detach())).sum())
         raise NonFiniteError(
-            f"{owner}: the input contains {count} NaN or infinite entries — expected finite "
-            f"values — received a {tuple(x.shape)} tensor — clean the input (torch.nan_to_num) "
-            "or find where it diverged"
+            f"{owner}: the {what} contains {count} NaN or infinite entries — expected finite "
+            f"values — received a {tuple(x.shape)} tensor — clean it (torch.nan_to_num) or "
+            "find where it diverged"
         )
     return x
 

@@ -18,8 +18,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .._errors import ConfigError, NonFiniteError, ShapeError
-from ..structure._validate import finite_or_unknown
+from .._errors import ConfigError, ShapeError
+from ..equivariant._validate import require_finite
 
 __all__ = ["DEFAULT_MAX_BYTES", "RadonTransform", "parallel_angles"]
 
@@ -235,15 +235,9 @@ class RadonTransform(nn.Module):
                 f"RadonTransform needs a floating-point {what} — expected float32 or float64 — "
                 f"received {x.dtype} — convert with x.double() or x.float()"
             )
-        # structure's one finite check: values are not read on the meta device, inside a
-        # torch.func transform or while torch.compile traces.
-        if finite_or_unknown(x) is False:
-            count = int((~torch.isfinite(x.detach())).sum())
-            raise NonFiniteError(
-                f"RadonTransform: the {what} contains {count} NaN or infinite entries — "
-                f"expected finite values — received a {tuple(x.shape)} tensor — clean it "
-                "(torch.nan_to_num) or find where it diverged"
-            )
+        # The one finite check of the group layers (values are not read on the meta device,
+        # inside a torch.func transform or while torch.compile traces).
+        require_finite(x, "RadonTransform", what)
 
     def _check_image(self, x: Tensor) -> None:
         n = self.image_size
