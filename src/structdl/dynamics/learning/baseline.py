@@ -8,7 +8,7 @@ from torch import Tensor, nn
 
 from ..._errors import ShapeError
 from ...structure.declarations import Claim
-from .. import VectorField
+from .._base import VectorField
 from ._validate import check_flat, positive_int
 
 __all__ = ["MLPField"]

@@ -24,7 +24,7 @@ import torch
 from torch import Tensor, nn
 
 from ..._errors import ConfigError
-from .. import VectorField
+from .._base import VectorField
 from ._mlp import ScalarMLP
 from ._validate import canonical_rotation, check_flat, check_pair, positive_int
 

@@ -20,7 +20,7 @@ from typing import ClassVar
 import torch
 from torch import Tensor
 
-from .. import VectorField
+from .._base import VectorField
 from ._mlp import ScalarMLP
 from ._validate import check_pair, positive_int
 
