@@ -14,8 +14,10 @@
 #   benchmarks/.envs/manifolds  torch==2.13.0 (CPU), geoopt 0.5.1, geotorch 0.4.0, structdl
 #   benchmarks/.envs/reversible torch==2.13.0 (CPU), memcnn 1.5.2 and momentumnet 0.10
 #                               (--no-deps), revlib 1.7.2, structdl
+#   benchmarks/.envs/flows      torch==2.13.0 (CPU), zuko 1.6, normflows 1.7, nflows 0.14
+#                               (--no-deps: it declares tensorboard), FrEIA 0.2, structdl
 #
-# Usage:  bash benchmarks/setup-peers.sh [peers|escnn|manifolds|reversible|all] (default: all)
+# Usage:  bash benchmarks/setup-peers.sh [peers|escnn|manifolds|reversible|flows|all] (default: all)
 # Environment: PYTHON (interpreter used to create the venvs; default python3.11 or python3),
 #              FRESH=1 to delete an existing environment first.
 set -euo pipefail
@@ -116,13 +118,25 @@ build_reversible() {
     "$py" -c "import torch, memcnn, momentumnet, revlib, structdl; print('reversible ok: torch', torch.__version__, 'memcnn', memcnn.__version__, 'structdl', structdl.__version__)"
 }
 
+build_flows() {
+    local py="$ENVS/flows/bin/python"
+    make_env flows
+    echo "== flows: zuko 1.6, normflows 1.7, nflows 0.14 (--no-deps), FrEIA 0.2 + structdl"
+    "$py" -m pip install -q numpy scipy matplotlib scikit-learn rich tqdm
+    "$py" -m pip install -q "zuko==1.6.*" "normflows==1.7.*" "FrEIA==0.2.*"
+    "$py" -m pip install -q --no-deps "nflows==0.14"
+    "$py" -m pip install -q --no-deps -e "$ROOT"
+    "$py" -c "import torch, zuko, normflows, nflows, FrEIA, structdl; print('flows ok: torch', torch.__version__, 'zuko', zuko.__version__, 'normflows', normflows.__version__, 'structdl', structdl.__version__)"
+}
+
 mkdir -p "$ENVS"
 case "$WHICH" in
     peers) build_peers ;;
     escnn) build_escnn ;;
     manifolds) build_manifolds ;;
     reversible) build_reversible ;;
-    all) build_peers; build_escnn; build_manifolds; build_reversible ;;
-    *) echo "usage: $0 [peers|escnn|manifolds|reversible|all]" >&2; exit 2 ;;
+    flows) build_flows ;;
+    all) build_peers; build_escnn; build_manifolds; build_reversible; build_flows ;;
+    *) echo "usage: $0 [peers|escnn|manifolds|reversible|flows|all]" >&2; exit 2 ;;
 esac
 echo "== done: $WHICH"
