@@ -72,6 +72,8 @@ def test_every_inverse_reports_residual_and_iterations(method):
     assert result.iterations == len(result.history) - 1 >= 1
     assert result.method == method
     assert torch.allclose(result.x, x, atol=1e-9)
+    block.inverse(z)  # through the Bijection API, the residual is kept too
+    assert block.last_inverse is not None and block.last_inverse.converged
 
 
 def test_newton_and_anderson_need_fewer_iterations_than_fixed_point():

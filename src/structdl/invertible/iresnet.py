@@ -185,6 +185,9 @@ class IResNetBlock(Bijection):
                 f"IResNetBlock: inverse_tol must be a positive number — received {inverse_tol!r}"
             )
         self.inverse_tol = inverse_tol
+        #: The :class:`InverseResult` (residual, iterations) of the last ``inverse`` call, so
+        #: that the residual of an inverse taken through the Bijection API is not lost.
+        self.last_inverse: InverseResult | None = None
         self.g = LipschitzMLP(
             self.dim,
             _positive_int(hidden, "hidden"),
@@ -292,6 +295,7 @@ class IResNetBlock(Bijection):
 
     def _inverse(self, z: Tensor, context: Tensor | None) -> tuple[Tensor, Tensor]:
         result = self.solve_inverse(z)
+        self.last_inverse = result
         x = result.x
         if torch.is_grad_enabled() and (
             z.requires_grad or any(p.requires_grad for p in self.g.parameters())
