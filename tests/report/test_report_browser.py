@@ -74,7 +74,8 @@ def test_no_console_errors(audit):
 
 
 def test_every_image_decodes(audit):
-    assert len(audit["images"]) == len(METRICS)  # the fake PNGs are not embedded at all
+    # One figure per section and its thumbnail in the summary; the fake PNGs are not embedded.
+    assert len(audit["images"]) == 2 * len(METRICS)
     assert all(image["complete"] and image["width"] > 0 for image in audit["images"])
 
 

@@ -40,6 +40,7 @@ details { margin: 0.5rem 0 1rem; }
 summary { cursor: pointer; font-weight: 600; }
 figure { margin: 1rem 0; }
 img { max-width: 100%; }
+img.thumb { max-height: 4rem; max-width: 12rem; display: block; margin-top: 0.2rem; }
 """
 
 
@@ -144,6 +145,19 @@ def _experiment(record: ExperimentRecord, answer: Answer) -> str:
     return "\n".join(parts)
 
 
+def _thumbnail(record: ExperimentRecord) -> str:
+    # The experiment's first figure, small, linking to it in the experiment's section.
+    for index, figure in enumerate(record.figures):
+        if figure.data is not None:
+            data = base64.b64encode(figure.data).decode("ascii")
+            anchor = escape(f"{_anchor(record)}-fig-{index}")
+            return (
+                f'<a href="#{anchor}"><img class="thumb" alt="{escape(figure.name)}" '
+                f'src="data:image/png;base64,{data}"></a>'
+            )
+    return ""
+
+
 def _summary_row(record: ExperimentRecord, answer: Answer) -> str:
     passed = sum(c.ok for c in record.checks)
     outcome = _outcome(all(c.ok for c in record.checks)) if record.checks else "no checks"
@@ -151,7 +165,7 @@ def _summary_row(record: ExperimentRecord, answer: Answer) -> str:
     cells = [
         f'<a href="#{escape(_anchor(record))}">{escape(record.name)}</a>',
         _verdict(answer),
-        headline,
+        headline + _thumbnail(record),
         escape(record.run),
         f"{passed}/{len(record.checks)} {outcome}",
     ]
@@ -172,7 +186,7 @@ def _summary(results: Results) -> str:
     answers = results.answers
     rows = "".join(_summary_row(r, answers.get(r.name, _NONE)) for r in results.experiments)
     head = (
-        "<tr><th>experiment</th><th>answer</th><th>headline</th><th>run shown</th>"
+        "<tr><th>experiment</th><th>answer</th><th>headline figure</th><th>run shown</th>"
         "<th>structure checks</th></tr>"
     )
     lines = [

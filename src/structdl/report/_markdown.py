@@ -28,9 +28,14 @@ def _text(value: Any) -> str:
     return escape(str(value), quote=False).translate(_MARKUP).replace("\n", " ")
 
 
+class _Markdown(str):
+    """Text that is already escaped Markdown (a link built here), not to be escaped again."""
+
+
 def _cell(value: Any) -> str:
     # A pipe would end the table cell.
-    return _text(value).replace("|", "\\|")
+    text = value if isinstance(value, _Markdown) else _text(value)
+    return text.replace("|", "\\|")
 
 
 def _table(header: list[str], rows: list[list[str]]) -> list[str]:
@@ -102,16 +107,19 @@ def render_markdown(results: Results, title: str = "structdl results") -> str:
         for r in results.experiments:
             answer = results.answers.get(r.name, _NONE)
             outcome = ("pass" if all(c.ok for c in r.checks) else "FAIL") if r.checks else "none"
+            shown = [f for f in r.figures if f.data is not None]
+            link = quote(f"{r.name}/{r.run}/{shown[0].name}") if shown else ""
+            figure = f" ([{_text(shown[0].name)}]({link}))" if shown else ""
             rows.append(
                 [
                     r.name,
                     "no answer" if answer.problem else answer.verdict,
-                    answer.headline,
+                    _Markdown(_text(answer.headline) + figure),
                     r.run,
                     f"{sum(c.ok for c in r.checks)}/{len(r.checks)} {outcome}",
                 ]
             )
-        header = ["experiment", "answer", "headline", "run shown", "structure checks"]
+        header = ["experiment", "answer", "headline figure", "run shown", "structure checks"]
         lines += _table(header, rows)
     if results.unfinished:
         lines += [f"Not finished (no finished run): {_text(', '.join(results.unfinished))}.", ""]
