@@ -162,3 +162,15 @@ def test_payloads_are_escaped_in_html_and_markdown(tmp_path, png, field):
     for path in (report.html, report.markdown):
         text = path.read_text(encoding="utf-8")
         assert "<script" not in text and "<img src=x" not in text, path.name
+
+
+def test_an_old_flat_layout_is_named_and_a_rerun_replaces_it(tmp_path, png):
+    run = _save(tmp_path, "exp", png)
+    for path in run.iterdir():  # as written by earlier versions: files directly in exp/
+        path.rename(tmp_path / "exp" / path.name)
+    run.rmdir()
+    (skipped,) = build_report(tmp_path, expected=["exp"]).results.skipped
+    assert skipped.expected and "lies directly in the experiment folder" in skipped.reason
+    _save(tmp_path, "exp", png)  # a rerun writes exp/quick-seed0/: that is what is shown
+    report = build_report(tmp_path, expected=["exp"])
+    assert report.results.skipped == [] and report.results.experiments[0].run == "quick-seed0"

@@ -260,13 +260,13 @@ def _current(folder: Path, runs: dict[str, float]) -> str:
 
 
 def _experiment(folder: Path) -> ExperimentRecord | None:
-    if (folder / METRICS_FILE).exists() or (folder / METRICS_FILE).is_symlink():
+    runs = _runs(folder)
+    if not runs and ((folder / METRICS_FILE).exists() or (folder / METRICS_FILE).is_symlink()):
         raise ConfigError(
             f"{folder / METRICS_FILE} lies directly in the experiment folder — expected runs "
             f"in {folder.name}/<preset>-seed<N>/ (the layout of earlier structdl versions) — "
             f"rerun the experiment, or move the files into {folder.name}/quick-seed0/"
         )
-    runs = _runs(folder)
     if not runs:
         return None
     shown = _current(folder, runs)
