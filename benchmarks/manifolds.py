@@ -123,11 +123,17 @@ def _sides(n: int, seed: int, names: list[str]) -> dict[str, Any]:
 
 
 def drift_section(
-    sizes: list[int], steps: int, seed: int, *, stiefel_only: bool = False
+    sizes: list[int],
+    steps: int,
+    seed: int,
+    *,
+    stiefel_only: bool = False,
+    sides: list[str] | None = None,
 ) -> list[dict[str, Any]]:
     rows = []
     names = [f"ours-{m}" for m in Stiefel.retractions]
     names += ["geoopt-canonical", "geoopt-euclidean", "geotorch"]
+    names = [n for n in names if sides is None or n in sides]
     checkpoints = max(1, steps // 10)
     for n in sizes:
         for name, (step, weight) in _sides(n, seed, names).items():
@@ -268,6 +274,7 @@ def main() -> None:
     parser.add_argument(
         "--stiefel-only", action="store_true", help="drift: skip sphere, oblique and SO(n)"
     )
+    parser.add_argument("--sides", nargs="+", default=None, help="drift: only these sides")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
@@ -279,7 +286,9 @@ def main() -> None:
         "config": {"sizes": sizes, "steps": steps, "rounds": rounds, "lr": LR},
     }
     if args.section in ("drift", "all"):
-        payload["drift"] = drift_section(sizes, steps, args.seed, stiefel_only=args.stiefel_only)
+        payload["drift"] = drift_section(
+            sizes, steps, args.seed, stiefel_only=args.stiefel_only, sides=args.sides
+        )
         print_table(payload["drift"], ["manifold", "n", "side", "steps", "drift", "seconds"])
     if args.section in ("time", "all"):
         time_sizes = sorted({min(s, 256) for s in sizes} | ({256} if not args.quick else set()))
