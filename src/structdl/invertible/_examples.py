@@ -227,6 +227,8 @@ def _register_builtin() -> None:
         )
     )
     add(Example("Inverse", _seeded(lambda: AffineCoupling(3, hidden=8).inv), (3,)))
+    # The inverse of a bi-Lipschitz map claims the swapped constants.
+    add(Example("Inverse/LULinear", _seeded(lambda: LULinear(3).inv), (3,)))
 
 
 _register_builtin()

@@ -22,8 +22,8 @@ from collections.abc import Iterable
 from torch import Tensor, nn
 
 from .._errors import ShapeError
-from ..structure.declarations import ALWAYS, Claim, EveryPart
-from ..structure.properties import Invertible, VolumePreserving
+from ..structure.declarations import ALWAYS, Claim, EveryPart, explain
+from ..structure.properties import BiLipschitz, Invertible, VolumePreserving
 
 __all__ = ["Bijection", "Compose", "Inverse"]
 
@@ -115,8 +115,22 @@ class Inverse(Bijection):
 
     @property
     def claims(self) -> tuple[Claim, ...]:
-        """The inverse of a map keeps its invertibility and volume preservation."""
-        return self.base.claims
+        """What holds for the base map now, with bi-Lipschitz constants swapped.
+
+        ``f⁻¹`` is invertible and volume preserving exactly when ``f`` is; ``f⁻¹`` has
+        Lipschitz constants ``(inverse, forward)`` when ``f`` has ``(forward, inverse)``. The
+        base's conditions read the base's attributes, so they are evaluated on the base here.
+        """
+        found = []
+        for item in explain(self.base):
+            if not item.holds:
+                continue
+            tag = item.claim.property
+            if isinstance(tag, BiLipschitz):
+                tag = BiLipschitz(forward=tag.inverse, inverse=tag.forward)
+            reason = f"holds for the base map ({item.claim.when}): {item.claim.reason}"
+            found.append(Claim(tag, ALWAYS, reason))
+        return tuple(found)
 
     def _forward(self, x: Tensor, context: Tensor | None) -> tuple[Tensor, Tensor]:
         return self.base.inverse_and_logdet(x, context)
