@@ -290,49 +290,56 @@ def run(config: Config, out_dir: Path, progress: Progress) -> Result:
             progress.advance()
 
         progress.describe(f"log-det estimators d={dim} c={c}")
-        block = _block("at-bound", dim, c, config.hidden, generator)
-        x = torch.randn(1, dim, generator=generator, dtype=torch.float64)
-        jac = _jacobian(block, x)
-        exact = float(torch.linalg.slogdet(torch.eye(dim, dtype=torch.float64) + jac)[1])
-        p = min(0.5, 0.5 * (1.0 - c**2))
-        # Terms beyond n_max have probability (1 − p)^(n_max − 2) < e⁻⁴⁰ of being drawn.
-        n_max = 2 + math.ceil(40.0 / p)
-        traces = _trace_powers(jac, n_max)
-        roulette = _roulette_draws(lambda i, n, t=traces: t[:n], config.n_draws, 2, p, generator)
-        hutch = _hutchinson_traces(jac, config.n_hutchinson_draws, n_max, generator)
-        hutch_roulette = _roulette_draws(
-            lambda i, n, t=hutch: t[i, :n], config.n_hutchinson_draws, 2, p, generator
-        )
-        series = IResNetBlock(
-            dim,
-            hidden=config.hidden,
-            coefficient=c,
-            activation="elu",
-            logdet="roulette",
-            roulette_p=p,
-        ).double()
-        series.load_state_dict(block.state_dict())
-        agreement = _library_agreement(series, x, traces, config.seed)
-        k = torch.arange(1, config.series_terms + 1, dtype=torch.float64)
-        truncated = float(((-1.0) ** (k + 1) / k * traces[: config.series_terms]).sum())
-        stats = {
-            "roulette_exact_trace": _summary(roulette, exact),
-            "roulette_hutchinson": _summary(hutch_roulette, exact),
-        }
-        row = {
-            "dim": dim,
-            "lipschitz": c,
-            "exact_logdet": exact,
-            "roulette_p": p,
-            f"series{config.series_terms}_bias": truncated - exact,
-            "library_agreement": agreement,
-        }
-        for name, s in stats.items():
-            for key, value in s.items():
-                row[f"{name}_{key}"] = value
-                result.metrics[f"d{dim}/c{c}/{name}/{key}"] = value
-        result.metrics[f"d{dim}/c{c}/series{config.series_terms}_bias"] = truncated - exact
-        estimator_rows.append(row)
+        for family in FAMILIES:
+            block = _block(family, dim, c, config.hidden, generator)
+            # A point near 0: the aligned block is then in ELU's linear part, ‖J_g‖ ≈ c.
+            x = 0.3 * torch.randn(1, dim, generator=generator, dtype=torch.float64)
+            jac = _jacobian(block, x)
+            exact = float(torch.linalg.slogdet(torch.eye(dim, dtype=torch.float64) + jac)[1])
+            p = min(0.5, 0.5 * (1.0 - c**2))
+            # Terms beyond n_max have probability (1 − p)^(n_max − 2) < e⁻⁴⁰ of being drawn.
+            n_max = 2 + math.ceil(40.0 / p)
+            traces = _trace_powers(jac, n_max)
+            roulette = _roulette_draws(
+                lambda i, n, t=traces: t[:n], config.n_draws, 2, p, generator
+            )
+            hutch = _hutchinson_traces(jac, config.n_hutchinson_draws, n_max, generator)
+            hutch_roulette = _roulette_draws(
+                lambda i, n, t=hutch: t[i, :n], config.n_hutchinson_draws, 2, p, generator
+            )
+            series = IResNetBlock(
+                dim,
+                hidden=block.g.linear_layers()[0].weight.shape[0],
+                coefficient=c,
+                activation="elu",
+                logdet="roulette",
+                roulette_p=p,
+            ).double()
+            series.load_state_dict(block.state_dict())
+            agreement = _library_agreement(series, x, traces, config.seed)
+            k = torch.arange(1, config.series_terms + 1, dtype=torch.float64)
+            truncated = float(((-1.0) ** (k + 1) / k * traces[: config.series_terms]).sum())
+            stats = {
+                "roulette_exact_trace": _summary(roulette, exact),
+                "roulette_hutchinson": _summary(hutch_roulette, exact),
+            }
+            row = {
+                "dim": dim,
+                "lipschitz": c,
+                "family": family,
+                "jacobian_norm": float(torch.linalg.matrix_norm(jac, ord=2)),
+                "exact_logdet": exact,
+                "roulette_p": p,
+                f"series{config.series_terms}_bias": truncated - exact,
+                "library_agreement": agreement,
+            }
+            for name, s in stats.items():
+                for key, value in s.items():
+                    row[f"{name}_{key}"] = value
+                    result.metrics[f"d{dim}/c{c}/{family}/{name}/{key}"] = value
+            bias_key = f"d{dim}/c{c}/{family}/series{config.series_terms}_bias"
+            result.metrics[bias_key] = truncated - exact
+            estimator_rows.append(row)
         progress.advance()
     result.tables["inverse_iterations"] = inverse_rows
     result.tables["logdet_estimators"] = estimator_rows
@@ -347,7 +354,9 @@ def run(config: Config, out_dir: Path, progress: Progress) -> Result:
         "Iterations count solver steps after the start x₀ = z until max|x + g(x) − z| ≤ tol "
         "over the whole batch. 'aligned' blocks have J_g ≈ −cQᵀDQ, the worst case of the "
         "fixed-point iteration (error ~ cᵏ); 'at-bound' blocks have random weights rescaled so "
-        "that the certified Lip(g) equals c, whose local contraction is milder. Roulette "
+        "that the certified Lip(g) equals c, whose local contraction is milder. The log-det "
+        "estimators are evaluated for both families at one point near 0 (jacobian_norm = "
+        "‖J_g‖₂ there: ≈ c for 'aligned'). Roulette "
         "estimators: N = 2 + Geometric(p), p = min(0.5, (1 − c²)/2) (finite variance); 'z' is "
         "the mean error divided by its standard error. Negative controls: a fixed-point "
         "inverse capped at 8 iterations must fail check_inverse at c ≥ 0.9."
@@ -401,8 +410,8 @@ def _estimator_figure(rows: list[dict[str, Any]]):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(7, 3.6))
-    labels = [f"d={r['dim']}, c={r['lipschitz']}" for r in rows]
+    fig, ax = plt.subplots(figsize=(10, 3.8))
+    labels = [f"{r['family']} d={r['dim']} c={r['lipschitz']}" for r in rows]
     xs = range(len(rows))
     for offset, name in ((-0.15, "roulette_exact_trace"), (0.15, "roulette_hutchinson")):
         means = [r[f"{name}_mean_error"] for r in rows]
