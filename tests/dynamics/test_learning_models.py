@@ -128,6 +128,7 @@ def test_negative_control_a_non_symmetric_shear_fails_the_check() -> None:
             Yoshida4(),
         ),
         (lambda: HamiltonianNN(2, width=8), ImplicitMidpoint()),
+        (lambda: HamiltonianNN(2, width=8, energy="quadratic+mlp"), ImplicitMidpoint()),
     ],
 )
 def test_flow_maps_of_hamiltonian_networks_are_symplectic(field, integrator) -> None:  # noqa: ANN001
@@ -203,6 +204,8 @@ def test_fit_rollout_trains_through_the_integrator() -> None:
 def test_errors_name_what_is_wrong() -> None:
     with pytest.raises(ConfigError, match="dim"):
         HamiltonianNN(0)
+    with pytest.raises(ConfigError, match="energy"):
+        HamiltonianNN(1, energy="cubic")
     with pytest.raises(ConfigError, match="kinetic"):
         SeparableHamiltonianNN(1, kinetic="cubic")
     with pytest.raises(ConfigError, match="update"):

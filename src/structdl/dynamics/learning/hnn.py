@@ -41,6 +41,8 @@ class HamiltonianNN(VectorField):
         dim: degrees of freedom ``d`` (``q`` and ``p`` are ``(batch, d)``).
         width: hidden width of the energy network.
         depth: hidden layers of the energy network.
+        energy: ``"mlp"`` (the network alone) or ``"quadratic+mlp"`` (``½ zᵀ M z`` with
+            ``M ≻ 0`` learned, plus the network: the energy keeps growing outside the data).
 
     Example:
         >>> import torch
@@ -53,11 +55,22 @@ class HamiltonianNN(VectorField):
     """
 
     kinds: ClassVar[frozenset[str]] = frozenset({"partitioned", "hamiltonian"})
+    ENERGY: ClassVar[tuple[str, ...]] = ("mlp", "quadratic+mlp")
 
-    def __init__(self, dim: int, width: int = 200, depth: int = 2) -> None:
+    def __init__(self, dim: int, width: int = 200, depth: int = 2, energy: str = "mlp") -> None:
         super().__init__()
         self.dim = positive_int(dim, "dim", "HamiltonianNN")
-        self.net = ScalarMLP(2 * dim, width, depth)
+        if energy not in self.ENERGY:
+            raise ConfigError(
+                f"HamiltonianNN: unknown energy {energy!r} — expected one of {list(self.ENERGY)}"
+                f" — received {energy!r} — pick one of those"
+            )
+        self.energy_kind = energy
+        self.net: nn.Module = (
+            ScalarMLP(2 * dim, width, depth)
+            if energy == "mlp"
+            else _QuadraticPlusNetwork(2 * dim, width, depth)
+        )
 
     def energy(self, q: Tensor, p: Tensor) -> Tensor:
         """``H_θ(q, p)``, shape ``(batch,)``."""
