@@ -143,6 +143,7 @@ def drift_section(
                 step()
                 if k % checkpoints == 0:
                     trace.append(_orth_defect(weight()))
+                    print(f"  n={n} {name} step {k}: {trace[-1]:.3g}", flush=True)
             rows.append(
                 {
                     "manifold": "Stiefel",
