@@ -42,7 +42,7 @@ class Config:
     """Settings of the conformal-optimisers experiment.
 
     ``quick()``: four problems (quadratic, Booth, quartic, matrix completion), a 3 × 3 grid,
-    1000 iterations. ``full()``: all six problems,
+    600 iterations. ``full()``: all six problems,
     a 5 × 4 grid, 5000 iterations.
 
     Attributes:
@@ -58,7 +58,7 @@ class Config:
     seed: int = 0
     problems: tuple[str, ...] = ("quadratic", "booth", "quartic", "matrix_completion")
     methods: tuple[str, ...] = METHODS
-    max_iters: int = 1000
+    max_iters: int = 600
     tol: float = 1e-8
     lr_grid: int = 3
     momentum_grid: int = 3
