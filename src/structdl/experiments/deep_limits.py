@@ -10,8 +10,10 @@ b_k)`` of width 4 and ``T = 2``, objective ``MSE + α·Σ‖θ_{k+1} − θ_k‖
 (discrete H¹ seminorm and weight decay, :mod:`structdl.control.multilevel`). Every depth starts
 from the SAME continuous control (a random 4-layer network prolongated to ``K`` layers), so the
 initial ``θ_K(t)`` are discretisations of one ``θ₀(t)``. The distance between levels is
-``‖θ_K − θ_{2K}‖_{L²(0,T)}``. Multilevel: ``K = 8 → 16 → 32 → 64`` with a quarter of the
-scratch budget at each level, against ``K = 64`` trained from scratch for the full budget.
+``‖θ_K − θ_{2K}‖_{L²(0,T)}``; the deep-limit runs use gradient descent in the ``L²(0,T)``
+metric (the same continuum gradient flow at every depth). Multilevel (Adam):
+``K = 8 → 16 → 32 → 64`` with a quarter of the scratch budget at each level, against ``K = 64``
+trained from scratch for the full budget.
 """
 
 from __future__ import annotations
@@ -40,7 +42,13 @@ class Config:
         seed: base seed (seed + i for the i-th repetition of the multilevel study).
         seeds: repetitions of the multilevel study.
         depths: depths of the deep-limit study (each a double of the previous one).
-        epochs: Adam epochs of each depth in the deep-limit study and of the scratch run.
+        epochs: Adam epochs of the K = 64 scratch run (multilevel study).
+        limit_epochs: epochs of each depth in the deep-limit study.
+        eta: step of the L²(0,T) gradient descent of the deep-limit study: every θ_k moves
+            by ``eta/h · ∂J/∂θ_k``, the explicit Euler discretisation of the continuum
+            gradient flow ``θ̇(t) = −∇_{L²}J``, the same flow at every depth (stable while
+            ``eta < h²/(4α)``). Adam normalises each coordinate and is not such a
+            discretisation: measured with it, the level distances grew again beyond K = 32.
         level_epochs: epochs at each level of the multilevel run (8, 16, 32, 64).
         alpha: weight of the H¹ seminorm; beta: weight of the weight decay.
         lr: Adam learning rate.
@@ -50,6 +58,8 @@ class Config:
     seeds: int = 1
     depths: tuple[int, ...] = (4, 8, 16, 32)
     epochs: int = 300
+    limit_epochs: int = 400
+    eta: float = 0.02
     level_epochs: tuple[int, ...] = (75, 38, 19, 18)
     alpha: float = 1e-3
     beta: float = 1e-4
@@ -66,12 +76,22 @@ class Config:
     def full(cls) -> Config:
         """Depths 4…128 and three seeds of the multilevel study."""
         return cls(
-            seeds=3, depths=(4, 8, 16, 32, 64, 128), epochs=600, level_epochs=(150, 75, 38, 37)
+            seeds=3,
+            depths=(4, 8, 16, 32, 64, 128),
+            epochs=600,
+            limit_epochs=600,
+            level_epochs=(150, 75, 38, 37),
         )
 
     def validate(self) -> None:
         """Raise :class:`ConfigError` for bad depths or weights."""
-        require_ints([("seeds", self.seeds, 1), ("epochs", self.epochs, 1)])
+        require_ints(
+            [
+                ("seeds", self.seeds, 1),
+                ("epochs", self.epochs, 1),
+                ("limit_epochs", self.limit_epochs, 1),
+            ]
+        )
         require_ints([(f"depth {d}", d, 4) for d in self.depths])
         require_ints([("level epochs", e, 1) for e in self.level_epochs])
         if len(self.level_epochs) != 4:
@@ -81,8 +101,8 @@ class Config:
         for a, b in zip(self.depths[:-1], self.depths[1:], strict=True):
             if b != 2 * a:
                 raise ConfigError(f"depths must double at each level, got {self.depths}")
-        if not (self.alpha >= 0 and self.beta >= 0 and self.lr > 0):
-            raise ConfigError("alpha and beta must be ≥ 0 and lr > 0")
+        if not (self.alpha >= 0 and self.beta >= 0 and self.lr > 0 and self.eta > 0):
+            raise ConfigError("alpha and beta must be ≥ 0, lr and eta > 0")
 
 
 def _data():  # noqa: ANN202
@@ -110,8 +130,12 @@ def _objective(config: Config, net, x, y):  # noqa: ANN001, ANN202
     )
 
 
-def _train(config: Config, net, epochs: int, x, y) -> list[float]:  # noqa: ANN001
-    optimiser = torch.optim.Adam(net.parameters(), lr=config.lr)
+def _train(config: Config, net, epochs: int, x, y, *, l2: bool = False) -> list[float]:  # noqa: ANN001
+    """Adam, or (``l2``) gradient descent in the L²(0,T) metric: step ``eta/h``."""
+    if l2:
+        optimiser = torch.optim.SGD(net.parameters(), lr=config.eta * net.steps / net.T)
+    else:
+        optimiser = torch.optim.Adam(net.parameters(), lr=config.lr)
     losses = []
     for _ in range(epochs):
         optimiser.zero_grad()
@@ -137,7 +161,7 @@ def run(config: Config, out_dir: Path, progress: Progress) -> Result:
     for depth in config.depths:
         progress.describe(f"deep limit K={depth}")
         net = prolongate(_base(config, config.seed), depth)
-        losses = _train(config, net, config.epochs, x, y)
+        losses = _train(config, net, config.limit_epochs, x, y, l2=True)
         trained[depth] = (net, losses[-1])
         progress.advance()
     distances = [
