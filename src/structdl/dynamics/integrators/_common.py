@@ -98,6 +98,16 @@ def solver_options(who: str, max_iter: object, tol: object) -> tuple[int, float 
     return max_iter, (None if tol is None else float(tol))
 
 
+def _readable_diff(a: State, b: State) -> tuple[float | None, float]:
+    """:func:`state_diff_max`, or ``(None, 0)`` where values cannot be read (vmap, compile)."""
+    if torch.compiler.is_compiling():
+        return None, 0.0
+    try:
+        return state_diff_max(a, b)
+    except RuntimeError:
+        return None, 0.0
+
+
 def fixed_point(
     update: Callable[[State], State],
     start: State,
@@ -118,6 +128,10 @@ def fixed_point(
 
     Autograd flows through the iterations, so the derivative of the result converges together with
     the value (the derivative of a contraction iteration is itself a contraction iteration).
+
+    Inside ``torch.func`` transforms (``vmap``) and ``torch.compile`` the increments cannot be
+    read: there the iteration runs ``max_iter`` times without a stopping test (a converged
+    fixed point stays put, so the result agrees with the stopped solve to round-off).
     """
     x = start
     previous = float("inf")
@@ -125,8 +139,10 @@ def fixed_point(
     round_off = 256.0 * torch.finfo(state_dtype(start)).eps
     for _ in range(max_iter):
         new = update(x)
-        diff, scale = state_diff_max(new, x)
+        diff, scale = _readable_diff(new, x)
         x = new
+        if diff is None:  # values cannot be read: iterate without a stopping test
+            continue
         if not diff == diff or diff == float("inf"):
             break
         bar = tol * (1.0 + scale)
@@ -134,6 +150,8 @@ def fixed_point(
         if diff <= bar or stalled:
             return x
         previous = diff
+    if diff is None:
+        return x
     raise ConvergenceError(
         f"{who}: the implicit solve did not converge — expected an increment below {tol:.1e} "
         f"within {max_iter} fixed-point iterations — received a last increment of {diff:.3e} at "

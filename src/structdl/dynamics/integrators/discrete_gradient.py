@@ -78,6 +78,17 @@ def _energy_claims(exact: Condition) -> tuple[Claim, ...]:
     )
 
 
+def _any(mask: Tensor) -> bool:
+    """``mask.any()``, or ``True`` where values cannot be read (vmap, compile): the caller then
+    takes the branch that is correct either way."""
+    if torch.compiler.is_compiling():
+        return True
+    try:
+        return bool(mask.any())
+    except RuntimeError:
+        return True
+
+
 def _format_bytes(count: int) -> str:
     """``count`` bytes in the largest binary unit that keeps the number ≥ 1 (e.g. 7.28 TiB)."""
     value = float(count)
@@ -265,7 +276,7 @@ class ItohAbe(_DiscreteGradient):
         small = incr.detach().abs() < delta
         safe_incr = torch.where(small, torch.ones_like(incr), incr)
         quotient = (energies[1:] - energies[:-1]).T / safe_incr
-        if bool(small.any()):
+        if _any(small):
             # Central difference at the coordinate's midpoint, other coordinates as in w_{i-1}.
             eye = torch.eye(n, dtype=z0.dtype, device=z0.device)
             mid = points[:-1] + 0.5 * eye.unsqueeze(1) * incr.unsqueeze(0)  # (n, B, n)
