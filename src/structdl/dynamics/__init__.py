@@ -7,7 +7,7 @@ is discretised (:mod:`.integrators`); :class:`ODENet` stacks integrator steps in
 
 from __future__ import annotations
 
-from . import _checks  # noqa: F401  (registers the default-object structure checks)
+from . import _checks, learning  # noqa: F401  (_checks registers the structure checks)
 from ._activations import ACTIVATIONS, Activation, get_activation, leaky_relu
 from ._base import FIELD_KINDS, Integrator, State, VectorField
 from .fields import (
@@ -45,8 +45,6 @@ from .network import ODENet
 from .physics import HarmonicOscillator, HenonHeiles, Kepler, Pendulum
 from .rnn import AntisymmetricRNNCell
 from .tableau import ButcherTableau
-
-from . import learning  # noqa: E402,I001  (last: it builds on the names above)
 
 __all__ = [
     "ACTIVATIONS",
