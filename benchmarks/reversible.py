@@ -106,19 +106,28 @@ def _momentum_function(kind: str, width: int) -> nn.Module:
     )
 
 
-def _sides(kind: str, depth: int, width: int) -> dict[str, Callable[[torch.Tensor], torch.Tensor]]:
-    """Each side: a function x -> output, built on its own copy of the same initial pairs."""
+def _sides(
+    kind: str, depth: int, width: int
+) -> tuple[dict[str, nn.Module], dict[str, list[nn.Module]]]:
+    """Each side (x -> output) on its own copy of the same initial ``(F, G)`` pairs.
+
+    Also returns, per side, its ``F₁, G₁, F₂, G₂, …`` modules in that order, so that
+    gradients and BatchNorm buffers are compared in one canonical order whatever order a
+    library registers its submodules in (memcnn registers ``Gm`` before ``Fm``).
+    """
     make = _mlp_pair if kind == "mlp" else _conv_pair
     pairs = [make(width) for _ in range(depth)]
+    sides: dict[str, nn.Module] = {}
+    order: dict[str, list[nn.Module]] = {}
 
-    def fresh() -> list[tuple[nn.Module, nn.Module]]:
-        return copy.deepcopy(pairs)
+    def fresh(name: str) -> list[tuple[nn.Module, nn.Module]]:
+        copied = copy.deepcopy(pairs)
+        order[name] = [m for pair in copied for m in pair]
+        return copied
 
-    sides: dict[str, Any] = {}
-    plain = Compose([RevNetBlock(f, g) for f, g in fresh()])
-    sides["plain"] = plain
-    sides["ours"] = ReversibleSequential(*[RevNetBlock(f, g) for f, g in fresh()])
-    chain = nn.Sequential(*[RevNetBlock(f, g) for f, g in fresh()])
+    sides["plain"] = Compose([RevNetBlock(f, g) for f, g in fresh("plain")])
+    sides["ours"] = ReversibleSequential(*[RevNetBlock(f, g) for f, g in fresh("ours")])
+    chain = nn.Sequential(*[RevNetBlock(f, g) for f, g in fresh("checkpoint")])
     segments = max(1, round(math.sqrt(depth)))
     from torch.utils.checkpoint import checkpoint_sequential
 
@@ -130,17 +139,18 @@ def _sides(kind: str, depth: int, width: int) -> dict[str, Callable[[torch.Tenso
             memcnn.InvertibleModuleWrapper(
                 fn=memcnn.AdditiveCoupling(Fm=f, Gm=g), keep_input=False, keep_input_inverse=False
             )
-            for f, g in fresh()
+            for f, g in fresh("memcnn")
         ]
         sides["memcnn"] = nn.Sequential(*blocks)
     if revlib is not None:
-        modules = [m for f, g in fresh() for m in (f, g)]
+        modules = [m for f, g in fresh("revlib") for m in (f, g)]
         sides["revlib"] = revlib.ReversibleSequential(*modules, split_dim=1)
     if momentumnet is not None:
         torch.manual_seed(1)
         functions = [_momentum_function(kind, width) for _ in range(depth)]
         sides["momentumnet"] = momentumnet.MomentumNet(functions, gamma=0.9, use_backprop=False)
-    return sides
+        order["momentumnet"] = functions
+    return sides, order
 
 
 class _Wrapped(nn.Module):
@@ -198,19 +208,21 @@ def _rss_delta(net: nn.Module, shape: tuple[int, ...], seed: int) -> int:
     return after - before
 
 
-def _gradients(net: nn.Module, shape: tuple[int, ...], seed: int) -> torch.Tensor:
+def _gradients(
+    net: nn.Module, modules: list[nn.Module], shape: tuple[int, ...], seed: int
+) -> torch.Tensor:
     for p in net.parameters():
         p.grad = None
     x = _input(shape, seed)
-    keep = x.detach().clone()
-    x = keep.clone().requires_grad_(True)
     net(x).square().mean().backward()
-    grads = [p.grad.flatten() for p in net.parameters() if p.grad is not None]
+    grads = [p.grad.flatten() for m in modules for p in m.parameters() if p.grad is not None]
     return torch.cat(grads)
 
 
-def _bn_stats(net: nn.Module) -> torch.Tensor:
-    values = [b.flatten().double() for name, b in net.named_buffers() if "running" in name]
+def _bn_stats(modules: list[nn.Module]) -> torch.Tensor:
+    values = [
+        b.flatten().double() for m in modules for name, b in m.named_buffers() if "running" in name
+    ]
     return torch.cat(values) if values else torch.zeros(0)
 
 
@@ -221,22 +233,22 @@ def bench(kind: str, depth: int, args: Any) -> dict[str, Any]:
     if args.quick and kind == "conv":
         shape = (8, width, 16, 16)
     torch.manual_seed(args.seed)
-    sides = _sides(kind, depth, width)
+    sides, _ = _sides(kind, depth, width)
     report: dict[str, Any] = {"kind": kind, "depth": depth, "shape": list(shape)}
 
     # Gradients and BatchNorm statistics after one step from the same weights (fresh sides).
     torch.manual_seed(args.seed)
-    fresh = _sides(kind, depth, width)
-    reference = _gradients(fresh["plain"], shape, args.seed)
-    plain_stats = _bn_stats(fresh["plain"])
+    fresh, order = _sides(kind, depth, width)
+    reference = _gradients(fresh["plain"], order["plain"], shape, args.seed)
+    plain_stats = _bn_stats(order["plain"])
     agreement = {}
     for name, net in fresh.items():
         if name in ("plain", "momentumnet"):
             continue
-        grads = _gradients(net, shape, args.seed)
+        grads = _gradients(net, order[name], shape, args.seed)
         entry = {"grad_rel_error": float((grads - reference).abs().max() / reference.abs().max())}
         if plain_stats.numel():
-            stats = _bn_stats(net)
+            stats = _bn_stats(order[name])
             entry["bn_stats_max_diff"] = float((stats - plain_stats).abs().max())
         agreement[name] = entry
     report["agreement_with_plain"] = agreement
@@ -300,9 +312,9 @@ def main() -> None:
     parser.add_argument("--depth-conv", type=int, default=None, help="blocks of the conv net")
     parser.add_argument("--batch-mlp", type=int, default=1024, help="batch of the MLP")
     args = parser.parse_args()
-    args.rounds = args.rounds or (5 if args.quick else 20)
+    args.rounds = args.rounds or (5 if args.quick else 15)
     depth_mlp = args.depth_mlp or (16 if args.quick else 128)
-    depth_conv = args.depth_conv or (4 if args.quick else 16)
+    depth_conv = args.depth_conv or (4 if args.quick else 8)
     torch.set_num_threads(args.threads)
     payload: dict[str, Any] = {
         "environment": environment(PEERS, args.threads, "float32"),
