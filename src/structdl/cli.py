@@ -45,7 +45,7 @@ MAX_SEED = 2**64 - 1  # the range torch.manual_seed accepts
 _EXTRA_MODULES = {"matplotlib": "matplotlib", "sklearn": "scikit-learn", "rich": "rich"}
 _EXTRA_INSTALL = "pip install 'structdl[experiments]'"
 
-# Subpackages whose import registers structure checks in structdl.structure.catalogue.
+# Subpackages whose import registers structure checks in structdl.structure.check_registry.
 _CHECK_PACKAGES = (
     "structdl.structure",
     "structdl.dynamics",
@@ -459,15 +459,15 @@ def _collect_checks() -> dict[str, Callable[[], Any]]:
     a broken install cannot pass ``structdl check`` silently.
     """
     checks: dict[str, Callable[[], Any]] = {}
-    for module in (*_CHECK_PACKAGES, "structdl.structure.catalogue"):
+    for module in (*_CHECK_PACKAGES, "structdl.structure.check_registry"):
         try:
             importlib.import_module(module)
         except ModuleNotFoundError as error:
-            if error.name != module or module.endswith("catalogue"):
+            if error.name != module or module.endswith("check_registry"):
                 checks[f"import {module}"] = _failing_import(module, error)
         except Exception as error:
             checks[f"import {module}"] = _failing_import(module, error)
-    catalogue = sys.modules.get("structdl.structure.catalogue")
+    catalogue = sys.modules.get("structdl.structure.check_registry")
     if catalogue is not None:
         checks.update(catalogue.all_checks())
     return checks

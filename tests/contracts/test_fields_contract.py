@@ -2,7 +2,7 @@
 
 Adding a field to ``structdl.dynamics.__all__`` without a factory here fails
 :func:`test_every_exported_field_has_a_factory`, so a new field is tested the day it is exported
-(STYLE habit 9). The contract: the output has the state's structure and shape, the dtype is
+The contract: the output has the state's structure and shape, the dtype is
 preserved (float32 and float64), gradients reach every parameter, and the declared ``kinds`` are
 valid and backed by the methods each kind promises.
 """

@@ -167,7 +167,7 @@ def test_antisymmetric_rejects_bad_gamma(gamma: object) -> None:
 @pytest.mark.parametrize(
     "factory", [lambda: SeparableHamiltonian(3, width=5), lambda: SecondOrder(3, width=4)]
 )
-def test_partial_gradients_match_autograd_of_energy(factory) -> None:  # noqa: ANN001
+def test_partial_gradients_match_autograd_of_energy(factory) -> None:
     field = factory().double()
     q, p = _rand(6, 3).requires_grad_(True), _rand(6, 3).requires_grad_(True)
     gq, gp = torch.autograd.grad(field.energy(q, p).sum(), (q, p))
@@ -185,7 +185,7 @@ def test_second_order_kinetic_energy_is_half_square() -> None:
     assert torch.equal(field.grad_p(0.0, p), p)
 
 
-def _flat_jacobian(field, dim: int) -> torch.Tensor:  # noqa: ANN001
+def _flat_jacobian(field, dim: int) -> torch.Tensor:
     z = _rand(2 * dim)
 
     def flat(v: torch.Tensor) -> torch.Tensor:
@@ -226,7 +226,7 @@ def test_energy_is_conserved_by_an_accurate_solve() -> None:
 # -- ridge shears -------------------------------------------------------------------------------
 
 
-def _divergence(field, y: torch.Tensor) -> torch.Tensor:  # noqa: ANN001
+def _divergence(field, y: torch.Tensor) -> torch.Tensor:
     return torch.stack([jacrev(lambda v: field(0.0, v[None])[0])(p).trace() for p in y]).detach()
 
 
@@ -312,7 +312,7 @@ def test_lie_field_act_rejects_non_matrices() -> None:
         (Residual(3), torch.tensor(1.0), "wrong shape"),
     ],
 )
-def test_fields_reject_bad_states(field, state, match: str) -> None:  # noqa: ANN001
+def test_fields_reject_bad_states(field, state, match: str) -> None:
     with pytest.raises((ShapeError, NonFiniteError), match=match):
         field(0.0, state)
 

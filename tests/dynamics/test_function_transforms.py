@@ -76,7 +76,7 @@ def _input(net: ODENet) -> object:
     return torch.nn.functional.normalize(x, dim=1) if "lie" in field.kinds else x
 
 
-def _flat_net(net: ODENet, like: object):  # noqa: ANN202
+def _flat_net(net: ODENet, like: object):
     """``net`` as a map of one flat vector (a pair state is concatenated)."""
     if isinstance(like, tuple):
         d = like[0].shape[1]

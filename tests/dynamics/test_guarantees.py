@@ -59,11 +59,11 @@ def _seed() -> None:
     torch.manual_seed(0)
 
 
-def _euler_map(field, h: float):  # noqa: ANN001, ANN202
+def _euler_map(field, h: float):
     return lambda y: Euler().step(field, 0.0, y, h)
 
 
-def _pair_map(integrator, field, h: float):  # noqa: ANN001, ANN202
+def _pair_map(integrator, field, h: float):
     d = field.dim
 
     def step(z: torch.Tensor) -> torch.Tensor:
@@ -72,7 +72,7 @@ def _pair_map(integrator, field, h: float):  # noqa: ANN001, ANN202
     return step
 
 
-# -- non-expansive gradient-flow steps (METHODS §3.1, E2a) -----------------------------------
+# -- non-expansive gradient-flow steps -----------------------------------
 
 
 @pytest.mark.parametrize(
@@ -126,11 +126,11 @@ def test_no_nonexpansive_claim_off_gradient_fields() -> None:
     assert NonExpansive(1.0) not in guarantees(Residual(3), Euler(), 1e-4)
 
 
-# -- symplecticity and volume (METHODS §3.2, §4, E4) ------------------------------------------
+# -- symplecticity and volume ------------------------------------------
 
 
 @pytest.mark.parametrize("integrator", [SymplecticEuler(), StormerVerlet(), ImplicitMidpoint()])
-def test_symplectic_methods_on_hamiltonian_fields(integrator) -> None:  # noqa: ANN001
+def test_symplectic_methods_on_hamiltonian_fields(integrator) -> None:
     field = SeparableHamiltonian(2, width=3).double()
     claims = guarantees(field, integrator, 0.3)
     assert {Symplectic(), VolumePreserving(), Invertible()} <= claims
@@ -163,11 +163,11 @@ def test_two_stream_field_is_never_claimed_symplectic() -> None:
         guarantees(field, StormerVerlet(), 0.3)
 
 
-# -- splitting of shears (METHODS §3.3, §5) --------------------------------------------------
+# -- splitting of shears --------------------------------------------------
 
 
 @pytest.mark.parametrize("integrator", [LieTrotter(), Strang()])
-def test_splitting_of_ridge_shears_preserves_volume(integrator) -> None:  # noqa: ANN001
+def test_splitting_of_ridge_shears_preserves_volume(integrator) -> None:
     field = RidgeShearSum(3, n_ridges=4).double()
     claims = guarantees(field, integrator, 0.9)
     assert {VolumePreserving(), Invertible()} <= claims
@@ -189,7 +189,7 @@ def test_strang_of_kick_drift_is_symplectic() -> None:
 
 
 @pytest.mark.parametrize("integrator", [LieTrotter(), Strang(), ImplicitMidpoint()])
-def test_hamiltonian_ridge_layers_are_symplectic(integrator) -> None:  # noqa: ANN001
+def test_hamiltonian_ridge_layers_are_symplectic(integrator) -> None:
     field = HamiltonianRidge(2, n_ridges=3).double()
     assert {Symplectic(), VolumePreserving(), Invertible()} <= guarantees(field, integrator, 0.4)
     z = torch.randn(6, 4, dtype=F64)
@@ -210,7 +210,7 @@ def test_symmetric_methods_are_reversible_and_symplectic_euler_is_not() -> None:
     field = SeparableHamiltonian(2, width=3).double()
     z = torch.randn(6, 4, dtype=F64)
 
-    def as_step(integrator):  # noqa: ANN001, ANN202
+    def as_step(integrator):
         return lambda y, h: _pair_map(integrator, field, h)(y)
 
     assert Reversible() in guarantees(field, StormerVerlet(), 0.3)

@@ -46,7 +46,7 @@ from structdl.structure import (
 F64 = torch.float64
 
 
-def _pair_map(integrator, field, h):  # noqa: ANN001, ANN202
+def _pair_map(integrator, field, h):
     def step(z: torch.Tensor) -> torch.Tensor:
         d = z.shape[1] // 2
         return torch.cat(integrator.step(field, 0.0, (z[:, :d], z[:, d:]), h), dim=1)
@@ -129,7 +129,7 @@ def test_check_lipschitz_finds_the_worst_ratio_of_a_tanh_gradient_flow() -> None
     ],
     ids=["euler-h1e300", "verlet-kepler-q0"],
 )
-def test_step_refuses_a_non_finite_result(integrator, field, y, h) -> None:  # noqa: ANN001
+def test_step_refuses_a_non_finite_result(integrator, field, y, h) -> None:
     with pytest.raises(NonFiniteError, match="NaN or infinite"):
         integrator.step(field, 0.0, y, h)
 

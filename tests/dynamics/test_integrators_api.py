@@ -220,7 +220,7 @@ def test_implicit_solve_that_cannot_converge_raises_convergence_error() -> None:
         (lambda: SplitField([Pendulum()]), "at least two"),
     ],
 )
-def test_bad_options_raise_config_error(build, match: str) -> None:  # noqa: ANN001
+def test_bad_options_raise_config_error(build, match: str) -> None:
     with pytest.raises(ConfigError, match=match):
         build()
 

@@ -174,7 +174,7 @@ def test_phase_embedding_and_readouts() -> None:
 
 @pytest.mark.parametrize("integrator", [SymplecticEuler(), StormerVerlet()])
 @pytest.mark.parametrize("embed", ["phase", "phase_linear"])
-def test_inverse_round_trip_is_exact(integrator, embed: str) -> None:  # noqa: ANN001
+def test_inverse_round_trip_is_exact(integrator, embed: str) -> None:
     fields = [SeparableHamiltonian(3, width=5) for _ in range(6)]
     net = ODENet(fields, integrator, T=3.0, embed=embed).double()
     if embed == "phase_linear":
@@ -236,11 +236,11 @@ def test_incompatible_pair_fails_before_any_computation() -> None:
     calls = []
 
     class Spy(LieAlgebraField):
-        def evaluate(self, t, y):  # noqa: ANN001, ANN202
+        def evaluate(self, t, y):
             calls.append(1)
             return super().evaluate(t, y)
 
-        def xi(self, t, y):  # noqa: ANN001, ANN202
+        def xi(self, t, y):
             calls.append(1)
             return super().xi(t, y)
 
@@ -303,7 +303,7 @@ def test_bad_fields_and_integrators() -> None:
         ((torch.zeros(4, 2), torch.zeros(4, 2)), "expected a single tensor"),
     ],
 )
-def test_bad_inputs_raise_shape_errors(x, match: str) -> None:  # noqa: ANN001
+def test_bad_inputs_raise_shape_errors(x, match: str) -> None:
     net = ODENet(GradientFlow(2), Euler(), steps=2)
     with pytest.raises((ShapeError, NonFiniteError), match=match):
         net(x)

@@ -30,7 +30,7 @@ HAMILTONIANS = [
 
 
 @pytest.mark.parametrize("field", HAMILTONIANS, ids=lambda f: type(f).__name__)
-def test_gradients_match_autograd_of_the_energy(field) -> None:  # noqa: ANN001
+def test_gradients_match_autograd_of_the_energy(field) -> None:
     g = torch.Generator().manual_seed(0)
     q = torch.randn(5, field.dim, generator=g, dtype=F64) * 0.5 + 0.8  # away from Kepler's pole
     p = torch.randn(5, field.dim, generator=g, dtype=F64, requires_grad=True)
@@ -133,6 +133,6 @@ def test_lie_fields_are_tangent_to_the_sphere() -> None:
         (lambda: HenonHeiles()(0.0, (torch.ones(1, 3), torch.ones(1, 3))), ShapeError, "degrees"),
     ],
 )
-def test_bad_configuration_raises(build, error: type[Exception], match: str) -> None:  # noqa: ANN001
+def test_bad_configuration_raises(build, error: type[Exception], match: str) -> None:
     with pytest.raises(error, match=match):
         build()

@@ -107,7 +107,7 @@ def test_contractivity_radius_is_derived() -> None:
     assert euler.contractivity_radius == 1.0
     assert heun.contractivity_radius == 1.0
     assert ssp_rk3.contractivity_radius == 1.0
-    assert rk4.contractivity_radius == 0.0  # METHODS §3.1: do not assume r = 1 for RK4
+    assert rk4.contractivity_radius == 0.0  # do not assume r = 1 for RK4
     assert midpoint.contractivity_radius == 0.0
     assert gauss2.contractivity_radius == 2.0  # θ-method with θ = 1/2: R = 1/(1 − θ)
     backward_euler = ButcherTableau([[1.0]], [1.0], [1.0], name="backward_euler")

@@ -76,7 +76,7 @@ def _tensor_net(integrator: Integrator, *, per_layer: bool, **kwargs: object) ->
     ids=lambda i: i.name,
 )
 @pytest.mark.parametrize("layers", ["shared", "per_layer"])
-def test_tensor_states_match_public_steps_bit_for_bit(integrator, layers: str) -> None:  # noqa: ANN001
+def test_tensor_states_match_public_steps_bit_for_bit(integrator, layers: str) -> None:
     net = _tensor_net(integrator, per_layer=layers == "per_layer", T=0.7)
     x = torch.randn(6, 3)
     _assert_bitwise(net(x), _manual(net, x))
@@ -95,7 +95,7 @@ def test_tensor_states_match_public_steps_bit_for_bit(integrator, layers: str) -
     ],
     ids=lambda v: getattr(v, "name", None),
 )
-def test_partitioned_states_match_public_steps_bit_for_bit(field, integrator) -> None:  # noqa: ANN001
+def test_partitioned_states_match_public_steps_bit_for_bit(field, integrator) -> None:
     net = ODENet(field, integrator, steps=3, T=0.9)
     x = (torch.randn(5, 3), torch.randn(5, 3))
     _assert_bitwise(net(x), _manual(net, x))

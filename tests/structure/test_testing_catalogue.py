@@ -36,7 +36,7 @@ from structdl.structure import (
     assert_preserves,
     register_check,
 )
-from structdl.structure import catalogue as catalogue_module
+from structdl.structure import check_registry as catalogue_module
 
 DTYPES = [torch.float32, torch.float64]
 

@@ -7,7 +7,7 @@ is discretised (:mod:`.integrators`); :class:`ODENet` stacks integrator steps in
 
 from __future__ import annotations
 
-from . import _checks, learning  # noqa: F401  (_checks registers the structure checks)
+from . import _selfchecks, learning  # noqa: F401  (_selfchecks registers structure checks)
 from ._activations import ACTIVATIONS, Activation, get_activation, leaky_relu
 from ._base import FIELD_KINDS, Integrator, State, VectorField
 from .fields import (

@@ -3,7 +3,7 @@
 A structured vector field needs more of its activation ``σ`` than its values: a gradient flow
 ``f = −Aᵀσ(Ax + b)`` is ``−∇V`` with ``V = 1ᵀγ(Ax + b)`` only when ``σ = γ'`` for a convex
 ``γ`` (so ``σ`` is non-decreasing), and its non-expansive step-size bound ``h ≤ 2/(L‖A‖²)``
-needs the slope bound ``0 ≤ σ' ≤ L`` (METHODS §2.1, §3.1). An :class:`Activation` carries all
+needs the slope bound ``0 ≤ σ' ≤ L``. An :class:`Activation` carries all
 three: ``σ``, ``γ`` and ``L``.
 
 ==============  ==================================  =====

@@ -13,7 +13,7 @@ from contextlib import contextmanager
 
 import torch
 
-from ..structure.catalogue import register_check
+from ..structure.check_registry import register_check
 from ..structure.checks import (
     check_inverse,
     check_lipschitz,

@@ -1,5 +1,6 @@
 """AntisymmetricRNN (Chang, Chen, Haber, Chi, ICLR 2019): a recurrent cell that is a forward-Euler
-step of the antisymmetric field ``h' = tanh((W − Wᵀ − γI)h + Vx_t + b)`` (METHODS §2.2)."""
+step of the antisymmetric field ``h' = tanh((W − Wᵀ − γI)h + Vx_t + b)``
+(see docs/methods/dynamics.md)."""
 
 from __future__ import annotations
 

@@ -9,8 +9,8 @@ declares; :func:`register_check` / :func:`all_checks` hold the checks ``structdl
 
 from __future__ import annotations
 
-from . import _checks  # noqa: F401  (registers the checkers' self-tests for `structdl check`)
-from .catalogue import all_checks, register_check
+from . import _checker_selftests  # noqa: F401  (registers the checkers' self-tests)
+from .check_registry import all_checks, register_check
 from .checks import (
     assert_conformal_step,
     assert_energy,

@@ -13,7 +13,7 @@ import math
 import torch
 from torch import Tensor
 
-from .catalogue import register_check
+from .check_registry import register_check
 from .checks import (
     check_energy,
     check_equivariance,

@@ -1,7 +1,7 @@
 """Registry of named structure checks that ``structdl check`` runs.
 
-Each subpackage registers checks of its default objects in a private ``_checks.py`` imported by
-its ``__init__``::
+Each subpackage registers checks of its default objects in a private module imported by its
+``__init__`` (``dynamics/_selfchecks.py``, ``structure/_checker_selftests.py``, …)::
 
     @register_check("dynamics.stormer_verlet_symplectic")
     def _verlet_is_symplectic() -> CheckResult:

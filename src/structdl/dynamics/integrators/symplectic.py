@@ -31,11 +31,11 @@ _SEPARABLE = frozenset({"partitioned", "hamiltonian", "separable"})
 _Grads = tuple[Gradient, Gradient]
 
 
-def _kick(grads: _Grads, t: float | Tensor, q: Tensor, p: Tensor, tau: float | Tensor):  # noqa: ANN202
+def _kick(grads: _Grads, t: float | Tensor, q: Tensor, p: Tensor, tau: float | Tensor):
     return q, p - tau * grads[0](t, q)
 
 
-def _drift(grads: _Grads, t: float | Tensor, q: Tensor, p: Tensor, tau: float | Tensor):  # noqa: ANN202
+def _drift(grads: _Grads, t: float | Tensor, q: Tensor, p: Tensor, tau: float | Tensor):
     return q + tau * grads[1](t, p), p
 
 
