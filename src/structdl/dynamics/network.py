@@ -330,7 +330,12 @@ class ODENet(nn.Module):
             NonFiniteError: a NaN/inf input, or a non-finite ``z_K`` from a finite input.
             StepSizeError: a non-finite or zero step size (learned, or from ``step_rule``).
         """
-        h = self._validated_steps(self.step_sizes())
+        if self.step_logits is None and self.step_rule is None:
+            # Fixed steps are T/K exactly, as Python floats: no tensor to build and read back.
+            h: Sequence[float] | Sequence[Tensor] = [self.T / self.steps] * self.steps
+            self._check_step_values(h[:1])  # all equal: one check (T/K may underflow)
+        else:
+            h = self._validated_steps(self.step_sizes())
         z = self._embed(x)  # type: ignore[arg-type]
         if self.embed is None:
             for part in z if isinstance(z, tuple) else (z,):

@@ -39,15 +39,21 @@ def field_evaluator(field: VectorField) -> Evaluator:
     validating the state again); a field that overrides ``forward`` itself is called instead,
     so that its own code runs.
     """
-    if type(field).forward is not _field_forward(field):
-        return field
-    return field.evaluate
+    cls = type(field)
+    own = _OWN_FORWARD.get(cls)
+    if own is None:
+        own = _OWN_FORWARD[cls] = cls.forward is not _forward_beside_evaluate(cls)
+    return field if own else field.evaluate
 
 
-def _field_forward(field: VectorField) -> object:
-    """The ``forward`` that belongs with the field's ``evaluate`` (where both are inherited)."""
-    owner = next((cls for cls in type(field).__mro__ if "evaluate" in vars(cls)), VectorField)
-    return owner.forward if owner is not VectorField else type(field).forward
+#: Per field class: whether its ``forward`` overrides the one that belongs with its ``evaluate``.
+_OWN_FORWARD: dict[type, bool] = {}
+
+
+def _forward_beside_evaluate(cls: type) -> object:
+    """The ``forward`` of the class that defines ``cls``'s ``evaluate`` (where both inherit)."""
+    owner = next((c for c in cls.__mro__ if "evaluate" in vars(c)), VectorField)
+    return owner.forward if owner is not VectorField else cls.forward
 
 
 def separable_gradients(field: VectorField) -> tuple[Gradient, Gradient]:
