@@ -4,7 +4,10 @@ Every map here is a :class:`Bijection`: ``forward_and_logdet``, ``inverse_and_lo
 inverse as an object, ``.inv``. A flow maps data to the base distribution, ``z = f(x)``.
 """
 
-from . import _flow_checks  # noqa: F401  (registers the flow checks for `structdl check`)
+from . import (
+    _flow_checks,  # noqa: F401  (registers the flow checks for `structdl check`)
+    _memory_checks,  # noqa: F401  (i-ResNet, reversible and ODE-bijection checks)
+)
 from .actnorm import ActNorm
 from .autoregressive import MADE, MaskedAutoregressive
 from .base import Bijection, Compose, Inverse
