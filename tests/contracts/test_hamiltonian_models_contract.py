@@ -54,8 +54,10 @@ EXAMPLES: dict[str, Callable[[], tuple[nn.Module, int]]] = {
         1,
     ),
     "ScalarMLP": lambda: (
-        learning.FlowMap(learning.HamiltonianNN(2, width=8), ImplicitMidpoint(), 0.05),
-        2,
+        learning.FlowMap(
+            learning.HamiltonianNN(1, width=8, energy="quadratic+mlp"), ImplicitMidpoint(), 0.05
+        ),
+        1,
     ),
 }
 

@@ -133,7 +133,7 @@ def test_negative_control_a_non_symmetric_shear_fails_the_check() -> None:
 )
 def test_flow_maps_of_hamiltonian_networks_are_symplectic(field, integrator) -> None:  # noqa: ANN001
     step = FlowMap(field(), integrator, 0.1, steps=2).double()
-    z = torch.randn(6, 4, dtype=F64)
+    z = torch.randn(3, 4, dtype=F64)  # few points: implicit steps are Jacobian-costly
     assert Symplectic() in guarantees(step)
     results = assert_preserves(step, z, h=0.1)
     assert results["Symplectic()"].worst <= LAYER_BAR
