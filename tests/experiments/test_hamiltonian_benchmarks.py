@@ -8,7 +8,7 @@ import pytest
 
 from structdl import ConfigError
 from structdl.experiments import NullProgress
-from structdl.experiments.hamiltonian_benchmarks import Config, run
+from structdl.experiments.hamiltonian_benchmarks import Config, answer, run
 
 
 def test_smoke_run_writes_figure_tables_metrics_and_checks(tmp_path: Path) -> None:
@@ -38,6 +38,8 @@ def test_smoke_run_writes_figure_tables_metrics_and_checks(tmp_path: Path) -> No
     assert result.checks["symplectic/sympnet-pendulum/g_sympnet-layers"]["worst"] <= 1e-12
     assert result.checks["symplectic/sympnet-pendulum/ours"]["ok"]
     assert "long_time/henon_heiles/energy_trend" in result.metrics
+    verdict, text, headline = answer(result.metrics)
+    assert verdict in ("yes", "partly") and "pendulum" in text and headline.startswith("bars ")
 
 
 def test_bad_config_raises_config_error(tmp_path: Path) -> None:

@@ -51,7 +51,7 @@ from ._config import require_ints, require_known, start_run
 from ._registry import Experiment, Progress, Result, register
 from .io import save_figure
 
-__all__ = ["HNN_README_ENERGY_MSE", "Config", "run"]
+__all__ = ["HNN_README_ENERGY_MSE", "Config", "answer", "run"]
 
 TASKS = ("mass_spring", "pendulum", "two_body", "three_body")
 MODELS = ("ours", "hnn", "mlp")
@@ -529,6 +529,30 @@ def run(config: Config, out_dir: Path, progress: Progress) -> Result:
     return result
 
 
+def answer(metrics: dict[str, Any]) -> tuple[str, str, str]:
+    """Yes when every bar of the run holds; partly otherwise (the text names the figures)."""
+    bars = {
+        key: bool(value) for key, value in metrics.items() if key.split("/")[-1].startswith("bar")
+    }
+    met = sum(bars.values())
+    tasks = [key.split("/")[1] for key in metrics if key.endswith("/ours/energy_mse")]
+    energy = ", ".join(
+        f"{task} {float(metrics[f'hnn/{task}/ours/energy_mse']):.2e} "
+        f"(README {HNN_README_ENERGY_MSE[task]:.2e})"
+        for task in tasks
+    )
+    ours = metrics.get("sympnet_pendulum/ours/rollout_mse", float("nan"))
+    theirs = metrics.get("sympnet_pendulum/g_sympnet/rollout_mse", float("nan"))
+    text = (
+        f"Energy MSE of our Hamiltonian model with the true H: {energy}. SympNet pendulum "
+        f"1000-step rollout MSE: ours {ours:.3g}, G-SympNet (our reimplementation) {theirs:.3g}. "
+        f"{met} of {len(bars)} bars of this run hold; every learned map passes check_symplectic "
+        "in float64 and the MLP's RK4 map fails it."
+    )
+    verdict = "yes" if met == len(bars) else "partly"
+    return verdict, text, f"bars {met}/{len(bars)}; rollout {ours:.2g} vs {theirs:.2g}"
+
+
 register(
     Experiment(
         name="hamiltonian-benchmarks",
@@ -538,5 +562,6 @@ register(
         ),
         config=Config,
         run=run,
+        answer=answer,
     )
 )
