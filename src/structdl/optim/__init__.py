@@ -23,6 +23,7 @@ from .conformal import (
     sgd_hyperparameters,
 )
 from .kinetic import KineticEnergy, PowerKinetic, QuadraticKinetic, RelativisticKinetic
+from .mean_field import MeanFieldNetwork, ParticleGradientDescent
 from .natural_gradient import NaturalGradient
 from .port_hamiltonian import PortHamiltonian
 from .riemannian import RiemannianAdam, RiemannianSGD
@@ -32,7 +33,9 @@ __all__ = [
     "ConformalSymplecticLeapfrog",
     "HamiltonianDescent",
     "KineticEnergy",
+    "MeanFieldNetwork",
     "NaturalGradient",
+    "ParticleGradientDescent",
     "PortHamiltonian",
     "PowerKinetic",
     "QuadraticKinetic",
