@@ -21,7 +21,8 @@ from .multiscale import MultiscaleFlow
 from .ode_bijection import ODEBijection
 from .reshape import HaarDownsample, Reverse, Squeeze
 from .reversible import DriftReport, ReversibleSequential
-from .revnet import RevNetBlock, volume_preserving_network
+from .revnet import RevNetBlock
+from .volume_preserving import volume_preserving_network
 
 __all__ = [
     "MADE",
