@@ -124,6 +124,7 @@ EXPERIMENT_MODULES: tuple[str, ...] = (
     "riemannian_training",
     "hamiltonian_benchmarks",
     "port_hamiltonian",
+    "mean_field",
 )
 
 
