@@ -31,6 +31,7 @@ def volume_preserving_network(
     a :class:`~structdl.invertible.Compose`.
 
     Example:
+        >>> import torch
         >>> net = volume_preserving_network(4, depth=3, hidden=8).double()
         >>> x = torch.randn(2, 4, dtype=torch.float64)
         >>> float(net.forward_and_logdet(x)[1].detach().abs().max())
