@@ -241,3 +241,13 @@ def test_lagrangian_network_acceleration_and_energy() -> None:
     assert float((field.energy(*y) - start).abs().max()) < 1e-6  # RK4 error, h = 0.01
     # Its integrator map claims nothing canonical (the Legendre map is not the identity).
     assert guarantees(FlowMap(LagrangianNN(1, width=4), RungeKutta("rk4"), 0.1)) == frozenset()
+
+
+def test_registered_self_checks_of_the_learned_models_pass() -> None:
+    from structdl.structure.check_registry import all_checks
+
+    checks = {name: fn for name, fn in all_checks().items() if name.startswith("learning.")}
+    assert len(checks) == 4
+    for name, fn in checks.items():
+        result = fn()
+        assert result.ok, f"{name}: {result.reason}"

@@ -12,7 +12,7 @@
 
 from __future__ import annotations
 
-from . import training
+from . import _selfchecks, training  # noqa: F401  (_selfchecks registers structure checks)
 from ._mlp import ScalarMLP
 from .baseline import MLPField
 from .flow_map import FlowMap
