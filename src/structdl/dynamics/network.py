@@ -62,6 +62,10 @@ def _positive_time(value: object) -> float:
     return float(value)
 
 
+def _dtype(z: State) -> torch.dtype:
+    return (z[0] if isinstance(z, tuple) else z).dtype
+
+
 def _require_batch_matrix(x: object, what: str) -> None:
     if isinstance(x, Tensor) and x.dim() != 2:
         raise ShapeError(
@@ -345,15 +349,23 @@ class ODENet(nn.Module):
                 first.validate(z, "ODENet input")
             else:
                 check_state(z, "ODENet input")
-        self._check_layers(z)
         states = [z]
         t: float | Tensor = 0.0
         step = self.integrator.advance
         layers = [self.fields[0]] * self.steps if self.shared else list(self.fields)
-        for field, h_k in zip(layers, h, strict=True):
-            z = step(field, t, z, h_k)
-            states.append(z)
-            t = t + h_k
+        try:
+            for field, h_k in zip(layers, h, strict=True):
+                z = step(field, t, z, h_k)
+                states.append(z)
+                t = t + h_k
+        except RuntimeError:
+            # A per-layer field in another dtype fails inside torch: name it in our words.
+            # (Checked only on failure: the scan of every layer's parameters costs more than
+            # a small layer's arithmetic.)
+            self._check_layers(states[0])
+            raise
+        if _dtype(z) != _dtype(states[0]):
+            self._check_layers(states[0])
         self._check_output(z)
         return states
 
@@ -395,7 +407,8 @@ class ODENet(nn.Module):
             step_size(value, f"ODENet layer {k}")
 
     def _check_layers(self, z: State) -> None:
-        """The per-layer fields after the first (validated with the input) against its dtype.
+        """The per-layer fields after the first (validated with the input) against its dtype
+        (run when the layers failed or changed the dtype).
 
         Width and layout are equal across layers (checked at construction), so only the
         parameters' dtype can differ; a field whose dtype differs reports it in its own words.
