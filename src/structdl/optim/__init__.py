@@ -22,6 +22,7 @@ from .conformal import (
     nesterov_phase_step,
     sgd_hyperparameters,
 )
+from .kfac import KFAC
 from .kinetic import KineticEnergy, PowerKinetic, QuadraticKinetic, RelativisticKinetic
 from .mean_field import MeanFieldNetwork, ParticleGradientDescent
 from .natural_gradient import NaturalGradient
@@ -32,6 +33,7 @@ __all__ = [
     "ConformalSymplecticEuler",
     "ConformalSymplecticLeapfrog",
     "HamiltonianDescent",
+    "KFAC",
     "KineticEnergy",
     "MeanFieldNetwork",
     "NaturalGradient",

@@ -1,0 +1,114 @@
+"""K-FAC: exact GGN block for a linear output layer under squared loss; damping; typed errors."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch.func import functional_call, jacrev
+
+from structdl import ConfigError, ShapeError, StepSizeError
+from structdl.optim.kfac import KFAC
+
+GGN_TOL = 1e-10  # float64
+
+
+def _exact_ggn_block(net: torch.nn.Module, layer_prefix: str, x: torch.Tensor) -> torch.Tensor:
+    """(1/N) Σ_n J_nᵀ J_n over vec([W, b]) (row-major), by torch.func — the squared-loss GGN."""
+    params = {k: v.detach() for k, v in net.named_parameters()}
+
+    def out(w: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        p = dict(params)
+        p[f"{layer_prefix}weight"], p[f"{layer_prefix}bias"] = w, b
+        return functional_call(net, p, (x,))
+
+    jw, jb = jacrev(out, argnums=(0, 1))(
+        params[f"{layer_prefix}weight"], params[f"{layer_prefix}bias"]
+    )  # (N, C, out, in), (N, C, out)
+    j = torch.cat([jw, jb.unsqueeze(-1)], dim=-1).reshape(x.shape[0], jw.shape[1], -1)
+    return torch.einsum("nci,ncj->ij", j, j) / x.shape[0]
+
+
+def test_single_linear_layer_factors_equal_exact_ggn() -> None:
+    torch.manual_seed(0)
+    net = torch.nn.Linear(4, 3).double()
+    x, y = torch.randn(20, 4, dtype=torch.float64), torch.randn(20, 3, dtype=torch.float64)
+    opt = KFAC(net, lr=0.1, damping=1e-3)
+    a, g = opt.curvature_factors(lambda: (net(x), y))[net]
+    exact = _exact_ggn_block(net, "", x)
+    assert torch.allclose(torch.kron(g, a), exact, rtol=0, atol=GGN_TOL)
+
+
+def test_last_layer_of_a_deep_net_is_exact_and_hidden_layer_is_not() -> None:
+    torch.manual_seed(1)
+    net = torch.nn.Sequential(
+        torch.nn.Linear(3, 5), torch.nn.Tanh(), torch.nn.Linear(5, 2)
+    ).double()
+    x, y = torch.randn(16, 3, dtype=torch.float64), torch.randn(16, 2, dtype=torch.float64)
+    factors = KFAC(net, damping=1e-3).curvature_factors(lambda: (net(x), y))
+    a, g = factors[net[2]]
+    assert torch.allclose(torch.kron(g, a), _exact_ggn_block(net, "2.", x), rtol=0, atol=GGN_TOL)
+    # Negative control: the hidden layer's Kronecker product is only an approximation.
+    a, g = factors[net[0]]
+    gap = (torch.kron(g, a) - _exact_ggn_block(net, "0.", x)).abs().max()
+    assert gap > 1e-4
+
+
+def test_first_step_is_damped_kronecker_solve() -> None:
+    torch.manual_seed(2)
+    net = torch.nn.Linear(3, 2).double()
+    x, y = torch.randn(10, 3, dtype=torch.float64), torch.randn(10, 2, dtype=torch.float64)
+    lam, lr = 1e-2, 0.5
+    before = torch.cat([net.weight.detach(), net.bias.detach().unsqueeze(1)], dim=1).clone()
+    loss = 0.5 * ((net(x) - y) ** 2).sum(1).mean()
+    gw, gb = torch.autograd.grad(loss, [net.weight, net.bias])
+    grad = torch.cat([gw, gb.unsqueeze(1)], dim=1)
+    opt = KFAC(net, lr=lr, damping=lam)
+    a, g = opt.curvature_factors(lambda: (net(x), y))[net]
+    opt.step(lambda: (net(x), y))
+    after = torch.cat([net.weight.detach(), net.bias.detach().unsqueeze(1)], dim=1)
+    r = lam**0.5
+    kron = torch.kron(g + r * torch.eye(2, dtype=g.dtype), a + r * torch.eye(4, dtype=a.dtype))
+    expected = before.reshape(-1) - lr * torch.linalg.solve(kron, grad.reshape(-1))
+    assert torch.allclose(after.reshape(-1), expected, rtol=0, atol=1e-12)
+
+
+def test_categorical_factor_root_reproduces_softmax_hessian() -> None:
+    torch.manual_seed(3)
+    net = torch.nn.Linear(4, 5).double()
+    x, labels = torch.randn(12, 4, dtype=torch.float64), torch.randint(0, 5, (12,))
+    a, g = KFAC(net, likelihood="categorical").curvature_factors(lambda: (net(x), labels))[net]
+    p = torch.softmax(net(x).detach(), dim=-1)
+    # Last layer: G = (1/N) Σ_n (diag(p_n) − p_n p_nᵀ).
+    expected = (torch.diag_embed(p) - p.unsqueeze(2) * p.unsqueeze(1)).mean(0)
+    assert torch.allclose(g, expected, rtol=0, atol=1e-12)
+
+
+def test_trains_a_small_classifier() -> None:
+    torch.manual_seed(4)
+    net = torch.nn.Sequential(torch.nn.Linear(2, 16), torch.nn.Tanh(), torch.nn.Linear(16, 2))
+    x = torch.randn(128, 2)
+    labels = (x[:, 0] * x[:, 1] > 0).long()
+    opt = KFAC(net, lr=0.3, damping=1e-2, likelihood="categorical", inverse_every=5)
+    losses = [float(opt.step(lambda: (net(x), labels))) for _ in range(60)]
+    assert losses[-1] < 0.5 * losses[0]
+
+
+def test_typed_errors() -> None:
+    net = torch.nn.Linear(3, 2)
+    for bad in (0.0, -1e-3, float("nan")):
+        with pytest.raises(ConfigError, match="damping"):
+            KFAC(net, damping=bad)
+    with pytest.raises(ConfigError, match="inverse_every"):
+        KFAC(net, inverse_every=0)
+    with pytest.raises(ConfigError, match="likelihood"):
+        KFAC(net, likelihood="poisson")
+    with pytest.raises(ConfigError, match="model"):
+        KFAC(net.parameters())  # type: ignore[arg-type]
+    with pytest.raises(StepSizeError):
+        KFAC(net, lr=0.0)
+    opt = KFAC(net)
+    with pytest.raises(ConfigError, match="closure"):
+        opt.step()
+    x = torch.randn(5, 3)
+    with pytest.raises(ShapeError, match="one shape"):
+        opt.step(lambda: (net(x), torch.randn(5, 3)))
