@@ -102,6 +102,8 @@ def test_typed_errors() -> None:
         KFAC(net, inverse_every=0)
     with pytest.raises(ConfigError, match="likelihood"):
         KFAC(net, likelihood="poisson")
+    with pytest.raises(ConfigError, match="factors"):
+        KFAC(net, factors="diagonal")
     with pytest.raises(ConfigError, match="model"):
         KFAC(net.parameters())  # type: ignore[arg-type]
     with pytest.raises(StepSizeError):
@@ -112,3 +114,20 @@ def test_typed_errors() -> None:
     x = torch.randn(5, 3)
     with pytest.raises(ShapeError, match="one shape"):
         opt.step(lambda: (net(x), torch.randn(5, 3)))
+
+
+def test_sampled_factors_are_unbiased_for_the_last_layer() -> None:
+    torch.manual_seed(5)
+    net = torch.nn.Linear(3, 4).double()
+    x, labels = torch.randn(8, 3, dtype=torch.float64), torch.randint(0, 4, (8,))
+    exact = KFAC(net, likelihood="categorical").curvature_factors(lambda: (net(x), labels))[net]
+    sampled = KFAC(
+        net,
+        likelihood="categorical",
+        factors="sampled",
+        generator=torch.Generator().manual_seed(0),
+    )
+    mean = sum(sampled.curvature_factors(lambda: (net(x), labels))[net][1] for _ in range(2000))
+    mean = mean / 2000
+    assert torch.allclose(mean, exact[1], atol=0.02)
+    assert not torch.allclose(mean, torch.zeros_like(mean), atol=0.02)

@@ -13,8 +13,12 @@ product of means,
 
     G_W ≈ A ⊗ G,   A = (1/N) Σ_n ã_n ã_nᵀ,   G = (1/N) Σ_n Σ_c j_nc j_ncᵀ,
 
-with ``j_nc`` obtained by back-propagating the columns of ``L^{1/2}`` (one backward pass per
-output — the exact "type-2" factors, no Monte-Carlo sampling). The factors are kept as
+with ``j_nc`` obtained by back-propagating the columns of ``L^{1/2}`` (``factors="exact"``:
+one backward pass per output — the exact "type-2" factors). ``factors="sampled"`` back-propagates
+one random vector ``u_n`` with ``E[u_n u_nᵀ] = L_n`` instead (``p_n − e_{c_n}`` for a label
+``c_n`` drawn from the model's ``p_n``; a standard normal vector for the squared loss): one
+backward pass whatever the number of outputs, an unbiased but noisy ``G`` (the Monte-Carlo
+Fisher of Martens & Grosse). The factors are kept as
 exponential moving averages (the first estimate initialises them) and the damped inverses
 ``(A + √λ I)⁻¹``, ``(G + √λ I)⁻¹`` are refreshed every ``inverse_every`` steps; the step is
 
@@ -60,6 +64,11 @@ class KFAC(torch.optim.Optimizer):
         likelihood: ``"gaussian"`` or ``"categorical"``.
         ema: decay of the running factors, in ``[0, 1)`` (``0`` keeps only the latest batch).
         inverse_every: refresh the inverses every this many steps (int ≥ 1).
+        factors: ``"exact"`` (one backward per output) or ``"sampled"`` (one backward).
+        generator: optional ``torch.Generator`` for ``factors="sampled"``.
+
+    The model gets forward hooks (inert outside :meth:`step` and :meth:`curvature_factors`)
+    that record each Linear layer's input and output.
 
     Example:
         >>> import torch
@@ -74,6 +83,7 @@ class KFAC(torch.optim.Optimizer):
     """
 
     LIKELIHOODS: ClassVar[tuple[str, ...]] = ("gaussian", "categorical")
+    FACTORS: ClassVar[tuple[str, ...]] = ("exact", "sampled")
 
     def __init__(
         self,
@@ -84,6 +94,8 @@ class KFAC(torch.optim.Optimizer):
         likelihood: str = "gaussian",
         ema: float = 0.95,
         inverse_every: int = 10,
+        factors: str = "exact",
+        generator: torch.Generator | None = None,
     ) -> None:
         who = "KFAC"
         if not isinstance(model, torch.nn.Module):
@@ -96,6 +108,12 @@ class KFAC(torch.optim.Optimizer):
                 f"{who}: unknown likelihood {likelihood!r} — expected one of "
                 f"{list(self.LIKELIHOODS)} — received {likelihood!r} — pick one of those"
             )
+        if factors not in self.FACTORS:
+            raise ConfigError(
+                f"{who}: unknown factors {factors!r} — expected one of {list(self.FACTORS)} — "
+                f"received {factors!r} — pick one of those"
+            )
+        self.factors, self.generator = factors, generator
         number = damping if not isinstance(damping, bool) else None
         if not isinstance(number, (int, float)) or not number > 0 or number == float("inf"):
             raise ConfigError(
@@ -145,6 +163,8 @@ class KFAC(torch.optim.Optimizer):
     def _hessian_root_columns(self, outputs: Tensor) -> list[Tensor]:
         """Columns of ``L^{1/2}`` per sample, each shaped like ``outputs``."""
         flat = outputs.detach().reshape(outputs.shape[0], -1)
+        if self.factors == "sampled":
+            return [self._sampled_root(flat).view_as(outputs)]
         columns = []
         if self.likelihood == "gaussian":
             for c in range(flat.shape[1]):
@@ -159,6 +179,15 @@ class KFAC(torch.optim.Optimizer):
             column[:, c] += root[:, c]
             columns.append(column)
         return columns
+
+    def _sampled_root(self, flat: Tensor) -> Tensor:
+        """One vector ``u_n`` per sample with ``E[u_n u_nᵀ] = L_n``."""
+        if self.likelihood == "gaussian":
+            noise = torch.randn(flat.shape, generator=self.generator, dtype=torch.float64)
+            return noise.to(flat)
+        p = torch.softmax(flat, dim=-1)
+        labels = torch.multinomial(p.double().cpu(), 1, generator=self.generator).squeeze(1)
+        return p - torch.nn.functional.one_hot(labels, flat.shape[1]).to(p)
 
     def curvature_factors(self, closure: Closure) -> dict[torch.nn.Linear, tuple[Tensor, Tensor]]:
         """The batch estimates ``(A, G)`` per layer (no running average, no step)."""
