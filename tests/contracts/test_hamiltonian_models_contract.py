@@ -29,6 +29,10 @@ EXAMPLES: dict[str, Callable[[], tuple[nn.Module, int]]] = {
     "GSympNet": lambda: (learning.GSympNet(1, layers=4, width=8, init_scale=0.5), 1),
     "HenonLayer": lambda: (learning.HenonLayer(2, width=6), 2),
     "HenonNet": lambda: (learning.HenonNet(1, layers=2, width=6), 1),
+    "SymplecticAutoencoder": lambda: (
+        learning.SymplecticAutoencoder(2, latent_dim=1, layers=2, width=4),
+        2,
+    ),
     "HamiltonianNN": lambda: (
         learning.FlowMap(learning.HamiltonianNN(1, width=8), ImplicitMidpoint(), 0.1),
         1,

@@ -23,6 +23,7 @@ from structdl.dynamics.learning import (
     MLPField,
     ScalarMLP,
     SeparableHamiltonianNN,
+    SymplecticAutoencoder,
     fit_derivatives,
     fit_rollout,
     symplectic_gradient,
@@ -31,6 +32,7 @@ from structdl.structure import (
     Dissipative,
     Symplectic,
     assert_preserves,
+    canonical_J,
     check_energy,
     check_symplectic,
     guarantees,
@@ -251,3 +253,26 @@ def test_registered_self_checks_of_the_learned_models_pass() -> None:
     for name, fn in checks.items():
         result = fn()
         assert result.ok, f"{name}: {result.reason}"
+
+
+def _embedding_defect(ae: SymplecticAutoencoder, latent: torch.Tensor) -> float:
+    """max ‖D_decᵀ J_{2n} D_dec − J_{2k}‖ over the latent points."""
+    jac = torch.func.vmap(torch.func.jacrev(lambda x: ae.decode(x.unsqueeze(0))[0]))(latent)
+    gram = jac.transpose(1, 2) @ canonical_J(ae.dim) @ jac
+    return float((gram - canonical_J(ae.latent_dim)).detach().abs().max())
+
+
+def test_symplectic_autoencoder_embeds_the_latent_space_symplectically() -> None:
+    ae = SymplecticAutoencoder(3, latent_dim=2, layers=3, width=6).double()
+    with torch.no_grad():
+        ae.rotation.normal_()
+    latent = torch.randn(5, 4, dtype=F64)
+    assert torch.allclose(ae.encode(ae.decode(latent)), latent, atol=1e-12)
+    assert check_symplectic(ae, torch.randn(5, 6, dtype=F64)).worst <= LAYER_BAR
+    assert _embedding_defect(ae, latent) <= LAYER_BAR
+    # Negative control: a non-orthogonal basis breaks the lift and the embedding.
+    ae.basis = lambda: 1.5 * torch.eye(3, dtype=F64)  # type: ignore[method-assign]
+    assert not check_symplectic(ae, torch.randn(5, 6, dtype=F64)).ok
+    assert _embedding_defect(ae, latent) > 1e-3
+    with pytest.raises(ConfigError, match="latent_dim"):
+        SymplecticAutoencoder(2, latent_dim=3)

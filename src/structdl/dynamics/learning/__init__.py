@@ -7,6 +7,7 @@
   :class:`HenonNet` — symplectic for every parameter value;
 * :class:`LagrangianNN`, a learned Lagrangian with its Euler–Lagrange acceleration (by
   ``torch.func``), and :class:`MLPField`, the unstructured baseline (both claim nothing);
+* :class:`SymplecticAutoencoder`: a reduced phase space embedded by a symplectic map;
 * :mod:`.training`: derivative matching and multi-step rollout losses through an integrator.
 """
 
@@ -18,6 +19,7 @@ from .baseline import MLPField
 from .flow_map import FlowMap
 from .hnn import DissipativeHamiltonianNN, HamiltonianNN, SeparableHamiltonianNN
 from .lagrangian import LagrangianNN
+from .symplectic_autoencoder import SymplecticAutoencoder
 from .sympnets import (
     ActivationShear,
     GradientShear,
@@ -44,6 +46,7 @@ __all__ = [
     "MLPField",
     "ScalarMLP",
     "SeparableHamiltonianNN",
+    "SymplecticAutoencoder",
     "fit_derivatives",
     "fit_rollout",
     "rollout",
