@@ -131,3 +131,28 @@ def test_sampled_factors_are_unbiased_for_the_last_layer() -> None:
     mean = mean / 2000
     assert torch.allclose(mean, exact[1], atol=0.02)
     assert not torch.allclose(mean, torch.zeros_like(mean), atol=0.02)
+
+
+def test_conv2d_one_by_one_equals_linear_and_trains() -> None:
+    torch.manual_seed(6)
+    conv = torch.nn.Conv2d(4, 3, kernel_size=1).double()
+    lin = torch.nn.Linear(4, 3).double()
+    with torch.no_grad():
+        lin.weight.copy_(conv.weight.reshape(3, 4))
+        lin.bias.copy_(conv.bias)
+    x, y = torch.randn(10, 4, dtype=torch.float64), torch.randn(10, 3, dtype=torch.float64)
+    img, target = x.reshape(10, 4, 1, 1), y.reshape(10, 3, 1, 1)
+    a_c, g_c = KFAC(conv).curvature_factors(lambda: (conv(img), target))[conv]
+    a_l, g_l = KFAC(lin).curvature_factors(lambda: (lin(x), y))[lin]
+    assert torch.allclose(a_c, a_l, atol=1e-12) and torch.allclose(g_c, g_l, atol=1e-12)
+    net = torch.nn.Sequential(
+        torch.nn.Conv2d(1, 4, 3, padding=1),
+        torch.nn.Tanh(),
+        torch.nn.Flatten(),
+        torch.nn.Linear(4 * 36, 2),
+    )
+    images = torch.randn(32, 1, 6, 6)
+    labels = (images.mean((1, 2, 3)) > 0).long()
+    opt = KFAC(net, lr=0.2, damping=1e-2, likelihood="categorical", factors="sampled")
+    losses = [float(opt.step(lambda: (net(images), labels))) for _ in range(30)]
+    assert losses[-1] < 0.5 * losses[0]

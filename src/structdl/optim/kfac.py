@@ -1,4 +1,4 @@
-"""K-FAC: Kronecker-factored natural gradient for ``nn.Linear`` layers.
+"""K-FAC: Kronecker-factored natural gradient for ``nn.Linear`` and ``nn.Conv2d`` layers.
 
 For a linear layer ``s = W̃ ã`` (``W̃ = [W, b]``, ``ã = (a, 1)``) the generalised Gauss–Newton
 block of a loss averaged over ``N`` samples is
@@ -27,7 +27,10 @@ exponential moving averages (the first estimate initialises them) and the damped
 When the layer is the network's last and the loss is the squared loss, ``Σ_c j_nc j_ncᵀ = I``
 for every sample, so ``A ⊗ G`` *is* the exact GGN block (the tests check it against
 ``torch.func``); in general it is an approximation (Dangel et al. 2025 list the other exact
-cases). Parameters outside ``nn.Linear`` layers take a plain gradient step.
+cases). ``nn.Conv2d`` (one group, numeric zero padding) is treated as a linear layer on its
+unfolded patches, one row per output location; ``A`` also averages over the ``L`` locations
+(``A = (1/NL) Σ_{n,l} ã ãᵀ``, ``G = (1/N) Σ_{n,l,c} j jᵀ``, the KFC factors of Grosse &
+Martens 2016). Parameters of other layers take a plain gradient step.
 
 Row-major vectorisation: ``vec(W̃)`` with the output index major, so the block is
 ``kron(G, A)`` in that order.
@@ -49,6 +52,18 @@ __all__ = ["KFAC"]
 Closure = Callable[[], tuple[Tensor, Tensor]]
 
 
+def _supported(module: torch.nn.Module) -> bool:
+    """Linear layers, and Conv2d with one group and numeric zero padding (unfold's cases)."""
+    if isinstance(module, torch.nn.Linear):
+        return True
+    return (
+        isinstance(module, torch.nn.Conv2d)
+        and module.groups == 1
+        and module.padding_mode == "zeros"
+        and not isinstance(module.padding, str)
+    )
+
+
 class KFAC(torch.optim.Optimizer):
     """Kronecker-factored approximate natural gradient (GGN) for ``nn.Linear`` layers.
 
@@ -58,7 +73,7 @@ class KFAC(torch.optim.Optimizer):
     labels for ``likelihood="categorical"`` — without calling ``backward``.
 
     Args:
-        model: the module; its ``nn.Linear`` layers are preconditioned.
+        model: the module; its ``nn.Linear`` and ``nn.Conv2d`` layers are preconditioned.
         lr: step size (> 0).
         damping: λ > 0; each factor gets ``√λ I``.
         likelihood: ``"gaussian"`` or ``"categorical"``.
@@ -128,7 +143,7 @@ class KFAC(torch.optim.Optimizer):
         self.damping = float(damping)
         self.ema = in_unit_interval(ema, "ema", who)
         self.inverse_every = inverse_every
-        self.layers = [m for m in model.modules() if isinstance(m, torch.nn.Linear)]
+        self.layers = [m for m in model.modules() if _supported(m)]
         self._factors: dict[torch.nn.Linear, tuple[Tensor, Tensor]] = {}
         self._inverses: dict[torch.nn.Linear, tuple[Tensor, Tensor]] = {}
         self._captured: dict[torch.nn.Linear, tuple[Tensor, Tensor]] = {}
@@ -220,16 +235,27 @@ class KFAC(torch.optim.Optimizer):
                 outputs, layer_outputs, grad_outputs=column, retain_graph=True
             )
             for k, j in enumerate(back):
+                # Convolutions: one row per output location (channels last).
+                j = j.movedim(1, -1) if isinstance(self.layers[k], torch.nn.Conv2d) else j
                 j = j.reshape(-1, j.shape[-1])
                 term = j.T @ j
                 g_factors[k] = term if g_factors[k] is None else g_factors[k] + term
         factors = {}
         for k, layer in enumerate(self.layers):
             a = self._captured[layer][0]
+            locations = 1
+            if isinstance(layer, torch.nn.Conv2d):
+                # Patches (N, C·kh·kw, L) → one row per output location; A averages over
+                # locations too (the "expand" convention of Grosse & Martens' KFC).
+                a = torch.nn.functional.unfold(
+                    a, layer.kernel_size, layer.dilation, layer.padding, layer.stride
+                )
+                locations = a.shape[-1]
+                a = a.transpose(1, 2)
             a = a.reshape(-1, a.shape[-1])
             if layer.bias is not None:
                 a = torch.cat([a, torch.ones_like(a[:, :1])], dim=1)
-            factors[layer] = (a.T @ a / n, g_factors[k] / n)
+            factors[layer] = (a.T @ a / (n * locations), g_factors[k] / n)
         return factors
 
     def step(self, closure: Closure | None = None) -> Tensor:  # type: ignore[override]
@@ -257,12 +283,14 @@ class KFAC(torch.optim.Optimizer):
                 a_inv, g_inv = self._inverses[layer]
                 gw = grad_of.get(layer.weight)
                 gw = torch.zeros_like(layer.weight) if gw is None else gw
+                gw = gw.reshape(gw.shape[0], -1)
+                fan_in = gw.shape[1]
                 if layer.bias is not None:
                     gb = grad_of.get(layer.bias)
                     gb = torch.zeros_like(layer.bias) if gb is None else gb
                     gw = torch.cat([gw, gb.unsqueeze(1)], dim=1)
                 direction = g_inv @ gw @ a_inv
-                layer.weight.sub_(lr * direction[:, : layer.in_features])
+                layer.weight.sub_(lr * direction[:, :fan_in].view_as(layer.weight))
                 handled.add(layer.weight)
                 if layer.bias is not None:
                     layer.bias.sub_(lr * direction[:, -1])
