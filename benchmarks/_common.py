@@ -1,6 +1,6 @@
 """Shared harness of the benchmarks: interleaved A/B timing, environment facts, JSON output.
 
-Protocol (see ``benchmarks/README.md``): the machine is shared and noisy, so a wall-clock
+Protocol: the machine is shared and noisy, so a wall-clock
 figure alone means little. Each comparison runs side A and side B *interleaved* in one process,
 on the same inputs, for ``rounds`` rounds after a warm-up. A round times ``inner`` calls of A and
 ``inner`` calls of B back to back (the order alternates every round, A-B then B-A, so that a
