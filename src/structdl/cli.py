@@ -453,7 +453,7 @@ def _failing_import(module: str, error: BaseException) -> Callable[[], Any]:
 
 
 def _collect_checks() -> dict[str, Callable[[], Any]]:
-    """Import the subpackages (so they register their checks) and return the catalogue.
+    """Import the subpackages (so they register their checks) and return the registered checks.
 
     A subpackage that is absent is skipped; one that fails to import becomes a failing row, so
     a broken install cannot pass ``structdl check`` silently.
@@ -467,9 +467,9 @@ def _collect_checks() -> dict[str, Callable[[], Any]]:
                 checks[f"import {module}"] = _failing_import(module, error)
         except Exception as error:
             checks[f"import {module}"] = _failing_import(module, error)
-    catalogue = sys.modules.get("structdl.structure.check_registry")
-    if catalogue is not None:
-        checks.update(catalogue.all_checks())
+    registry = sys.modules.get("structdl.structure.check_registry")
+    if registry is not None:
+        checks.update(registry.all_checks())
     return checks
 
 

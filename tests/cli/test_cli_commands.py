@@ -268,18 +268,18 @@ def test_check_reports_a_broken_subpackage(monkeypatch):
     assert not ok and "syntax slip" in reason
 
 
-def test_check_uses_the_structure_catalogue(run_cli, monkeypatch):
-    from structdl.structure import check_registry as catalogue
+def test_check_uses_the_check_registry(run_cli, monkeypatch):
+    from structdl.structure import check_registry
 
     # Only the checks registered here: the real subpackages' checks are tested elsewhere.
-    monkeypatch.setattr(catalogue, "_REGISTRY", {})
+    monkeypatch.setattr(check_registry, "_REGISTRY", {})
     monkeypatch.setattr(cli, "_CHECK_PACKAGES", ())
 
-    @catalogue.register_check("fake.passes")
+    @check_registry.register_check("fake.passes")
     def _passes() -> CheckResult:
         return CheckResult(True, 3e-15, "inverse error 3e-15 <= 1e-10")
 
-    @catalogue.register_check("fake.fails")
+    @check_registry.register_check("fake.fails")
     def _fails() -> CheckResult:
         return CheckResult(False, 0.5, "symplectic defect 0.5 > 1e-10")
 

@@ -22,6 +22,7 @@ import structdl.structure as structure
 from structdl import ConfigError, StructureViolation
 from structdl.structure import (
     CheckResult,
+    Claim,
     Dissipative,
     EnergyConserving,
     Equivariant,
@@ -48,7 +49,12 @@ def points(n: int, dim: int, dtype: torch.dtype) -> torch.Tensor:
 class RotationLayer:
     """A phase-space rotation: symplectic, volume preserving, 1-Lipschitz, invertible."""
 
-    preserves = frozenset({Symplectic(), VolumePreserving(), NonExpansive(1.0), Invertible()})
+    claims = (
+        Claim(Symplectic()),
+        Claim(VolumePreserving()),
+        Claim(NonExpansive(1.0)),
+        Claim(Invertible()),
+    )
 
     def __init__(self, theta: float = 0.4) -> None:
         self.theta = theta
@@ -66,7 +72,10 @@ class RotationLayer:
 class Liar:
     """Declares symplecticity and volume preservation but scales by 1.1."""
 
-    preserves = frozenset({Symplectic(), VolumePreserving()})
+    claims = (
+        Claim(Symplectic()),
+        Claim(VolumePreserving()),
+    )
 
     def __call__(self, z):
         return scaling(1.1)(z)
@@ -75,7 +84,7 @@ class Liar:
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_honest_object_passes_every_declared_check(dtype):
     results = assert_preserves(RotationLayer(), points(6, 4, dtype))
-    assert set(results) == {repr(t) for t in RotationLayer.preserves}
+    assert set(results) == {repr(c.property) for c in RotationLayer.claims}
     assert all(isinstance(r, CheckResult) and r.ok for r in results.values())
 
 
@@ -98,7 +107,10 @@ def test_explicit_properties_override_the_declaration():
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_reversible_and_energy_tags(dtype):
     class Verlet:
-        preserves = frozenset({Reversible(), Symplectic()})
+        claims = (
+            Claim(Reversible()),
+            Claim(Symplectic()),
+        )
 
         def __call__(self, z):
             return verlet_step(z, 0.1)
@@ -129,7 +141,7 @@ def test_reversible_and_energy_tags(dtype):
 class LiarWithEnergy(Liar):
     """Claims to conserve the oscillator energy while scaling it by 1.21 per step."""
 
-    preserves = frozenset({EnergyConserving()})
+    claims = (Claim(EnergyConserving()),)
 
     def energy(self, z):
         return oscillator_energy(z)
@@ -138,7 +150,7 @@ class LiarWithEnergy(Liar):
 class DampedOscillator:
     """0.9 × rotation: dissipates the oscillator energy, exposed under the name ``hamiltonian``."""
 
-    preserves = frozenset({Dissipative(energy="hamiltonian")})
+    claims = (Claim(Dissipative(energy="hamiltonian")),)
 
     def __call__(self, z):
         return 0.9 * rotation(0.3)(z)
@@ -172,14 +184,14 @@ def test_dissipative_tag_uses_named_energy_and_trajectory_method():
 
 def test_equivariant_on_manifold_and_bijection_tags():
     conv = torch.nn.Conv2d(1, 1, 3, padding=1, padding_mode="circular", dtype=torch.float64)
-    conv.preserves = frozenset({Equivariant(group=((0, 1), (2, 3)))})
+    conv.claims = (Claim(Equivariant(group=((0, 1), (2, 3)))),)
     images = torch.randn(2, 1, 5, 5, dtype=torch.float64)
     assert assert_preserves(conv, images, input_action=shift_action, output_action=shift_action)
     with pytest.raises(ConfigError, match="input_action"):
         assert_preserves(conv, images)
 
     class Normalise:
-        preserves = frozenset({OnManifold(sphere_defect)})
+        claims = (Claim(OnManifold(sphere_defect)),)
 
         def __call__(self, x):
             return x / x.norm(dim=1, keepdim=True)
@@ -197,7 +209,10 @@ def test_equivariant_on_manifold_and_bijection_tags():
     class Bijection:
         """A bijection in the invertible/ convention: fused value-and-logdet in each direction."""
 
-        preserves = frozenset({Invertible(), VolumePreserving()})
+        claims = (
+            Claim(Invertible()),
+            Claim(VolumePreserving()),
+        )
 
         def __init__(self):
             self.coupling = AdditiveCoupling(4, torch.float64)
@@ -235,7 +250,7 @@ def test_untestable_declarations_raise_config_error():
 class Uncallable:
     """Declares structure but is not a map (like an Integrator, which needs a field)."""
 
-    preserves = frozenset({Symplectic()})
+    claims = (Claim(Symplectic()),)
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import torch
 
-from ..structure.catalogue import register_check
+from ..structure.check_registry import register_check
 from ..structure.checks import check_energy, check_symplectic
 from ..structure.guarantees import guarantees
 from ..structure.properties import Dissipative, Symplectic

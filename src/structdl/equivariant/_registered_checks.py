@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import torch
 
-from ..structure.catalogue import register_check
+from ..structure.check_registry import register_check
 from ..structure.checks import check_equivariance
 
 

@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 import torch
 
-from ..structure.catalogue import register_check
+from ..structure.check_registry import register_check
 from ..structure.checks import check_inverse, check_lipschitz, check_volume_preserving
 from ..structure.guarantees import guarantees
 from ..structure.properties import BiLipschitz, Invertible, Property, VolumePreserving

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import torch
 
-from ..structure.catalogue import register_check
+from ..structure.check_registry import register_check
 from ..structure.checks import check_on_manifold
 from ..structure.result import CheckResult
 from .base import Manifold

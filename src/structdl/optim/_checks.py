@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import torch
 
-from ..structure.catalogue import register_check
+from ..structure.check_registry import register_check
 from ..structure.checks import check_conformal_step, check_passivity
 from ..structure.result import CheckResult
 from .conformal import (

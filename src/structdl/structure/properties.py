@@ -1,8 +1,8 @@
 """Property tags: machine-readable names for the structure an object preserves.
 
 Tags are small frozen dataclasses so that they can be compared, hashed, put in sets and printed.
-An object declares ``preserves`` (a frozenset of tags); ``structure.guarantees`` derives the tags
-that hold for a combination, and every tag has a check in :mod:`structdl.structure.checks`.
+An object declares ``claims`` (a tag and the condition under which it holds, see
+:mod:`.declarations`); ``structure.guarantees`` derives the tags that hold, and every tag has a check in :mod:`structdl.structure.checks`.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Test helpers: run every check that an object's declared structure calls for.
 
-``assert_preserves(obj, x)`` reads the property tags an object declares (``obj.preserves``, or
-``obj.guarantees()`` for networks) and runs the matching check of
+``assert_preserves(obj, x)`` reads the property tags that hold for an object (derived from
+``obj.claims``, or ``obj.guarantees()`` for networks) and runs the matching check of
 :mod:`structdl.structure.checks` on the sample inputs ``x``:
 
 =====================  =====================================================================
@@ -90,21 +90,19 @@ def _missing(obj: Any, tag: Property, what: str) -> ConfigError:
 
 
 def declared_properties(obj: Any) -> frozenset[Property]:
-    """The property tags ``obj`` declares.
+    """The property tags that hold for ``obj``.
 
-    Derived from ``obj.claims`` (:mod:`.declarations`) when the object declares claims, else
-    ``obj.preserves`` or ``obj.guarantees()``.
+    Derived from ``obj.claims`` (:mod:`.declarations`) when the object declares claims; a
+    network that derives its structure layer by layer reports it through ``obj.guarantees()``.
     """
     if declares_claims(obj):
         return derive(obj)
-    declared = getattr(obj, "preserves", None)
-    if declared is None and callable(getattr(obj, "guarantees", None)):
-        declared = obj.guarantees()
+    declared = obj.guarantees() if callable(getattr(obj, "guarantees", None)) else None
     if declared is None:
         raise ConfigError(
             f"assert_preserves: {type(obj).__name__} declares no structure — expected a "
-            f"`preserves` attribute or a `guarantees()` method — received neither — pass the "
-            f"tags explicitly with properties=[…]"
+            f"`claims` attribute or a `guarantees()` method — received neither — declare "
+            f"claims = (Claim(...), …) or pass the tags explicitly with properties=[…]"
         )
     tags = frozenset([declared] if isinstance(declared, Property) else declared)
     bad = [t for t in tags if not isinstance(t, Property)]
@@ -243,7 +241,7 @@ def assert_preserves(
     if not tags:
         raise ConfigError(
             f"assert_preserves: nothing to check for {type(obj).__name__} — expected at least "
-            f"one property tag — received none — declare `preserves` or pass properties=[…]"
+            f"one property tag — received none — declare `claims` or pass properties=[…]"
         )
     options = {
         "h": h,
