@@ -2,7 +2,8 @@
 
 Tags are small frozen dataclasses so that they can be compared, hashed, put in sets and printed.
 An object declares ``claims`` (a tag and the condition under which it holds, see
-:mod:`.declarations`); ``structure.guarantees`` derives the tags that hold, and every tag has a check in :mod:`structdl.structure.checks`.
+:mod:`.declarations`); ``structure.guarantees`` derives the tags that hold, and every tag
+has a check in :mod:`structdl.structure.checks`.
 """
 
 from __future__ import annotations
