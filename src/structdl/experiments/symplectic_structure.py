@@ -30,7 +30,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from .._errors import ConfigError
+from .._errors import ConfigError, NonFiniteError
 from ._config import require_ints, require_known, start_run
 from ._registry import Experiment, Progress, Result, register
 from .io import save_figure
@@ -179,13 +179,15 @@ def _integrate(integrator: Any, hamiltonian: Any, y0: tuple[Tensor, Tensor], h: 
     """States after 0, 1, …, n steps (a list of pairs), cut at the first non-finite state.
 
     Forward Euler leaves the bounded region of Hénon–Heiles (energy above 1/6) and then
-    overflows; the run stops there and the caller records the step.
+    overflows; ``Integrator.step`` then refuses the non-finite result (``NonFiniteError``), the
+    run stops there and the caller records the step.
     """
     states = [y0]
     with torch.no_grad():
         for _ in range(n):
-            new = integrator.step(hamiltonian, 0.0, states[-1], h)
-            if not all(bool(torch.isfinite(part).all()) for part in new):
+            try:
+                new = integrator.step(hamiltonian, 0.0, states[-1], h)
+            except NonFiniteError:
                 break
             states.append(new)
     return states
