@@ -197,7 +197,9 @@ class VectorField(nn.Module, ABC):
 class Integrator(ABC):
     """A one-step method ``y_{k+1} = Φ_h(y_k)`` for a vector field.
 
-    Declared data (class attributes or properties):
+    Its structure is declared data (class attributes or properties), listed below.
+
+    Attributes:
         order: the classical order of accuracy.
         accepts: alternative sets of field kinds; a field is accepted when its ``kinds``
             contain one of them (``(frozenset(),)``: every field).
