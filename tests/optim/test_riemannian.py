@@ -86,7 +86,10 @@ def test_stiefel_drift_short(method):
 @pytest.mark.parametrize(
     ("make", "shape", "bar"),
     [(lambda m=m: Stiefel(m), (128, 128), 1e-6) for m in Stiefel.retractions]
-    + [(lambda m=m: Stiefel(m), (512, 512), 4e-6) for m in Stiefel.retractions]
+    + [
+        pytest.param(lambda m=m: Stiefel(m), (512, 512), 4e-6, marks=pytest.mark.soak)
+        for m in Stiefel.retractions
+    ]
     + [(lambda m=m: Sphere(m), (128, 128), 1e-6) for m in Sphere.retractions]
     + [(lambda m=m: Oblique(m), (128, 128), 1e-6) for m in Oblique.retractions]
     + [(lambda m=m: SpecialOrthogonal(m), (128, 128), 1e-6) for m in SpecialOrthogonal.retractions],
