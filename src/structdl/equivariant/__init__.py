@@ -49,6 +49,7 @@ from .pooling import GlobalPool, GroupPool, SpatialPool2d, SubgroupPool
 from .relaxed import RelaxedGroupConv2d
 from .restrict import restrict
 from .sequential import EquivariantSequential
+from .sync_norm import SyncGroupBatchNorm
 
 __all__ = [
     "C",
@@ -65,6 +66,7 @@ __all__ = [
     "FiniteGroup",
     "GlobalPool",
     "GroupBatchNorm",
+    "SyncGroupBatchNorm",
     "GroupConv2d",
     "GroupElement",
     "GroupPool",

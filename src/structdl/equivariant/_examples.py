@@ -20,6 +20,7 @@ from .norm import GroupBatchNorm
 from .pooling import GlobalPool, GroupPool, SpatialPool2d, SubgroupPool
 from .relaxed import RelaxedGroupConv2d
 from .sequential import EquivariantSequential
+from .sync_norm import SyncGroupBatchNorm
 
 __all__ = ["LayerExample", "layer_examples"]
 
@@ -101,6 +102,12 @@ def layer_examples() -> list[LayerExample]:
         ),
         LayerExample(
             "batchnorm_d4", lambda: GroupBatchNorm(3, D4), (2, 3, 8, 6, 6), GroupBatchNorm
+        ),
+        LayerExample(
+            "batchnorm_sync_d4",
+            lambda: SyncGroupBatchNorm(3, D4),
+            (2, 3, 8, 6, 6),
+            SyncGroupBatchNorm,
         ),
         LayerExample(
             "norm_nonlinearity_c4",

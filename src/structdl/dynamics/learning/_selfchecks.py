@@ -53,7 +53,7 @@ def _gsympnet() -> CheckResult:
 @register_check("learning.separable_hnn_yoshida_symplectic")
 def _separable_hnn() -> CheckResult:
     """Yoshida-4 steps of a separable Hamiltonian network are symplectic."""
-    from .. import Yoshida4
+    from ..integrators.symplectic import Yoshida4
     from .flow_map import FlowMap
     from .hnn import SeparableHamiltonianNN
 
@@ -77,7 +77,7 @@ def _henon_inverse() -> CheckResult:
 @register_check("learning.port_hamiltonian_itoh_abe_dissipative")
 def _port_hamiltonian() -> CheckResult:
     """Itoh–Abe steps of a port-Hamiltonian network never increase its energy."""
-    from .. import ItohAbe
+    from ..integrators.discrete_gradient import ItohAbe
     from .flow_map import FlowMap
     from .hnn import DissipativeHamiltonianNN
 
