@@ -55,8 +55,25 @@ def _exported() -> set[str]:
     }
 
 
+#: Optimisers built from a model (they hook its layers), not from a parameter list.
+MODEL_FACTORIES: dict[str, Callable] = {
+    "KFAC": lambda net: optim.KFAC(net, lr=0.5, damping=1e-2, inverse_every=5),
+}
+
+
 def test_every_exported_optimiser_has_a_factory():
-    assert _exported() == set(FACTORIES)
+    assert _exported() == set(FACTORIES) | set(MODEL_FACTORIES)
+
+
+@pytest.mark.parametrize("name", list(MODEL_FACTORIES))
+def test_model_based_optimiser_lowers_the_loss(name):
+    net, _, loss_fn = _problem()
+    opt = MODEL_FACTORIES[name](net)
+    assert isinstance(opt, torch.optim.Optimizer)
+    first = _step(opt, loss_fn, "outputs")
+    for _ in range(60):
+        last = _step(opt, loss_fn, "outputs")
+    assert last < 0.7 * first
 
 
 def _problem():
