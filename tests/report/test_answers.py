@@ -94,3 +94,56 @@ def test_an_experiment_can_plug_in_its_own_answer(monkeypatch):
     )
     _registry.register(mine)
     assert derive_answer(_registry.answers()["mine"], {}).verdict == "no"
+
+
+# Deciding metrics of the quick run of 2026-11-30 for four later experiments, and a change to
+# one number that must flip each verdict.
+LATER = {
+    "pmp-costates": (
+        {
+            "max_costate_error": 9.7e-17,
+            "max_parameter_gradient_error": 2.8e-17,
+            "max_symplectic_defect": 1.4e-15,
+        },
+        "yes",
+        ("max_symplectic_defect", 1e-6, "no"),
+    ),
+    "port-hamiltonian": (
+        {
+            "minibatch/max_balance_residual": 3.4e-14,
+            "sweep/1x/ours_H_increases": 0,
+            "sweep/10x/ours_H_increases": 0,
+            "timing/median_ratio": 1.87,
+        },
+        "yes",
+        ("sweep/10x/ours_H_increases", 3, "no"),
+    ),
+    "reversible-memory": (
+        {
+            "reversible/MiB_per_layer": 0.0,
+            "plain/MiB_per_layer": 1.28,
+            "depth128/reversible_MiB": 0.5,
+            "depth128/plain_MiB": 164.0,
+        },
+        "yes",
+        ("reversible/MiB_per_layer", 0.5, "no"),
+    ),
+    "mean-field": (
+        {
+            "width/max_dlogL_1000_8000": 0.109,
+            "toy/reaches_1e-6": True,
+            "timing/speedup_median": 0.89,
+        },
+        "partly",
+        ("timing/speedup_median", 6.0, "yes"),
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(LATER))
+def test_later_experiments_answer_and_a_deciding_number_flips_them(name):
+    metrics, verdict, (key, value, flipped) = LATER[name]
+    answer = derive_answer(BUILT_IN_ANSWERS[name], metrics)
+    assert answer.problem is None and answer.verdict == verdict and answer.headline
+    assert sum(ch.isdigit() for ch in answer.text) >= 4
+    assert derive_answer(BUILT_IN_ANSWERS[name], {**metrics, key: value}).verdict == flipped
