@@ -236,7 +236,9 @@ def run(config: Config, out_dir: Path, progress: Progress) -> Result:
         problem = _problem(name, generator)
         for method in config.methods:
             progress.describe(f"{name}: {method}")
-            best = None
+            # The tuning budget: every (lr, μ) of the grid (Config.validate makes both
+            # non-empty); the best reaches the tolerance first, ties broken by the final gap.
+            trials = []
             for lr in _grid(*problem["lr"], config.lr_grid):
                 for mu in _momenta(config.momentum_grid):
                     gaps = _run_one(method, problem, lr, mu, config)
@@ -244,10 +246,8 @@ def run(config: Config, out_dir: Path, progress: Progress) -> Result:
                         _iterations(gaps, config),
                         gaps[-1] if math.isfinite(gaps[-1]) else 1e300,
                     )
-                    if best is None or key < best[0]:
-                        best = (key, lr, mu, gaps)
-            assert best is not None
-            (iters, final), lr, mu, gaps = best
+                    trials.append((key, lr, mu, gaps))
+            (iters, final), lr, mu, gaps = min(trials, key=lambda trial: trial[0])
             best_settings[(name, method)] = (lr, mu)
             reached = iters < config.max_iters
             rows.append(
