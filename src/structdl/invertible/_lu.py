@@ -13,7 +13,7 @@ from torch import Tensor, nn
 
 from .._errors import ConfigError
 
-__all__ = ["LUMatrix", "check_weight", "random_orthogonal"]
+__all__ = ["matrix_lipschitz_bounds", "LUMatrix", "check_weight", "random_orthogonal"]
 
 
 def check_weight(weight: Tensor, size: int, owner: str, max_condition: float) -> None:
@@ -104,3 +104,9 @@ class LUMatrix(nn.Module):
 
     def extra_repr(self) -> str:
         return f"size={self.size}"
+
+
+def matrix_lipschitz_bounds(weight: Tensor) -> tuple[float, float]:
+    """``(‖W‖₂, ‖W⁻¹‖₂) = (σ_max, 1/σ_min)``: exact Lipschitz constants of ``x ↦ Wx`` and back."""
+    singular = torch.linalg.svdvals(weight.detach().double())
+    return float(singular[0]), float(1.0 / singular[-1])

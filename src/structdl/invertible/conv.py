@@ -18,7 +18,7 @@ from torch import Tensor, nn
 from .._errors import ConfigError, InverseError, ShapeError
 from ..structure.declarations import Claim
 from ._claims import bilipschitz_claim
-from ._lu import LUMatrix, check_weight, random_orthogonal
+from ._lu import LUMatrix, check_weight, matrix_lipschitz_bounds, random_orthogonal
 from ._nets import positive_int
 from .base import Bijection
 
@@ -94,8 +94,7 @@ class InvertibleConv1x1(Bijection):
 
     def lipschitz_bounds(self) -> tuple[float, float]:
         """``(‖W‖₂, ‖W⁻¹‖₂)``."""
-        singular = torch.linalg.svdvals(self.weight().detach().double())
-        return float(singular[0]), float(1.0 / singular[-1])
+        return matrix_lipschitz_bounds(self.weight())
 
     @property
     def claims(self) -> tuple[Claim, ...]:

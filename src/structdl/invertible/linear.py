@@ -23,7 +23,7 @@ from torch import Tensor, nn
 from .._errors import ShapeError
 from ..structure.declarations import Claim
 from ._claims import bilipschitz_claim
-from ._lu import LUMatrix
+from ._lu import LUMatrix, matrix_lipschitz_bounds
 from ._nets import positive_int
 from .base import Bijection
 
@@ -52,8 +52,7 @@ class _Linear(Bijection):
 
     def lipschitz_bounds(self) -> tuple[float, float]:
         """``(‖W‖₂, ‖W⁻¹‖₂)``: the forward and inverse Lipschitz constants (exact)."""
-        singular = torch.linalg.svdvals(self.weight().detach().double())
-        return float(singular[0]), float(1.0 / singular[-1])
+        return matrix_lipschitz_bounds(self.weight())
 
     @property
     def claims(self) -> tuple[Claim, ...]:
