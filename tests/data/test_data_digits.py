@@ -32,7 +32,7 @@ def test_split_is_stratified_and_deterministic() -> None:
     ("kwargs", "match"),
     [
         ({"test_fraction": 0.0}, "out of range"),
-        ({"n_per_class": 1}, "too small"),
+        ({"n_per_class": 1}, "n_per_class must be an integer ≥ 2"),
         ({"dtype": torch.float16}, "unsupported dtype"),
     ],
 )

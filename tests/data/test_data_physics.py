@@ -47,7 +47,7 @@ def test_noise_has_the_requested_scale_and_is_seeded() -> None:
         ({"system": "double_pendulum"}, "unknown system"),
         ({"system": "pendulum", "amplitude": (0.5, 3.5)}, "invalid amplitude"),
         ({"system": "pendulum", "dt": 0.0}, "positive"),
-        ({"system": "mass_spring", "n_steps": 0}, "too small"),
+        ({"system": "mass_spring", "n_steps": 0}, "n_steps must be an integer ≥ 1"),
         ({"system": "mass_spring", "noise": -1.0}, "negative"),
     ],
 )

@@ -319,7 +319,7 @@ def test_fields_reject_bad_states(field, state, match: str) -> None:
 
 @pytest.mark.parametrize("dim", [0, -2, 2.5, True, "3"])
 def test_fields_reject_bad_dimensions(dim: object) -> None:
-    with pytest.raises(ConfigError, match="dim must be a positive integer"):
+    with pytest.raises(ConfigError, match="dim must be an integer ≥ 1"):
         GradientFlow(dim)  # type: ignore[arg-type]
 
 

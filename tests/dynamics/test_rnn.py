@@ -73,8 +73,8 @@ def test_gradients_reach_all_parameters() -> None:
         ({"eps": -0.1}, "eps must be a finite number"),
         ({"gamma": -1.0}, "gamma must be a finite number"),
         ({"gamma": float("nan")}, "gamma must be a finite number"),
-        ({"hidden_size": 0}, "hidden_size must be a positive integer"),
-        ({"input_size": 1.5}, "input_size must be a positive integer"),
+        ({"hidden_size": 0}, "hidden_size must be an integer ≥ 1"),
+        ({"input_size": 1.5}, "input_size must be an integer ≥ 1"),
         ({"gated": "yes"}, "gated must be True or False"),
     ],
 )

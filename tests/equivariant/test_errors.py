@@ -81,14 +81,14 @@ def test_element_of_another_group():
 @pytest.mark.parametrize(
     ("make", "match"),
     [
-        (lambda: GroupConv2d(2, 2, 3, C4, stride=0), "invalid stride — expected an integer ≥ 1"),
-        (lambda: GroupConv2d(2, 2, 0, C4), "invalid kernel_size"),
-        (lambda: GroupConv2d(0, 2, 3, C4), "invalid in_channels"),
+        (lambda: GroupConv2d(2, 2, 3, C4, stride=0), "stride must be an integer ≥ 1"),
+        (lambda: GroupConv2d(2, 2, 0, C4), "kernel_size must be an integer ≥ 1"),
+        (lambda: GroupConv2d(0, 2, 3, C4), "in_channels must be an integer ≥ 1"),
         (lambda: GroupConv2d(2, 2, 3, C4, padding=-1), "invalid padding"),
         (lambda: GroupConv2d(2, 2, 3, C4, padding="full"), "invalid padding"),
         (lambda: GroupConv2d(2, 2, 3, C4, padding_mode="mirror"), "unknown padding_mode"),
         (lambda: GroupPool(C4, mode="median"), "unknown pooling mode"),
-        (lambda: SpatialPool2d(2, stride=0), "invalid stride"),
+        (lambda: SpatialPool2d(2, stride=0), "stride must be an integer ≥ 1"),
         (lambda: PointwiseNonlinearity("swish"), "unknown activation"),
         (lambda: RelaxedGroupConv2d(1, 1, 3, C4, relaxation=-0.1), "invalid relaxation"),
         (lambda: CyclicGroup(0), "invalid rotation order"),

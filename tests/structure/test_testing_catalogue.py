@@ -241,7 +241,7 @@ def test_untestable_declarations_raise_config_error():
         assert_preserves(lambda v: v, z, properties=[Novel()])
     with pytest.raises(ConfigError, match="inverse"):
         assert_preserves(lambda v: v, z, properties=[Invertible()])
-    with pytest.raises(ConfigError, match="`n_steps` is invalid"):
+    with pytest.raises(ConfigError, match="assert_preserves: n_steps must be an integer ≥ 1"):
         assert_preserves(RotationLayer(), z, properties=[EnergyConserving()], n_steps=0)
     with pytest.raises(ConfigError, match="not callable"):
         assert_preserves(Uncallable(), z)

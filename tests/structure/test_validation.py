@@ -67,11 +67,26 @@ def test_shape_errors(call, match):
         (lambda: check_symplectic(IDENTITY, GOOD, atol="small"), "not a number"),
         (lambda: check_symplectic(IDENTITY, GOOD, rate=0.0), "`rate` is invalid"),
         (lambda: check_volume_preserving(IDENTITY, GOOD, logdet=3.0), "`logdet` is not"),
-        (lambda: check_lipschitz(IDENTITY, GOOD, n_pairs=-1), "`n_pairs` is invalid"),
-        (lambda: check_lipschitz(IDENTITY, GOOD, n_pairs=0), "`n_pairs` is invalid"),
-        (lambda: check_lipschitz(IDENTITY, GOOD, n_pairs=2.5), "`n_pairs` is invalid"),
-        (lambda: check_lipschitz(IDENTITY, GOOD, ascent_steps=-3), "`ascent_steps`"),
-        (lambda: check_lipschitz(IDENTITY, GOOD, seed=-1), "`seed` is invalid"),
+        (
+            lambda: check_lipschitz(IDENTITY, GOOD, n_pairs=-1),
+            "check_lipschitz: n_pairs must be an integer",
+        ),
+        (
+            lambda: check_lipschitz(IDENTITY, GOOD, n_pairs=0),
+            "check_lipschitz: n_pairs must be an integer",
+        ),
+        (
+            lambda: check_lipschitz(IDENTITY, GOOD, n_pairs=2.5),
+            "check_lipschitz: n_pairs must be an integer",
+        ),
+        (
+            lambda: check_lipschitz(IDENTITY, GOOD, ascent_steps=-3),
+            "check_lipschitz: ascent_steps must be an integer ≥ 0",
+        ),
+        (
+            lambda: check_lipschitz(IDENTITY, GOOD, seed=-1),
+            "check_lipschitz: seed must be an integer",
+        ),
         (lambda: check_lipschitz(IDENTITY, GOOD, bound=-1.0), "`bound` is invalid"),
         (lambda: check_lipschitz(IDENTITY, GOOD, bound=float("nan")), "`bound` is invalid"),
         (lambda: check_lipschitz(IDENTITY, GOOD, rtol=float("inf")), "`rtol` is invalid"),

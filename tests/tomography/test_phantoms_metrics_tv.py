@@ -52,7 +52,7 @@ def test_poisson_sinogram_rejects_bad_parameters() -> None:
         poisson_sinogram(clean, mu_max=0.0)
     with pytest.raises(ShapeError, match="non-finite"):
         poisson_sinogram(torch.full((2,), float("nan")))
-    with pytest.raises(ConfigError, match="n is too small"):
+    with pytest.raises(ConfigError, match="n must be an integer ≥ 1"):
         random_ellipses(0, 8)
 
 

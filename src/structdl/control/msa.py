@@ -31,6 +31,7 @@ from torch import Tensor
 
 from .._errors import ConfigError
 from ..dynamics import ODENet
+from ..structure._validate import require_int
 from .pontryagin import _functional_step, pontryagin
 
 __all__ = ["INNER_OPTIMISERS", "MSA", "ExtendedMSA"]
@@ -49,12 +50,6 @@ def _nonnegative(value: object, what: str) -> float:
             "basic MSA)"
         )
     return float(value)
-
-
-def _positive_int(value: object, what: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise ConfigError(f"{what} must be a positive int, got {value!r}; pass e.g. {what}=5")
-    return value
 
 
 class ExtendedMSA:
@@ -111,7 +106,7 @@ class ExtendedMSA:
                 "or a callable params -> torch.optim.Optimizer"
             )
         self.inner = inner
-        self.inner_steps = _positive_int(inner_steps, "inner_steps")
+        self.inner_steps = require_int(inner_steps, "inner_steps", "ExtendedMSA")
         if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not lr > 0:
             raise ConfigError(f"lr must be a positive number, got {lr!r}")
         self.lr = float(lr)

@@ -9,7 +9,8 @@ import torch
 from torch import Tensor
 
 from .._errors import ConfigError, ShapeError
-from ._validate import check_fraction, check_int
+from ..structure._validate import require_int
+from ._validate import check_fraction
 
 __all__ = ["Split", "stratified_split"]
 
@@ -48,7 +49,7 @@ def stratified_split(x: Tensor, y: Tensor, *, test_fraction: float = 0.25, seed:
         ConfigError: ``test_fraction`` not in (0, 1), a class with fewer than two points.
     """
     check_fraction("test_fraction", test_fraction)
-    check_int("seed", seed, minimum=0)
+    require_int(seed, "seed", minimum=0)
     if not isinstance(x, Tensor) or not isinstance(y, Tensor):
         raise ShapeError(
             f"x and y must be tensors — got {type(x).__name__} and {type(y).__name__} — "

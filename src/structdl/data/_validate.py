@@ -8,22 +8,7 @@ import torch
 
 from .._errors import ConfigError
 
-__all__ = ["check_dtype", "check_fraction", "check_int", "check_nonnegative", "check_positive"]
-
-
-def check_int(name: str, value: object, *, minimum: int) -> int:
-    """Return ``value`` if it is an integer ``≥ minimum``; raise :class:`ConfigError` otherwise."""
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ConfigError(
-            f"{name} must be an integer — expected an int ≥ {minimum} — got "
-            f"{value!r} of type {type(value).__name__} — pass e.g. {name}={max(minimum, 1)}"
-        )
-    if value < minimum:
-        raise ConfigError(
-            f"{name} is too small — expected an int ≥ {minimum} — got {value} — "
-            f"pass {name}={minimum} or more"
-        )
-    return value
+__all__ = ["check_dtype", "check_fraction", "check_nonnegative", "check_positive"]
 
 
 def _as_float(name: str, value: object) -> float:

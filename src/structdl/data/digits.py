@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import torch
 
+from ..structure._validate import require_int
 from ._split import Split, stratified_split
-from ._validate import check_dtype, check_int
+from ._validate import check_dtype
 
 __all__ = ["load_digits", "digits_split"]
 
@@ -54,7 +55,7 @@ def digits_split(
     """
     x, y = load_digits(flatten=flatten, dtype=dtype)
     if n_per_class is not None:
-        check_int("n_per_class", n_per_class, minimum=2)
+        require_int(n_per_class, "n_per_class", minimum=2)
         generator = torch.Generator().manual_seed(seed)
         keep = []
         for label in range(10):

@@ -43,7 +43,8 @@ import torch
 from torch import Tensor
 
 from .._errors import ConfigError
-from ._validate import check_int, check_nonnegative, check_positive
+from ..structure._validate import require_int
+from ._validate import check_nonnegative, check_positive
 
 __all__ = [
     "HNN_TASKS",
@@ -203,7 +204,7 @@ def integrate(
         times: increasing sample times ``(T,)``; ``z0`` is the state at ``times[0]``.
         substeps: RK4 steps per sample interval.
     """
-    check_int("substeps", substeps, minimum=1)
+    require_int(substeps, "substeps", minimum=1)
     states = [z0]
     z = z0
     with torch.no_grad():
@@ -316,9 +317,9 @@ def hnn_task(system: str, seed: int = 0, *, orbits: int | None = None) -> Deriva
         ((750, 2), (750, 2))
     """
     _check_system(system, HNN_TASKS)
-    check_int("seed", seed, minimum=0)
+    require_int(seed, "seed", minimum=0)
     samples, span, default_orbits, noise, test_fraction, substeps = _HNN_SETTINGS[system]
-    n = default_orbits if orbits is None else check_int("orbits", orbits, minimum=2)
+    n = default_orbits if orbits is None else require_int(orbits, "orbits", minimum=2)
     generator = torch.Generator().manual_seed(seed)
     if system in ("mass_spring", "pendulum"):
         z0 = _oscillator_states(system, n, generator)
@@ -383,7 +384,7 @@ def energy_protocol(system: str, seed: int = 0, *, trials: int | None = None) ->
     """
     _check_system(system, HNN_TASKS)
     default_trials, span, samples = _ENERGY_SETTINGS[system]
-    n = default_trials if trials is None else check_int("trials", trials, minimum=1)
+    n = default_trials if trials is None else require_int(trials, "trials", minimum=1)
     generator = torch.Generator().manual_seed(10_000 + seed)
     if system in ("mass_spring", "pendulum"):
         u = 1.6 * torch.rand(n, 2, generator=generator, dtype=F64) - 0.8
@@ -436,9 +437,9 @@ def sympnet_pendulum(
         >>> tuple(data.x.shape), tuple(data.test_x.shape), tuple(data.rollout.shape)
         ((40, 2), (100, 2), (11, 2))
     """
-    check_int("n_train", n_train, minimum=1)
-    check_int("n_test", n_test, minimum=1)
-    check_int("rollout_steps", rollout_steps, minimum=1)
+    require_int(n_train, "n_train", minimum=1)
+    require_int(n_test, "n_test", minimum=1)
+    require_int(rollout_steps, "rollout_steps", minimum=1)
     check_positive("h", h)
     start = torch.tensor([list(z0)], dtype=F64)
     field = _FIELDS["sympnet_pendulum"]
@@ -473,7 +474,7 @@ def trajectories(
         (2, 6, 4)
     """
     d = _check_system(system, TRAJECTORY_SYSTEMS)
-    check_int("steps", steps, minimum=1)
+    require_int(steps, "steps", minimum=1)
     check_positive("h", h)
     check_nonnegative("noise", noise)
     if not isinstance(z0, Tensor) or z0.dim() != 2 or z0.shape[1] != 2 * d:

@@ -17,7 +17,7 @@ import torch
 from torch import Tensor
 
 from .._errors import ConfigError, ShapeError
-from ._validate import check_int
+from ..structure._validate import require_int
 
 __all__ = ["ellipse_phantom", "poisson_sinogram", "random_ellipses"]
 
@@ -38,8 +38,8 @@ def ellipse_phantom(
     Returns:
         ``(size, size)`` tensor, the sum of the intensities of the ellipses covering each pixel.
     """
-    check_int("size", size, minimum=2)
-    check_int("supersample", supersample, minimum=1)
+    require_int(size, "size", minimum=2)
+    require_int(supersample, "supersample", minimum=1)
     ellipses = np.asarray(ellipses, dtype=np.float64)
     if ellipses.ndim != 2 or ellipses.shape[1] != 6:
         raise ShapeError(
@@ -107,8 +107,8 @@ def random_ellipses(
         >>> tuple(x.shape), bool((x >= 0).all())
         ((2, 1, 16, 16), True)
     """
-    check_int("n", n, minimum=1)
-    check_int("size", size, minimum=2)
+    require_int(n, "n", minimum=1)
+    require_int(size, "size", minimum=2)
     if isinstance(seed, bool) or not isinstance(seed, int):
         raise ConfigError(f"invalid seed — expected an int — got {seed!r} — pass e.g. seed=0")
     rng = np.random.default_rng(seed)

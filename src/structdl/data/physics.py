@@ -21,7 +21,8 @@ import torch
 from torch import Tensor
 
 from .._errors import ConfigError
-from ._validate import check_dtype, check_int, check_nonnegative, check_positive
+from ..structure._validate import require_int
+from ._validate import check_dtype, check_nonnegative, check_positive
 
 __all__ = ["PHYSICS_SYSTEMS", "Trajectories", "make_trajectories", "true_energy"]
 
@@ -124,10 +125,10 @@ def make_trajectories(
         ConfigError: unknown system or invalid number.
     """
     _check_system(system)
-    check_int("n_trajectories", n_trajectories, minimum=1)
-    check_int("n_steps", n_steps, minimum=1)
-    check_int("substeps", substeps, minimum=1)
-    check_int("seed", seed, minimum=0)
+    require_int(n_trajectories, "n_trajectories", minimum=1)
+    require_int(n_steps, "n_steps", minimum=1)
+    require_int(substeps, "substeps", minimum=1)
+    require_int(seed, "seed", minimum=0)
     check_positive("dt", dt)
     check_nonnegative("noise", noise)
     check_dtype(dtype)

@@ -22,8 +22,9 @@ import torch
 from torch import Tensor
 
 from .._errors import ConfigError
+from ..structure._validate import require_int
 from ._split import Split, stratified_split
-from ._validate import check_dtype, check_int, check_nonnegative, check_positive
+from ._validate import check_dtype, check_nonnegative, check_positive
 
 __all__ = [
     "TOY_DATASETS",
@@ -51,9 +52,9 @@ def _finish(
 
 
 def _validate(n: int, noise: float, seed: int, dtype: torch.dtype) -> None:
-    check_int("n", n, minimum=4)
+    require_int(n, "n", minimum=4)
     check_nonnegative("noise", noise)
-    check_int("seed", seed, minimum=0)
+    require_int(seed, "seed", minimum=0)
     check_dtype(dtype)
 
 
@@ -117,7 +118,7 @@ def make_swiss_roll_2class(
     label ``k mod 2``. Each class gets half of the points, spread uniformly over its pieces.
     """
     _validate(n, noise, seed, dtype)
-    check_int("segments", segments, minimum=2)
+    require_int(segments, "segments", minimum=2)
     rng = np.random.default_rng(seed)
     lo, hi = 1.5 * math.pi, 4.5 * math.pi
     width = (hi - lo) / segments

@@ -27,7 +27,6 @@ __all__ = [
     "check_option",
     "finite_nonnegative",
     "linear_weight",
-    "positive_int",
 ]
 
 
@@ -54,16 +53,6 @@ def finite_nonnegative(value: object, what: str) -> float:
     if not math.isfinite(value):
         raise ConfigError(f"{what} must be finite, got {value!r}; pass e.g. 0.01")
     return float(value)
-
-
-def positive_int(value: object, what: str) -> int:
-    """Return ``value`` if it is a positive ``int`` (not a bool); else raise ConfigError."""
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise ConfigError(
-            f"{what} must be a positive integer — expected an int ≥ 1 — received {value!r} — "
-            f"pass e.g. {what}=4"
-        )
-    return value
 
 
 class StructuredField(VectorField):

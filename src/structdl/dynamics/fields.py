@@ -26,6 +26,7 @@ import torch
 from torch import Tensor, nn
 
 from .._errors import ShapeError
+from ..structure._validate import require_int
 from ._activations import Activation, get_activation
 from ._base import State
 from ._field_base import (
@@ -34,7 +35,6 @@ from ._field_base import (
     check_option,
     finite_nonnegative,
     linear_weight,
-    positive_int,
 )
 from ._lie_algebra import hat, so3_exp
 from .partitioned_fields import (
@@ -84,8 +84,8 @@ class Residual(StructuredField):
 
     def __init__(self, dim: int, width: int | None = None, activation: str | Activation = "tanh"):
         super().__init__()
-        self.dim = positive_int(dim, "dim")
-        hidden = self.dim if width is None else positive_int(width, "width")
+        self.dim = require_int(dim, "dim")
+        hidden = self.dim if width is None else require_int(width, "width")
         self.activation = get_activation(activation)
         self.weight = linear_weight(hidden, self.dim)
         self.bias = nn.Parameter(torch.zeros(hidden))
@@ -131,8 +131,8 @@ class GradientFlow(StructuredField):
 
     def __init__(self, dim: int, width: int | None = None, activation: str | Activation = "relu"):
         super().__init__()
-        self.dim = positive_int(dim, "dim")
-        hidden = self.dim if width is None else positive_int(width, "width")
+        self.dim = require_int(dim, "dim")
+        hidden = self.dim if width is None else require_int(width, "width")
         self.activation = get_activation(activation)
         self.weight = linear_weight(hidden, self.dim)
         self.bias = nn.Parameter(0.1 * torch.randn(hidden))
@@ -245,7 +245,7 @@ class Antisymmetric(StructuredField):
 
     def __init__(self, dim: int, gamma: float = 0.01, activation: str | Activation = "tanh"):
         super().__init__()
-        self.dim = positive_int(dim, "dim")
+        self.dim = require_int(dim, "dim")
         self.gamma = finite_nonnegative(gamma, "gamma")
         self.activation = get_activation(activation)
         self.weight = linear_weight(self.dim, self.dim)
@@ -278,7 +278,7 @@ class SingleRidgeShear(StructuredField):
 
     def __init__(self, dim: int, activation: str | Activation = "tanh"):
         super().__init__()
-        self.dim = positive_int(dim, "dim")
+        self.dim = require_int(dim, "dim")
         self.activation = get_activation(activation)
         self.direction_raw = nn.Parameter(torch.randn(self.dim) / math.sqrt(self.dim))
         self.normal = nn.Parameter(torch.randn(self.dim) / math.sqrt(self.dim))
@@ -329,8 +329,8 @@ class RidgeShearSum(StructuredField):
 
     def __init__(self, dim: int, n_ridges: int = 4, activation: str | Activation = "tanh"):
         super().__init__()
-        self.dim = positive_int(dim, "dim")
-        count = positive_int(n_ridges, "n_ridges")
+        self.dim = require_int(dim, "dim")
+        count = require_int(n_ridges, "n_ridges")
         self.ridges = nn.ModuleList(SingleRidgeShear(self.dim, activation) for _ in range(count))
 
     @property
@@ -386,7 +386,7 @@ class LieAlgebraField(StructuredField):
     ):
         super().__init__()
         self.dim = 3
-        hidden = positive_int(width, "width")
+        hidden = require_int(width, "width")
         check_option(mode, ("cross", "free"), "LieAlgebraField mode")
         self.mode = mode
         self.activation = get_activation(activation)

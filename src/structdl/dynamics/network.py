@@ -29,12 +29,12 @@ from .._errors import (
     ShapeError,
     StepSizeError,
 )
-from ..structure._validate import finite_or_unknown, step_size
+from ..structure._validate import finite_or_unknown, require_int, step_size
 from ..structure.guarantees import guarantees
 from ..structure.properties import NonExpansive, Property
 from ..structure.result import tolerance
 from ._base import Integrator, State, VectorField, all_finite, check_state
-from ._field_base import StructuredField, check_option, positive_int
+from ._field_base import StructuredField, check_option
 
 __all__ = ["ODENet"]
 
@@ -212,7 +212,7 @@ class ODENet(nn.Module):
                     "int — got None; pass e.g. steps=10 (or a list of per-layer fields)"
                 )
             return len(field_list)
-        count = positive_int(steps, "steps")
+        count = require_int(steps, "steps")
         if not shared and count != len(field_list):
             raise ConfigError(
                 f"ODENet: steps={count} but {len(field_list)} per-layer fields were given; omit "

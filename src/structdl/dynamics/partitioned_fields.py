@@ -15,11 +15,12 @@ from typing import ClassVar
 import torch
 from torch import Tensor, nn
 
+from ..structure._validate import require_int
 from ..structure.declarations import Claim
 from ..structure.properties import Symplectic
 from ._activations import Activation, get_activation
 from ._base import State
-from ._field_base import SHEAR_FLOW_CLAIMS, StructuredField, linear_weight, positive_int
+from ._field_base import SHEAR_FLOW_CLAIMS, StructuredField, linear_weight
 
 __all__ = [
     "HamiltonianRidge",
@@ -102,8 +103,8 @@ class SeparableHamiltonian(_SeparableField):
 
     def __init__(self, dim: int, width: int | None = None, activation: str | Activation = "tanh"):
         super().__init__()
-        self.dim = positive_int(dim, "dim")
-        hidden = self.dim if width is None else positive_int(width, "width")
+        self.dim = require_int(dim, "dim")
+        hidden = self.dim if width is None else require_int(width, "width")
         self.activation = get_activation(activation)
         self.kinetic_weight = linear_weight(hidden, self.dim)  # A
         self.kinetic_bias = nn.Parameter(0.1 * torch.randn(hidden))  # a
@@ -139,8 +140,8 @@ class SecondOrder(_SeparableField):
 
     def __init__(self, dim: int, width: int | None = None, activation: str | Activation = "tanh"):
         super().__init__()
-        self.dim = positive_int(dim, "dim")
-        hidden = self.dim if width is None else positive_int(width, "width")
+        self.dim = require_int(dim, "dim")
+        hidden = self.dim if width is None else require_int(width, "width")
         self.activation = get_activation(activation)
         self.weight = linear_weight(hidden, self.dim)  # K
         self.bias = nn.Parameter(0.1 * torch.randn(hidden))
@@ -178,7 +179,7 @@ class HamiltonianTwoStream(StructuredField):
 
     def __init__(self, dim: int, activation: str | Activation = "tanh"):
         super().__init__()
-        self.dim = positive_int(dim, "dim")
+        self.dim = require_int(dim, "dim")
         self.activation = get_activation(activation)
         self.weight = linear_weight(self.dim, self.dim)  # K
         self.bias = nn.Parameter(0.1 * torch.randn(self.dim))
@@ -210,7 +211,7 @@ class HamiltonianShear(StructuredField):
 
     def __init__(self, dim: int, activation: str | Activation = "tanh"):
         super().__init__()
-        self.dim = positive_int(dim, "dim")
+        self.dim = require_int(dim, "dim")
         self.activation = get_activation(activation)
         scale = 1.0 / (2 * self.dim) ** 0.5
         self.position_weight = nn.Parameter(scale * torch.randn(self.dim))  # u
@@ -267,8 +268,8 @@ class HamiltonianRidge(StructuredField):
 
     def __init__(self, dim: int, n_ridges: int = 4, activation: str | Activation = "tanh"):
         super().__init__()
-        self.dim = positive_int(dim, "dim")
-        count = positive_int(n_ridges, "n_ridges")
+        self.dim = require_int(dim, "dim")
+        count = require_int(n_ridges, "n_ridges")
         self.ridges = nn.ModuleList(HamiltonianShear(self.dim, activation) for _ in range(count))
 
     @property

@@ -10,8 +10,9 @@ import torch
 from torch import Tensor, nn
 
 from .._errors import ConfigError, ShapeError
+from ..structure._validate import require_int
 from ._base import check_state
-from ._field_base import finite_nonnegative, linear_weight, positive_int
+from ._field_base import finite_nonnegative, linear_weight
 
 __all__ = ["AntisymmetricRNNCell"]
 
@@ -48,8 +49,8 @@ class AntisymmetricRNNCell(nn.Module):
         gated: bool = False,  # noqa: FBT001, FBT002 — the signature of the internal API contract
     ) -> None:
         super().__init__()
-        self.input_size = positive_int(input_size, "input_size")
-        self.hidden_size = positive_int(hidden_size, "hidden_size")
+        self.input_size = require_int(input_size, "input_size")
+        self.hidden_size = require_int(hidden_size, "hidden_size")
         self.eps = finite_nonnegative(eps, "eps")
         if self.eps == 0.0:
             raise ConfigError("eps must be > 0 (it is the step size), got 0; pass e.g. eps=0.01")

@@ -26,6 +26,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .._errors import ConfigError, ShapeError
+from ..structure._validate import require_int
 from . import _validate as v
 from ._declare import DeclaresEquivariance
 from ._interp import MARGIN, disc_mask, rotate_filter, rotation_matrix
@@ -131,14 +132,14 @@ class GroupConvBase(DeclaresEquivariance, nn.Module, ABC):
         owner = type(self).__name__
         self.group = v.require_group(group, owner)
         v.require_exactness(self.group, owner, require_exact=require_exact)
-        self.in_channels = v.positive_int("in_channels", in_channels)
-        self.out_channels = v.positive_int("out_channels", out_channels)
-        self.kernel_size = v.positive_int("kernel_size", kernel_size)
+        self.in_channels = require_int(in_channels, "in_channels")
+        self.out_channels = require_int(out_channels, "out_channels")
+        self.kernel_size = require_int(kernel_size, "kernel_size")
         # Interpolated groups evaluate the rotated filters with a margin (see _interp), so the
         # bank is larger than the base filter; the padding grows by the margin to keep sizes.
         margin = 0 if self.group.exact else MARGIN
         self.bank_size = self.kernel_size + 2 * margin
-        self.stride = v.positive_int("stride", stride)
+        self.stride = require_int(stride, "stride")
         self.padding = v.nominal_padding(padding, self.kernel_size) + margin
         self.padding_mode = v.padding_mode(padding_mode)
         self.in_rep = in_rep

@@ -14,23 +14,12 @@ __all__ = [
     "check_field",
     "nominal_padding",
     "padding_mode",
-    "positive_int",
     "require_exactness",
     "require_finite",
     "require_group",
 ]
 
 PADDING_MODES = ("zeros", "replicate", "reflect", "circular")
-
-
-def positive_int(name: str, value: object, *, minimum: int = 1) -> int:
-    """Return ``value`` if it is an integer ``≥ minimum``, else raise :class:`ConfigError`."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ConfigError(
-            f"invalid {name} — expected an integer ≥ {minimum} — received {value!r} — "
-            f"pass e.g. {max(minimum, 1)}"
-        )
-    return value
 
 
 def require_exactness(group: FiniteGroup, owner: str, *, require_exact: bool) -> None:

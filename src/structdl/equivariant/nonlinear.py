@@ -9,6 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .._errors import ConfigError
+from ..structure._validate import require_int
 from . import _validate as v
 from ._declare import DeclaresEquivariance
 from .actions import RegularRep, Representation
@@ -92,7 +93,7 @@ class NormNonlinearity(DeclaresEquivariance, nn.Module):
     ) -> None:
         super().__init__()
         self.group = v.require_group(group, "NormNonlinearity")
-        self.num_channels = v.positive_int("num_channels", num_channels)
+        self.num_channels = require_int(num_channels, "num_channels")
         self.in_rep: Representation = RegularRep(self.group)
         self.out_rep = self.in_rep
         self.fn = _activation(activation)

@@ -7,6 +7,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .._errors import ConfigError, ShapeError
+from ..structure._validate import require_int
 from . import _validate as v
 from ._declare import DeclaresEquivariance
 from .actions import RegularRep, Representation, TrivialRep
@@ -49,7 +50,7 @@ class GroupBatchNorm(DeclaresEquivariance, nn.Module):
     ) -> None:
         super().__init__()
         self.group = v.require_group(group, "GroupBatchNorm")
-        self.num_channels = v.positive_int("num_channels", num_channels)
+        self.num_channels = require_int(num_channels, "num_channels")
         if rep not in ("regular", "trivial"):
             raise ConfigError(
                 f"unknown rep for GroupBatchNorm — expected 'regular' or 'trivial' — received "

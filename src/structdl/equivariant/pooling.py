@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .._errors import ConfigError, ShapeError
+from ..structure._validate import require_int
 from . import _validate as v
 from ._declare import DeclaresEquivariance
 from ._sampling import AxisPlan, axis_plan
@@ -164,9 +165,9 @@ class SpatialPool2d(nn.Module):
         self, kernel_size: int = 2, stride: int | None = None, padding: int = 0, mode: str = "max"
     ) -> None:
         super().__init__()
-        self.kernel_size = v.positive_int("kernel_size", kernel_size)
-        self.stride = v.positive_int("stride", kernel_size if stride is None else stride)
-        self.padding = v.positive_int("padding", padding, minimum=0)
+        self.kernel_size = require_int(kernel_size, "kernel_size")
+        self.stride = require_int(kernel_size if stride is None else stride, "stride")
+        self.padding = require_int(padding, "padding", minimum=0)
         self.mode = _mode(mode)
 
     def sampling_plan(self, height: int, width: int) -> tuple[AxisPlan, AxisPlan]:

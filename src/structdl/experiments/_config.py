@@ -7,17 +7,15 @@ from collections.abc import Iterable
 import torch
 
 from .._errors import ConfigError
+from ..structure._validate import require_int
 
 __all__ = ["require_ints", "require_known", "start_run"]
 
 
 def require_ints(bounds: Iterable[tuple[str, object, int]]) -> None:
     """Raise :class:`ConfigError` unless each ``(name, value, least)`` has int ``value ≥ least``."""
-    for what, value, least in bounds:
-        if isinstance(value, bool) or not isinstance(value, int) or value < least:
-            raise ConfigError(
-                f"{what} must be an integer ≥ {least} — got {value!r} — pass e.g. {least}"
-            )
+    for name, value, least in bounds:
+        require_int(value, name, minimum=least)
 
 
 def require_known(kind: str, chosen: Iterable[str], known: Iterable[str]) -> None:

@@ -10,22 +10,13 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from .._errors import ConfigError, ShapeError
+from .._errors import ShapeError
+from ..structure._validate import require_int
 
-__all__ = ["ConvConditioner", "MLPConditioner", "check_context", "positive_int"]
+__all__ = ["ConvConditioner", "MLPConditioner", "check_context"]
 
 #: Scale of the last layer's initial weights: near-identity flows that still train everywhere.
 _LAST_LAYER_SCALE = 1e-2
-
-
-def positive_int(value: object, name: str, owner: str, minimum: int = 1) -> int:
-    """Return ``value`` as an int ``≥ minimum`` or raise :class:`ConfigError`."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ConfigError(
-            f"{owner}: {name} must be an integer ≥ {minimum} — received {value!r} — pass e.g. "
-            f"{name}={max(minimum, 2)}"
-        )
-    return value
 
 
 def check_context(context: Tensor | None, features: int, batch: int, owner: str) -> None:
@@ -78,10 +69,10 @@ class MLPConditioner(nn.Module):
     ) -> None:
         super().__init__()
         owner = "MLPConditioner"
-        positive_int(in_features + context_features, "in_features + context_features", owner)
-        positive_int(out_features, "out_features", owner)
-        positive_int(hidden, "hidden", owner)
-        positive_int(depth, "depth", owner)
+        require_int(in_features + context_features, "in_features + context_features", owner)
+        require_int(out_features, "out_features", owner)
+        require_int(hidden, "hidden", owner)
+        require_int(depth, "depth", owner)
         self.context_features = context_features
         layers: list[nn.Module] = []
         width = in_features + context_features
@@ -116,9 +107,9 @@ class ConvConditioner(nn.Module):
     ) -> None:
         super().__init__()
         owner = "ConvConditioner"
-        positive_int(in_channels, "in_channels", owner)
-        positive_int(out_channels, "out_channels", owner)
-        positive_int(hidden, "hidden", owner)
+        require_int(in_channels, "in_channels", owner)
+        require_int(out_channels, "out_channels", owner)
+        require_int(hidden, "hidden", owner)
         self.context_features = context_features
         last = nn.Conv2d(hidden, out_channels, 3, padding=1)
         _shrink_last(last)

@@ -14,9 +14,9 @@ import torch
 from torch import Tensor, nn
 
 from .._errors import ShapeError
+from ..structure._validate import require_int
 from ..structure.declarations import Claim
 from ._claims import bilipschitz_claim
-from ._nets import positive_int
 from .base import Bijection
 
 __all__ = ["ActNorm"]
@@ -43,7 +43,7 @@ class ActNorm(Bijection):
 
     def __init__(self, features: int) -> None:
         super().__init__()
-        self.features = positive_int(features, "features", "ActNorm")
+        self.features = require_int(features, "features", "ActNorm")
         self.shift = nn.Parameter(torch.zeros(features))
         self.log_scale = nn.Parameter(torch.zeros(features))
         self.register_buffer("initialised", torch.tensor(False))

@@ -17,7 +17,8 @@ import torch
 from torch import Tensor, nn
 
 from .._errors import ConfigError, ShapeError
-from ._nets import check_context, positive_int
+from ..structure._validate import require_int
+from ._nets import check_context
 from ._spline import rational_quadratic, spline_parameter_count
 from .base import Bijection
 
@@ -66,10 +67,10 @@ class MADE(nn.Module):
     ) -> None:
         super().__init__()
         owner = "MADE"
-        self.features = positive_int(features, "features", owner)
-        self.params_per_feature = positive_int(params_per_feature, "params_per_feature", owner)
-        positive_int(hidden, "hidden", owner)
-        positive_int(depth, "depth", owner)
+        self.features = require_int(features, "features", owner)
+        self.params_per_feature = require_int(params_per_feature, "params_per_feature", owner)
+        require_int(hidden, "hidden", owner)
+        require_int(depth, "depth", owner)
         self.context_features = context_features
         degrees_in = torch.arange(1, features + 1)
         # Hidden degrees cycle through 1 … d−1 (all 1 when d = 1: then no unit feeds an output).
@@ -143,10 +144,10 @@ class MaskedAutoregressive(Bijection):
                 f"{owner}: unknown transform {transform!r} — expected one of {_TRANSFORMS} — "
                 f"choose 'affine' or 'spline'"
             )
-        self.features = positive_int(features, "features", owner)
-        self.context_features = positive_int(context_features, "context_features", owner, 0)
+        self.features = require_int(features, "features", owner)
+        self.context_features = require_int(context_features, "context_features", owner, 0)
         self.transform = transform
-        self.bins = positive_int(bins, "bins", owner, 2)
+        self.bins = require_int(bins, "bins", owner, 2)
         if not (bound > 0 and 0 < scale_bound < 30):
             raise ConfigError(
                 f"{owner}: bound and scale_bound must be positive (scale_bound < 30) — received "

@@ -28,7 +28,8 @@ from torch import Tensor, nn
 
 from .._errors import ConfigError, ShapeError
 from ..dynamics import ODENet, RungeKutta, VectorField
-from ._nets import check_context, positive_int
+from ..structure._validate import require_int
+from ._nets import check_context
 from .base import Bijection
 
 __all__ = ["ContinuousFlow"]
@@ -125,9 +126,9 @@ class ContinuousFlow(Bijection):
     ) -> None:
         super().__init__()
         owner = "ContinuousFlow"
-        self.features = positive_int(features, "features", owner)
-        self.context_features = positive_int(context_features, "context_features", owner, 0)
-        positive_int(steps, "steps", owner)
+        self.features = require_int(features, "features", owner)
+        self.context_features = require_int(context_features, "context_features", owner, 0)
+        require_int(steps, "steps", owner)
         if trace not in _TRACES:
             raise ConfigError(
                 f"{owner}: unknown trace {trace!r} — expected one of {_TRACES} — 'exact' costs "
@@ -138,8 +139,8 @@ class ContinuousFlow(Bijection):
         self.T = float(T)
         self.velocity = _Velocity(
             features,
-            positive_int(hidden, "hidden", owner),
-            positive_int(depth, "depth", owner),
+            require_int(hidden, "hidden", owner),
+            require_int(depth, "depth", owner),
             context_features,
         )
         self.forward_net = ODENet(

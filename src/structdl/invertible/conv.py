@@ -16,10 +16,10 @@ import torch
 from torch import Tensor, nn
 
 from .._errors import ConfigError, InverseError, ShapeError
+from ..structure._validate import require_int
 from ..structure.declarations import Claim
 from ._claims import bilipschitz_claim
 from ._lu import LUMatrix, check_weight, matrix_lipschitz_bounds, random_orthogonal
-from ._nets import positive_int
 from .base import Bijection
 
 __all__ = ["InvertibleConv1x1"]
@@ -57,7 +57,7 @@ class InvertibleConv1x1(Bijection):
         max_condition: float = 1e6,
     ) -> None:
         super().__init__()
-        self.channels = positive_int(channels, "channels", "InvertibleConv1x1")
+        self.channels = require_int(channels, "channels", "InvertibleConv1x1")
         if parametrisation not in _PARAMETRISATIONS:
             raise ConfigError(
                 f"InvertibleConv1x1: unknown parametrisation {parametrisation!r} — expected one "

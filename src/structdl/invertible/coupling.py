@@ -26,7 +26,8 @@ import torch
 from torch import Tensor, nn
 
 from .._errors import ConfigError, ShapeError
-from ._nets import MLPConditioner, check_context, positive_int
+from ..structure._validate import require_int
+from ._nets import MLPConditioner, check_context
 from ._spline import rational_quadratic, spline_parameter_count
 from .base import Bijection
 
@@ -51,14 +52,14 @@ class _Coupling(Bijection):
     ) -> None:
         super().__init__()
         owner = type(self).__name__
-        self.features = positive_int(features, "features", owner, minimum=2)
+        self.features = require_int(features, "features", owner, minimum=2)
         if parity not in (0, 1):
             raise ConfigError(
                 f"{owner}: parity must be 0 or 1 — received {parity!r} — 0 keeps the first "
                 f"half of the features, 1 the second"
             )
         self.parity = parity
-        self.context_features = positive_int(context_features, "context_features", owner, 0)
+        self.context_features = require_int(context_features, "context_features", owner, 0)
         first = features // 2
         self.sizes = (first, features - first)
         kept, changed = self.sizes if parity == 0 else self.sizes[::-1]
@@ -207,7 +208,7 @@ class SplineCoupling(_Coupling):
     def __init__(
         self, features: int, *, bins: int = 8, bound: float = 3.0, **options: object
     ) -> None:
-        bins = positive_int(bins, "bins", "SplineCoupling", minimum=2)
+        bins = require_int(bins, "bins", "SplineCoupling", minimum=2)
         if not (isinstance(bound, (int, float)) and bound > 0):
             raise ConfigError(
                 f"SplineCoupling: bound must be a positive number — received {bound!r} — pass "

@@ -21,6 +21,7 @@ import torch
 from torch import Tensor
 
 from .._errors import ConfigError, ShapeError
+from ..structure._validate import require_int
 from ..structure.declarations import AttributeAtMost, AttributeBelow, Claim
 from ..structure.properties import BiLipschitz, Invertible
 from ..structure.result import tolerance
@@ -52,15 +53,6 @@ _SLACK = 1e-6
 _MAX_COEFFICIENT = 0.999
 #: Up to this width the inverse's adjoint is solved with the d×d Jacobian, not by contraction.
 _DIRECT_ADJOINT_DIM = 16
-
-
-def _positive_int(value: object, name: str, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ConfigError(
-            f"IResNetBlock: {name} must be an int ≥ {minimum} — received {value!r} — pass e.g. "
-            f"{name}={max(minimum, 2)}"
-        )
-    return value
 
 
 def _option(value: object, choices: tuple[str, ...], name: str) -> str:
@@ -156,16 +148,18 @@ class IResNetBlock(Bijection):
                 f"{_MAX_COEFFICIENT}] — received {coefficient!r} — a block x + g(x) is "
                 f"invertible only when Lip(g) < 1; pass e.g. coefficient=0.9"
             )
-        self.dim = _positive_int(dim, "dim")
+        self.dim = require_int(dim, "dim", "IResNetBlock")
         self.coefficient = float(coefficient)
         self.logdet_method = _option(logdet, LOGDET_METHODS, "logdet")
         self.trace = _option(trace, _TRACES, "trace")
         self.inverse_method = _option(inverse_method, INVERSE_METHODS, "inverse_method")
-        self.n_terms = _positive_int(n_terms, "n_terms")
-        self.n_exact_terms = _positive_int(n_exact_terms, "n_exact_terms")
-        self.n_probes = _positive_int(n_probes, "n_probes")
-        self.max_iterations = _positive_int(max_iterations, "max_iterations")
-        self.power_iterations = _positive_int(power_iterations, "power_iterations", 0)
+        self.n_terms = require_int(n_terms, "n_terms", "IResNetBlock")
+        self.n_exact_terms = require_int(n_exact_terms, "n_exact_terms", "IResNetBlock")
+        self.n_probes = require_int(n_probes, "n_probes", "IResNetBlock")
+        self.max_iterations = require_int(max_iterations, "max_iterations", "IResNetBlock")
+        self.power_iterations = require_int(
+            power_iterations, "power_iterations", "IResNetBlock", minimum=0
+        )
         if roulette_p is None:
             roulette_p = min(0.5, 0.5 * (1.0 - self.coefficient**2))
         if (
@@ -190,8 +184,8 @@ class IResNetBlock(Bijection):
         self.last_inverse: InverseResult | None = None
         self.g = LipschitzMLP(
             self.dim,
-            _positive_int(hidden, "hidden"),
-            _positive_int(n_hidden, "n_hidden"),
+            require_int(hidden, "hidden", "IResNetBlock"),
+            require_int(n_hidden, "n_hidden", "IResNetBlock"),
             self.coefficient,
             activation,
         )

@@ -21,10 +21,10 @@ import torch
 from torch import Tensor, nn
 
 from .._errors import ShapeError
+from ..structure._validate import require_int
 from ..structure.declarations import Claim
 from ._claims import bilipschitz_claim
 from ._lu import LUMatrix, matrix_lipschitz_bounds
-from ._nets import positive_int
 from .base import Bijection
 
 __all__ = ["CayleyLinear", "HouseholderLinear", "LULinear", "QRLinear"]
@@ -35,7 +35,7 @@ class _Linear(Bijection):
 
     def __init__(self, features: int) -> None:
         super().__init__()
-        self.features = positive_int(features, "features", type(self).__name__)
+        self.features = require_int(features, "features", type(self).__name__)
         self.bias = nn.Parameter(torch.zeros(features))
 
     def weight(self) -> Tensor:  # pragma: no cover - abstract
@@ -127,7 +127,7 @@ def _householder_product(vectors: Tensor) -> Tensor:
 
 
 def _reflection_count(features: int, reflections: int | None, owner: str) -> int:
-    return features if reflections is None else positive_int(reflections, "reflections", owner)
+    return features if reflections is None else require_int(reflections, "reflections", owner)
 
 
 @final

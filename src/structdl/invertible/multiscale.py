@@ -23,7 +23,8 @@ import torch
 from torch import Tensor, nn
 
 from .._errors import ConfigError, ShapeError
-from ._nets import ConvConditioner, check_context, positive_int
+from ..structure._validate import require_int
+from ._nets import ConvConditioner, check_context
 from .actnorm import ActNorm
 from .base import Bijection, Compose
 from .conv import InvertibleConv1x1
@@ -92,10 +93,10 @@ class MultiscaleFlow(Bijection):
             raise ConfigError(
                 f"{owner}: shape must be (C, H, W) — received {shape!r} — pass e.g. (1, 8, 8)"
             )
-        channels, height, width = (positive_int(s, "shape entries", owner) for s in shape)
-        self.levels = positive_int(levels, "levels", owner)
-        positive_int(steps, "steps", owner)
-        self.context_features = positive_int(context_features, "context_features", owner, 0)
+        channels, height, width = (require_int(s, "shape entries", owner) for s in shape)
+        self.levels = require_int(levels, "levels", owner)
+        require_int(steps, "steps", owner)
+        self.context_features = require_int(context_features, "context_features", owner, 0)
         if height % 2**levels or width % 2**levels:
             raise ConfigError(
                 f"{owner}: H and W must be divisible by 2^levels = {2**levels} — received "

@@ -179,12 +179,27 @@ def resolve_tolerance(value: Any, default: float, name: str, check: str) -> floa
     return float(value)
 
 
-def require_int(value: Any, name: str, check: str, minimum: int) -> int:
-    """Validate an integer option ``≥ minimum``."""
+def require_int(value: Any, name: str, owner: str = "", minimum: int = 1) -> int:
+    """The one validator of an integer option: ``value`` if it is an ``int ≥ minimum``.
+
+    Every package validates its integer hyper-parameters (widths, depths, step counts, seeds)
+    here, so that one rule and one wording hold everywhere: a ``bool`` is not an integer, and a
+    float with an integral value is refused rather than silently truncated.
+
+    Args:
+        value: the received option.
+        name: its name, as the user spells the argument.
+        owner: the class or function that received it (prefixes the message when given).
+        minimum: the smallest valid value.
+
+    Raises:
+        ConfigError: not an ``int`` (or a ``bool``), or below ``minimum``.
+    """
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        where = f"{owner}: " if owner else ""
         raise ConfigError(
-            f"{check}: `{name}` is invalid — expected an integer ≥ {minimum} — received "
-            f"{_describe(value)} — pass e.g. {name}={max(minimum, 1) * 16}"
+            f"{where}{name} must be an integer ≥ {minimum} — received {_describe(value)} — "
+            f"pass e.g. {name}={max(minimum, 2)}"
         )
     return value
 

@@ -28,6 +28,7 @@ import torch
 from torch import Tensor
 
 from ..._errors import ConfigError
+from ...structure._validate import require_int
 from ...structure.declarations import (
     ALWAYS,
     AllOf,
@@ -41,7 +42,6 @@ from ...structure.declarations import (
 )
 from ...structure.properties import Dissipative, EnergyConserving
 from .._base import Integrator, State, VectorField
-from .._field_base import positive_int
 from ._common import (
     energy_gradient,
     fixed_point,
@@ -193,7 +193,7 @@ class AVF(_DiscreteGradient):
 
     def __init__(self, nodes: int = 3, *, max_iter: int = 100, tol: float | None = None) -> None:
         super().__init__(max_iter, tol)
-        positive_int(nodes, "nodes")
+        require_int(nodes, "nodes")
         if nodes > self.MAX_NODES:
             needed = _format_bytes(8 * nodes * nodes)
             raise ConfigError(

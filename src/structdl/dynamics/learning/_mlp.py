@@ -19,18 +19,10 @@ import math
 import torch
 from torch import Tensor, nn
 
-from ..._errors import ConfigError, ShapeError
+from ..._errors import ShapeError
+from ...structure._validate import require_int
 
 __all__ = ["ScalarMLP"]
-
-
-def _positive(value: object, what: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigError(
-            f"ScalarMLP: {what} must be a positive integer — expected e.g. {what}=2 — "
-            f"received {value!r} — pass a positive int"
-        )
-    return value
 
 
 class ScalarMLP(nn.Module):
@@ -55,9 +47,9 @@ class ScalarMLP(nn.Module):
 
     def __init__(self, dim: int, width: int = 64, depth: int = 2) -> None:
         super().__init__()
-        self.dim = _positive(dim, "dim")
-        self.width = _positive(width, "width")
-        self.depth = _positive(depth, "depth")
+        self.dim = require_int(dim, "dim", "ScalarMLP")
+        self.width = require_int(width, "width", "ScalarMLP")
+        self.depth = require_int(depth, "depth", "ScalarMLP")
         sizes = [dim] + [width] * depth
         self.weights = nn.ParameterList(
             nn.Parameter(torch.empty(sizes[i + 1], sizes[i])) for i in range(depth)

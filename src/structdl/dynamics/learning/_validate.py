@@ -6,18 +6,9 @@ import torch
 from torch import Tensor
 
 from ..._errors import ConfigError, ShapeError
+from ...structure._validate import require_int
 
-__all__ = ["canonical_rotation", "check_flat", "check_pair", "positive_float", "positive_int"]
-
-
-def positive_int(value: object, what: str, who: str) -> int:
-    """Return ``value`` if it is an int ≥ 1 (not a bool), else raise :class:`ConfigError`."""
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigError(
-            f"{who}: {what} must be a positive integer — expected e.g. {what}=2 — received "
-            f"{value!r} — pass a positive int"
-        )
-    return value
+__all__ = ["canonical_rotation", "check_flat", "check_pair", "positive_float", "require_int"]
 
 
 def positive_float(value: object, what: str, who: str) -> float:

@@ -7,9 +7,10 @@ from typing import ClassVar
 from torch import Tensor, nn
 
 from ..._errors import ShapeError
+from ...structure._validate import require_int
 from ...structure.declarations import Claim
 from .._base import VectorField
-from ._validate import check_flat, positive_int
+from ._validate import check_flat
 
 __all__ = ["MLPField"]
 
@@ -39,9 +40,9 @@ class MLPField(VectorField):
 
     def __init__(self, dim: int, width: int = 200, depth: int = 2) -> None:
         super().__init__()
-        self.dim = positive_int(dim, "dim", "MLPField")
-        depth = positive_int(depth, "depth", "MLPField")
-        width = positive_int(width, "width", "MLPField")
+        self.dim = require_int(dim, "dim", "MLPField")
+        depth = require_int(depth, "depth", "MLPField")
+        width = require_int(width, "width", "MLPField")
         sizes = [2 * dim] + [width] * depth
         layers: list[nn.Module] = []
         for i in range(depth):

@@ -17,8 +17,9 @@ import torch
 from torch import Tensor, nn
 
 from ..._errors import ConfigError, IncompatibleSchemeError
+from ...structure._validate import require_int
 from ...structure.declarations import Claim
-from ._validate import check_flat, positive_float, positive_int
+from ._validate import check_flat, positive_float
 
 __all__ = ["FlowMap"]
 
@@ -71,7 +72,7 @@ class FlowMap(nn.Module):
         self.field = field
         self.integrator = integrator
         self.h = positive_float(h, "h", "FlowMap")
-        self.steps = positive_int(steps, "steps", "FlowMap")
+        self.steps = require_int(steps, "steps", "FlowMap")
         self._derive()  # checks compatibility before any computation
         self.dim = getattr(field, "dim", None)
 
@@ -145,7 +146,7 @@ class FlowMap(nn.Module):
     def rollout(self, z: Tensor, n: int) -> Tensor:
         """States ``z, Φ(z), …, Φⁿ(z)``, shape ``(batch, n + 1, 2d)``."""
         states = [z]
-        for _ in range(positive_int(n, "n", "FlowMap.rollout")):
+        for _ in range(require_int(n, "n", "FlowMap.rollout")):
             states.append(self(states[-1]))
         return torch.stack(states, dim=1)
 

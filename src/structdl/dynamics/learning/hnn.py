@@ -24,9 +24,10 @@ import torch
 from torch import Tensor, nn
 
 from ..._errors import ConfigError
+from ...structure._validate import require_int
 from .._base import VectorField
 from ._mlp import ScalarMLP
-from ._validate import canonical_rotation, check_flat, check_pair, positive_int
+from ._validate import canonical_rotation, check_flat, check_pair
 
 __all__ = ["DissipativeHamiltonianNN", "HamiltonianNN", "SeparableHamiltonianNN"]
 
@@ -59,7 +60,7 @@ class HamiltonianNN(VectorField):
 
     def __init__(self, dim: int, width: int = 200, depth: int = 2, energy: str = "mlp") -> None:
         super().__init__()
-        self.dim = positive_int(dim, "dim", "HamiltonianNN")
+        self.dim = require_int(dim, "dim", "HamiltonianNN")
         if energy not in self.ENERGY:
             raise ConfigError(
                 f"HamiltonianNN: unknown energy {energy!r} — expected one of {list(self.ENERGY)}"
@@ -170,7 +171,7 @@ class SeparableHamiltonianNN(VectorField):
         potential: str = "mlp",
     ) -> None:
         super().__init__()
-        self.dim = positive_int(dim, "dim", "SeparableHamiltonianNN")
+        self.dim = require_int(dim, "dim", "SeparableHamiltonianNN")
         for what, value, allowed in (
             ("kinetic", kinetic, self.KINETIC),
             ("potential", potential, self.POTENTIAL),
@@ -248,8 +249,8 @@ class DissipativeHamiltonianNN(VectorField):
 
     def __init__(self, dim: int, width: int = 64, depth: int = 2, rank: int = 1) -> None:
         super().__init__()
-        self.dim = positive_int(dim, "dim", "DissipativeHamiltonianNN")
-        rank = positive_int(rank, "rank", "DissipativeHamiltonianNN")
+        self.dim = require_int(dim, "dim", "DissipativeHamiltonianNN")
+        rank = require_int(rank, "rank", "DissipativeHamiltonianNN")
         self.net = ScalarMLP(2 * dim, width, depth)
         self.dissipation_factor = nn.Parameter(0.1 * torch.randn(2 * dim, rank))
 

@@ -20,9 +20,10 @@ from typing import ClassVar
 import torch
 from torch import Tensor
 
+from ...structure._validate import require_int
 from .._base import VectorField
 from ._mlp import ScalarMLP
-from ._validate import check_pair, positive_int
+from ._validate import check_pair
 
 __all__ = ["LagrangianNN"]
 
@@ -49,7 +50,7 @@ class LagrangianNN(VectorField):
 
     def __init__(self, dim: int, width: int = 64, depth: int = 2, damping: float = 0.0) -> None:
         super().__init__()
-        self.dim = positive_int(dim, "dim", "LagrangianNN")
+        self.dim = require_int(dim, "dim", "LagrangianNN")
         self.net = ScalarMLP(2 * dim, width, depth)
         self.damping = float(damping)
 

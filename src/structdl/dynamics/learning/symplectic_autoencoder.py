@@ -25,9 +25,10 @@ import torch
 from torch import Tensor, nn
 
 from ..._errors import ConfigError
+from ...structure._validate import require_int
 from ...structure.declarations import ALWAYS, Claim
 from ...structure.properties import Invertible, Symplectic, VolumePreserving
-from ._validate import check_flat, positive_int
+from ._validate import check_flat
 from .sympnets import GSympNet
 
 __all__ = ["SymplecticAutoencoder"]
@@ -61,8 +62,8 @@ class SymplecticAutoencoder(nn.Module):
 
     def __init__(self, dim: int, latent_dim: int, layers: int = 4, width: int = 16) -> None:
         super().__init__()
-        self.dim = positive_int(dim, "dim", "SymplecticAutoencoder")
-        self.latent_dim = positive_int(latent_dim, "latent_dim", "SymplecticAutoencoder")
+        self.dim = require_int(dim, "dim", "SymplecticAutoencoder")
+        self.latent_dim = require_int(latent_dim, "latent_dim", "SymplecticAutoencoder")
         if latent_dim > dim:
             raise ConfigError(
                 f"SymplecticAutoencoder: latent_dim must not exceed dim — expected k ≤ n — "

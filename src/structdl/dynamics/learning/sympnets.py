@@ -33,10 +33,11 @@ import torch
 from torch import Tensor, nn
 
 from ..._errors import ConfigError
+from ...structure._validate import require_int
 from ...structure.declarations import ALWAYS, Claim, EveryPart
 from ...structure.properties import Invertible, Symplectic, VolumePreserving
 from ._mlp import ScalarMLP
-from ._validate import check_flat, positive_int
+from ._validate import check_flat
 
 __all__ = [
     "ActivationShear",
@@ -153,7 +154,7 @@ class ActivationShear(_Shear):
         self, dim: int, update: str = "p", activation: str = "sigmoid", init_scale: float = 0.01
     ) -> None:
         super().__init__()
-        self.dim = positive_int(dim, "dim", "ActivationShear")
+        self.dim = require_int(dim, "dim", "ActivationShear")
         self.update = _update(update, "ActivationShear")
         self.activation = _activation(activation, "ActivationShear")
         self.scale = nn.Parameter(init_scale * torch.randn(dim))
@@ -193,8 +194,8 @@ class GradientShear(_Shear):
         init_scale: float = 0.01,
     ) -> None:
         super().__init__()
-        self.dim = positive_int(dim, "dim", "GradientShear")
-        width = positive_int(width, "width", "GradientShear")
+        self.dim = require_int(dim, "dim", "GradientShear")
+        width = require_int(width, "width", "GradientShear")
         self.update = _update(update, "GradientShear")
         self.activation = _activation(activation, "GradientShear")
         self.ridges = nn.Parameter(init_scale * torch.randn(width, dim))
@@ -227,8 +228,8 @@ class LinearSymplectic(_PhaseMap):
 
     def __init__(self, dim: int, sublayers: int = 2, init_scale: float = 0.01) -> None:
         super().__init__()
-        self.dim = positive_int(dim, "dim", "LinearSymplectic")
-        sublayers = positive_int(sublayers, "sublayers", "LinearSymplectic")
+        self.dim = require_int(dim, "dim", "LinearSymplectic")
+        sublayers = require_int(sublayers, "sublayers", "LinearSymplectic")
         self.factors = nn.ParameterList(
             nn.Parameter(init_scale * torch.randn(dim, dim)) for _ in range(sublayers)
         )
@@ -302,8 +303,8 @@ class LASympNet(_Composite):
         init_scale: float = 0.01,
     ) -> None:
         super().__init__()
-        self.dim = positive_int(dim, "dim", "LASympNet")
-        layers = positive_int(layers, "layers", "LASympNet")
+        self.dim = require_int(dim, "dim", "LASympNet")
+        layers = require_int(layers, "layers", "LASympNet")
         parts: list[nn.Module] = []
         for k in range(layers - 1):
             parts.append(LinearSymplectic(dim, sublayers, init_scale))
@@ -344,8 +345,8 @@ class GSympNet(_Composite):
         init_scale: float = 0.01,
     ) -> None:
         super().__init__()
-        self.dim = positive_int(dim, "dim", "GSympNet")
-        layers = positive_int(layers, "layers", "GSympNet")
+        self.dim = require_int(dim, "dim", "GSympNet")
+        layers = require_int(layers, "layers", "GSympNet")
         self.parts = nn.ModuleList(
             GradientShear(dim, width, "p" if k % 2 == 0 else "q", activation, init_scale)
             for k in range(layers)
@@ -375,7 +376,7 @@ class HenonLayer(_PhaseMap):
 
     def __init__(self, dim: int, width: int = 16, depth: int = 1) -> None:
         super().__init__()
-        self.dim = positive_int(dim, "dim", "HenonLayer")
+        self.dim = require_int(dim, "dim", "HenonLayer")
         self.potential = ScalarMLP(dim, width, depth)
         self.shift = nn.Parameter(torch.zeros(dim))
 
@@ -410,6 +411,6 @@ class HenonNet(_Composite):
 
     def __init__(self, dim: int, layers: int = 3, width: int = 16, depth: int = 1) -> None:
         super().__init__()
-        self.dim = positive_int(dim, "dim", "HenonNet")
-        layers = positive_int(layers, "layers", "HenonNet")
+        self.dim = require_int(dim, "dim", "HenonNet")
+        layers = require_int(layers, "layers", "HenonNet")
         self.parts = nn.ModuleList(HenonLayer(dim, width, depth) for _ in range(layers))

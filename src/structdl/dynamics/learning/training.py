@@ -19,7 +19,8 @@ import torch
 from torch import Tensor, nn
 
 from ..._errors import ConfigError, ShapeError
-from ._validate import canonical_rotation, positive_float, positive_int
+from ...structure._validate import require_int
+from ._validate import canonical_rotation, positive_float
 
 __all__ = ["fit_derivatives", "fit_rollout", "rollout", "rollout_loss", "symplectic_gradient"]
 
@@ -93,7 +94,7 @@ def fit_derivatives(
         final_lr_fraction: cosine decay of the learning rate to this fraction (1: constant).
         generator: seeds the minibatch draws.
     """
-    steps = positive_int(steps, "steps", "fit_derivatives")
+    steps = require_int(steps, "steps", "fit_derivatives")
     if x.shape != dx.shape:
         raise ShapeError(
             f"fit_derivatives: x and dx differ — expected equal shapes — received "
@@ -120,7 +121,7 @@ def fit_derivatives(
 def rollout(step_map: Callable[[Tensor], Tensor], z: Tensor, n: int) -> Tensor:
     """``z, Φ(z), …, Φⁿ(z)``, shape ``(batch, n + 1, 2d)``."""
     states = [z]
-    for _ in range(positive_int(n, "n", "rollout")):
+    for _ in range(require_int(n, "n", "rollout")):
         states.append(step_map(states[-1]))
     return torch.stack(states, dim=1)
 
@@ -159,7 +160,7 @@ def fit_rollout(
         final_lr_fraction: cosine decay of the learning rate to this fraction.
         keep_best: restore the parameters of the lowest training loss at the end.
     """
-    steps = positive_int(steps, "steps", "fit_rollout")
+    steps = require_int(steps, "steps", "fit_rollout")
     optimiser = _optimiser(step_map, lr, weight_decay)
     schedule = _schedule(optimiser, steps, final_lr_fraction)
     losses: list[float] = []
