@@ -137,7 +137,78 @@ LATER = {
         "partly",
         ("timing/speedup_median", 6.0, "yes"),
     ),
+    "iresnet-inverse": (
+        {
+            "bar/c0.9/max_newton_iterations": 4,
+            "bar/c0.9/max_anderson_iterations": 13,
+            "bar/c0.9/max_fixed_point_iterations": 124,
+            "bar/roulette_max_abs_z": 1.22,
+        },
+        "yes",
+        ("bar/c0.9/max_newton_iterations", 12, "partly"),
+    ),
+    "msa-training": (
+        {
+            "emsa_below_adam_first_10_iterations": True,
+            "emsa_over_adam_test_mse": 0.074,
+            "emsa_cpu_seconds_per_run": 6.0,
+            "digits": {"msa_test_accuracy": 0.904, "all_weights_ternary": True},
+            "digits_gap_points": 1.33,
+        },
+        "partly",
+        ("digits_gap_points", 0.5, "yes"),
+    ),
+    "deep-limits": (
+        {
+            "distances_decrease_with_K": True,
+            "max_relative_gap_multilevel_vs_scratch": -0.022,
+            "epoch_ratio": 0.5,
+        },
+        "yes",
+        ("max_relative_gap_multilevel_vs_scratch", 0.05, "partly"),
+    ),
+    "conformal-optimisers": (
+        {
+            "quadratic/heavy_ball/iterations": 214,
+            "quadratic/nesterov/iterations": 148,
+            "quadratic/rgd/iterations": 213,
+            "quadratic/hamiltonian_descent/iterations": 214,
+            "booth/heavy_ball/iterations": 34,
+            "booth/nesterov/iterations": 109,
+            "booth/rgd/iterations": 32,
+            "booth/hamiltonian_descent/iterations": 34,
+        },
+        "partly",
+        ("quadratic/rgd/iterations", 140, "yes"),
+    ),
+    "riemannian-training": (
+        {
+            **{
+                f"{task}/{model}/final_drift": 4e-8
+                for task in ("copy", "digits")
+                for model in ("riemannian-qr", "parametrize")
+            },
+            "copy/free/final_drift": 0.89,
+            "digits/free/final_drift": 1.9,
+            "copy/riemannian-qr/final_loss": 0.3502,
+            "copy/parametrize/final_loss": 0.3517,
+            "copy/free/final_loss": 0.3493,
+            "copy/free/memoryless_baseline": 0.3466,
+            "digits/riemannian-qr/test_accuracy": 0.918,
+            "digits/parametrize/test_accuracy": 0.916,
+            "digits/free/test_accuracy": 0.947,
+        },
+        "partly",
+        ("digits/parametrize/final_drift", 1e-3, "no"),
+    ),
 }
+
+
+def test_a_run_that_misses_the_tolerance_counts_as_slower_than_nesterov():
+    metrics, _, _ = LATER["conformal-optimisers"]
+    missed = {**metrics, "booth/rgd/iterations": None, "booth/heavy_ball/iterations": None}
+    missed["booth/hamiltonian_descent/iterations"] = None
+    assert derive_answer(BUILT_IN_ANSWERS["conformal-optimisers"], missed).verdict == "no"
 
 
 @pytest.mark.parametrize("name", sorted(LATER))

@@ -280,6 +280,133 @@ def mean_field(metrics: Metrics) -> Answer:
     return verdict, text, f"|Δ log L| {gap:.3f}, speed {speed:.2f}×"
 
 
+def iresnet_inverse(metrics: Metrics) -> Answer:
+    """Yes when Newton or Anderson inverts at Lip 0.9 in ≤ 8 steps and the roulette is unbiased."""
+    newton = int(_number(metrics["bar/c0.9/max_newton_iterations"]))
+    anderson = int(_number(metrics["bar/c0.9/max_anderson_iterations"]))
+    fixed_point = int(_number(metrics["bar/c0.9/max_fixed_point_iterations"]))
+    worst_z = _number(metrics["bar/roulette_max_abs_z"])
+    fast = min(newton, anderson) <= 8
+    unbiased = worst_z <= 2.0
+    verdict = "yes" if fast and unbiased else "partly" if fast or unbiased else "no"
+    text = (
+        "How many iterations invert an i-ResNet block to a residual of 1e-6 at Lip(g) = 0.9, and "
+        f"is the Russian-roulette log-det unbiased? Newton needs at most {newton} iterations and "
+        f"Anderson {anderson} (bar 8 for the better of the two), against {fixed_point} for the "
+        f"plain fixed point; the roulette estimator's mean error is within {worst_z:.2f} standard "
+        "errors of the exact log-det at every Lipschitz constant and dimension (bar 2)."
+    )
+    return verdict, text, f"Lip 0.9: Newton {newton}, fixed point {fixed_point} iterations"
+
+
+def msa_training(metrics: Metrics) -> Answer:
+    """Yes when E-MSA leads Adam early and ends within 10 %, and ternary MSA is within 1 point."""
+    leads = bool(metrics["emsa_below_adam_first_10_iterations"])
+    ratio = _number(metrics["emsa_over_adam_test_mse"])
+    digits = metrics["digits"]
+    accuracy = _number(digits["msa_test_accuracy"])
+    gap = _number(metrics["digits_gap_points"])
+    ternary = bool(digits["all_weights_ternary"])
+    continuous = leads and ratio <= 1.10
+    discrete = ternary and accuracy >= 0.90 and gap <= 1.0
+    verdict = "yes" if continuous and discrete else "partly" if continuous or discrete else "no"
+    text = (
+        "Does extended MSA train a deep residual network, and discrete MSA a ternary MLP? E-MSA's "
+        f"training loss is {'below' if leads else 'not below'} Adam's in each of the first 10 "
+        f"iterations and its test MSE is {ratio:.2f}× Adam's (bar 1.10), at "
+        f"{_number(metrics['emsa_cpu_seconds_per_run']):.1f} CPU s a run; the ternary digits MLP "
+        f"reaches {100 * accuracy:.1f} % with {'every' if ternary else 'not every'} weight in "
+        f"{{−1, 0, 1}}, {gap:+.1f} points behind the straight-through baseline (bar 1)."
+    )
+    return verdict, text, f"E-MSA/Adam test MSE {ratio:.2f}, ternary gap {gap:+.1f} points"
+
+
+def deep_limits(metrics: Metrics) -> Answer:
+    """Yes when θ_K(t) converges in K and multilevel training matches scratch in half the epochs."""
+    converges = bool(metrics["distances_decrease_with_K"])
+    gap = _number(metrics["max_relative_gap_multilevel_vs_scratch"])
+    epochs = _number(metrics["epoch_ratio"])
+    multilevel = gap <= 0.01 and epochs <= 0.5
+    verdict = "yes" if converges and multilevel else "partly" if converges or multilevel else "no"
+    text = (
+        "Do the H¹-regularised controls θ_K(t) converge as the depth K doubles, and does "
+        "multilevel training pay? The level-to-level distance "
+        f"{'decreases' if converges else 'does not decrease'} with K; multilevel training ends "
+        f"{100 * gap:+.1f} % from the from-scratch loss at its worst seed (bar +1 %) with "
+        f"{epochs:.2f}× its epochs (bar 0.5)."
+    )
+    return verdict, text, f"multilevel {100 * gap:+.1f} % at {epochs:.2f}× epochs"
+
+
+_CONFORMAL = ("heavy_ball", "rgd", "hamiltonian_descent")
+
+
+def conformal_optimisers(metrics: Metrics) -> Answer:
+    """Yes when the best conformal method reaches 1e-8 no later than Nesterov on every problem."""
+    iterations: dict[str, dict[str, float]] = {}
+    for key, value in metrics.items():
+        problem, method, last = (key.split("/") + ["", "", ""])[:3]
+        if last == "iterations":
+            # A run that never reached the tolerance is saved without a count.
+            iterations.setdefault(problem, {})[method] = (
+                float("inf") if value is None else _number(value)
+            )
+    if not iterations:
+        raise KeyError("*/*/iterations")
+    wins = []
+    for problem, counts in iterations.items():
+        best = min(counts[m] for m in _CONFORMAL)
+        if best <= counts["nesterov"]:
+            wins.append(problem)
+    share = f"{len(wins)} of {len(iterations)}"
+    verdict = "yes" if len(wins) == len(iterations) else "partly" if wins else "no"
+    shown = "; ".join(
+        f"{p}: {min(c[m] for m in _CONFORMAL):.0f} vs {c['nesterov']:.0f}"
+        for p, c in iterations.items()
+    )
+    text = (
+        "With an equal tuning budget, do the conformal Hamiltonian optimisers reach f − f* ≤ 1e-8 "
+        f"as fast as Nesterov's method? The best of heavy ball, RGD and Hamiltonian descent is no "
+        f"slower on {share} problems (iterations, best conformal vs Nesterov — {shown})."
+    )
+    return verdict, text, f"conformal ≤ Nesterov on {share} problems"
+
+
+def riemannian_training(metrics: Metrics) -> Answer:
+    """Yes when every constrained model stays orthogonal and one of them beats the free RNN."""
+    drift = {}
+    for key, value in metrics.items():
+        task, model, last = (key.split("/") + ["", "", ""])[:3]
+        if last == "final_drift" and model != "free":
+            drift[(task, model)] = _number(value)
+    if not drift:
+        raise KeyError("*/*/final_drift")
+    worst = max(drift.values())
+    free_drift = max(_number(metrics[f"{task}/free/final_drift"]) for task in ("copy", "digits"))
+    constrained = sorted({model for _, model in drift})
+    copy_best = min(_number(metrics[f"copy/{m}/final_loss"]) for m in constrained)
+    copy_free = _number(metrics["copy/free/final_loss"])
+    memoryless = _number(metrics["copy/free/memoryless_baseline"])
+    digits_best = max(_number(metrics[f"digits/{m}/test_accuracy"]) for m in constrained)
+    digits_free = _number(metrics["digits/free/test_accuracy"])
+    orthogonal = worst <= 1e-5
+    pays = copy_best < copy_free or digits_best > digits_free
+    verdict = "yes" if orthogonal and pays else "partly" if orthogonal else "no"
+    text = (
+        "Do Riemannian Adam (every retraction) and constrain() keep the recurrent matrix "
+        f"orthogonal, and does it pay? The largest drift max|WᵀW − I| of a constrained model is "
+        f"{worst:.1e} (bar 1e-5, float32) against {free_drift:.2f} for the free RNN. On the "
+        f"copying task the best constrained loss is {copy_best:.4f} against {copy_free:.4f} free "
+        f"(memoryless baseline {memoryless:.4f}); on row-by-row digits the best constrained test "
+        f"accuracy is {100 * digits_best:.1f} % against {100 * digits_free:.1f} % free."
+    )
+    return (
+        verdict,
+        text,
+        f"drift {worst:.0e}; digits {100 * digits_best:.1f} % vs free {100 * digits_free:.1f} %",
+    )
+
+
 BUILT_IN_ANSWERS: dict[str, Callable[[Metrics], Answer]] = {
     "symplectic-structure": symplectic_structure,
     "toy-classification": toy_classification,
@@ -293,4 +420,9 @@ BUILT_IN_ANSWERS: dict[str, Callable[[Metrics], Answer]] = {
     "port-hamiltonian": port_hamiltonian,
     "reversible-memory": reversible_memory,
     "mean-field": mean_field,
+    "iresnet-inverse": iresnet_inverse,
+    "msa-training": msa_training,
+    "deep-limits": deep_limits,
+    "conformal-optimisers": conformal_optimisers,
+    "riemannian-training": riemannian_training,
 }
