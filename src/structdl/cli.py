@@ -155,6 +155,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_out(run)
     _add_force(run)
+    run.add_argument(
+        "--jobs",
+        type=_jobs,
+        default=1,
+        metavar="N",
+        help="run the experiment's independent model/seed runs in up to N processes (default: 1)",
+    )
 
     reproduce = commands.add_parser(
         "reproduce", help="run every experiment (resuming), then build the report"
@@ -170,7 +177,8 @@ def build_parser() -> argparse.ArgumentParser:
         type=_jobs,
         default=1,
         metavar="N",
-        help="run up to N experiments at once, each in its own process (default: 1)",
+        help="run up to N experiments at once, each in its own process; an experiment "
+        "started when fewer remain also runs its model/seed runs in the idle ones (default: 1)",
     )
 
     report = commands.add_parser("report", help="rebuild report.html/report.md from results")
@@ -301,7 +309,9 @@ def _run_one(
         record = run_experiment(experiment, args.preset, args.out, seed, NullProgress())
     else:
         with _progress(experiment.name, out) as progress:
-            record = run_experiment(experiment, args.preset, args.out, seed, progress, args.force)
+            record = run_experiment(
+                experiment, args.preset, args.out, seed, progress, args.force, workers=args.jobs
+            )
     _say_done(record, label, out)
     return record
 

@@ -1,7 +1,9 @@
 """Run independent experiments in worker processes (``structdl reproduce --jobs N``).
 
 One fresh process per experiment (``spawn``: no state is inherited, so each experiment sees
-exactly what it would see in ``--jobs 1``), at most ``jobs`` alive at a time. The parent holds
+exactly what it would see in ``--jobs 1``), at most ``jobs`` alive at a time. Once no
+experiment is left waiting, one that starts gets the idle slots for its own independent
+model/seed runs (:mod:`structdl.experiments.units`). The parent holds
 the results folder's lock; workers call :func:`run_experiment` with ``lock=False``.
 
 Interrupts: Ctrl-C reaches every process of the terminal's process group, and the parent
@@ -61,13 +63,16 @@ def _worker(
     force: bool,  # noqa: FBT001
     progress_factory: Callable[[str], Any],
     connection: multiprocessing.connection.Connection,
+    unit_workers: int,
 ) -> None:
     handler = _FirstSignalInterrupts()
     signal.signal(signal.SIGTERM, handler)
     signal.signal(signal.SIGINT, handler)
     try:
         progress = progress_factory(experiment.name)
-        record = run_experiment(experiment, preset, out_root, None, progress, force, lock=False)
+        record = run_experiment(
+            experiment, preset, out_root, None, progress, force, lock=False, workers=unit_workers
+        )
         connection.send(("ran", record))
     except KeyboardInterrupt:
         sys.exit(130)  # quietly: the parent reports the interrupt once
@@ -121,10 +126,12 @@ def run_in_workers(
         while waiting or running:
             while waiting and len(running) < jobs:
                 index, experiment = waiting.pop(0)
+                # Slots that no queued experiment will take go to this one's inner runs.
+                idle = max(0, jobs - len(running) - 1 - len(waiting))
                 receive, send = context.Pipe(duplex=False)
                 process = context.Process(
                     target=_worker,
-                    args=(experiment, preset, out_root, force, progress_factory, send),
+                    args=(experiment, preset, out_root, force, progress_factory, send, 1 + idle),
                     name=f"structdl-{experiment.name}",
                 )
                 process.start()

@@ -48,6 +48,7 @@ from ..structure.checks import check_equivariance
 from ._config import require_ints, start_run
 from ._registry import Experiment, Progress, Result, register
 from .io import save_figure
+from .units import map_units
 
 __all__ = ["Config", "run"]
 
@@ -354,41 +355,80 @@ def run(config: Config, out_dir: Path, progress: Progress) -> Result:
     return result
 
 
+@dataclass(frozen=True)
+class _Unit:
+    """One independent training run: a model kind, a training-set size and a seed."""
+
+    config: Config
+    name: str
+    size: int
+    seed: int
+    train_x: Tensor
+    train_y: Tensor
+    evaluation: tuple[Tensor, Tensor, Tensor, Tensor]  # upright x, y, rotated, rotated+flipped
+
+
+def _train_unit(unit: _Unit) -> tuple[dict[str, Any], dict[str, Tensor]]:
+    """Train and score one model; return its row and its trained weights.
+
+    Seeded by the unit alone, so it gives the same numbers in a worker process as in the loop.
+    """
+    test_x, test_y, rotated, rot_flip = unit.evaluation
+    torch.manual_seed(unit.seed)
+    model = _build(unit.name, unit.config)
+    _train(
+        model, unit.train_x, unit.train_y, unit.config, unit.seed, augment=unit.name == "cnn+aug"
+    )
+    model.eval()
+    confusion, loss = _six_nine(model, rotated, test_y)
+    row = {
+        "model": unit.name,
+        "n_train": unit.size,
+        "seed": unit.seed,
+        "acc_upright": _accuracy(model, test_x, test_y),
+        "acc_rotated": _accuracy(model, rotated, test_y),
+        "acc_rotated_flipped": _accuracy(model, rot_flip, test_y),
+        "six_nine_confusion": confusion,
+        "six_nine_accuracy_loss": loss,
+    }
+    return row, model.state_dict()
+
+
 def _train_all(
     config: Config, progress: Progress
 ) -> tuple[list[dict[str, Any]], dict[str, nn.Module], Tensor]:
-    """Measure: one row per (seed, size, model); the last trained model of each kind."""
-    rows: list[dict[str, Any]] = []
-    trained: dict[str, nn.Module] = {}  # the last trained model of each kind, for the checks
+    """Measure: one row per (seed, size, model); the last trained model of each kind.
+
+    The runs are independent units (:func:`~structdl.experiments.units.map_units`): in order
+    here, or in worker processes under ``structdl run rotated-digits --jobs N``.
+    """
+    units: list[_Unit] = []
     for seed in range(config.seed, config.seed + config.n_seeds):
         pool_x, pool_y, test_x, test_y = _split(config)
         generator = torch.Generator().manual_seed(777)
         rotated = _random_quarter_turns(test_x, generator, flip=False)
         rot_flip = _random_quarter_turns(test_x, generator, flip=True)
+        evaluation = (test_x, test_y, rotated, rot_flip)
         for size in config.train_sizes:
             index = _stratified(pool_y, size, torch.Generator().manual_seed(seed))
-            for name in MODELS:
-                progress.describe(f"{name}, {size} images, seed {seed}")
-                torch.manual_seed(seed)
-                model = _build(name, config)
-                _train(model, pool_x[index], pool_y[index], config, seed, augment=name == "cnn+aug")
-                model.eval()
-                trained[name] = model
-                confusion, loss = _six_nine(model, rotated, test_y)
-                rows.append(
-                    {
-                        "model": name,
-                        "n_train": size,
-                        "seed": seed,
-                        "acc_upright": _accuracy(model, test_x, test_y),
-                        "acc_rotated": _accuracy(model, rotated, test_y),
-                        "acc_rotated_flipped": _accuracy(model, rot_flip, test_y),
-                        "six_nine_confusion": confusion,
-                        "six_nine_accuracy_loss": loss,
-                    }
-                )
-                progress.advance()
-    return rows, trained, test_x
+            units.extend(
+                _Unit(config, name, size, seed, pool_x[index], pool_y[index], evaluation)
+                for name in MODELS
+            )
+
+    def finished(index: int) -> None:
+        unit = units[index]
+        progress.describe(f"{unit.name}, {unit.size} images, seed {unit.seed}")
+        progress.advance()
+
+    outcomes = map_units(_train_unit, units, on_done=finished)
+    last_weights = {unit.name: weights for unit, (_, weights) in zip(units, outcomes, strict=True)}
+    trained: dict[str, nn.Module] = {}  # the last trained model of each kind, for the checks
+    for name, weights in last_weights.items():
+        model = _build(name, config)
+        model.load_state_dict(weights)
+        trained[name] = model.eval()
+    return [row for row, _ in outcomes], trained, units[-1].evaluation[0]
 
 
 def _metrics(

@@ -46,6 +46,7 @@ from .._errors import ConfigError
 from ._lock import LOCK_FILE, ResultsBusy, results_lock
 from ._registry import Experiment, Progress, Result
 from .io import atomic_write_json, atomic_write_text
+from .units import unit_workers
 
 __all__ = [
     "CURRENT_FILE",
@@ -456,6 +457,7 @@ def run_experiment(
     force: bool = False,  # noqa: FBT001, FBT002  (signature fixed by the CLI contract)
     *,
     lock: bool = True,
+    workers: int = 1,
 ) -> RunRecord:
     """Run ``exp`` with its ``preset`` config into ``out_root/<exp.name>/<preset>-seed<N>/``.
 
@@ -473,6 +475,8 @@ def run_experiment(
         force: rerun even if a finished run with the same preset and seed exists.
         lock: take the results folder's lock (``False`` only when the caller holds it, as the
             workers of ``reproduce --jobs`` do).
+        workers: processes the experiment may use for its independent model/seed runs
+            (:func:`structdl.experiments.units.map_units`); 1 runs them in order here.
 
     Returns:
         A :class:`RunRecord` saying whether it ran or was skipped.
@@ -487,10 +491,11 @@ def run_experiment(
     """
     _validate(preset, seed)
     out_root = ensure_out_root(out_root)
-    if lock:
-        with results_lock(out_root):
-            return _run_locked(exp, preset, out_root, seed, progress, force)
-    return _run_locked(exp, preset, out_root, seed, progress, force)
+    with unit_workers(workers):
+        if lock:
+            with results_lock(out_root):
+                return _run_locked(exp, preset, out_root, seed, progress, force)
+        return _run_locked(exp, preset, out_root, seed, progress, force)
 
 
 def _run_locked(
