@@ -8,9 +8,11 @@ import pytest
 import torch
 
 from structdl._errors import ConfigError
+from structdl.experiments import equivariant_reconstruction as er
 from structdl.experiments import rotated_digits as rd
 from structdl.experiments._registry import NullProgress
 from structdl.experiments.units import current_unit_workers, map_units, unit_workers
+from structdl.tomography import RadonTransform
 
 
 def test_one_worker_is_a_plain_loop_and_reports_each_unit_in_order():
@@ -51,3 +53,31 @@ def test_rotated_digits_trains_the_same_models_bit_for_bit_in_workers():
     for name, model in trained.items():
         for key, value in model.state_dict().items():
             assert torch.equal(value, trained_2[name].state_dict()[key]), (name, key)
+
+
+def test_equivariant_reconstruction_trains_the_same_models_bit_for_bit_in_workers():
+    config = er.Config(
+        n_seeds=1,
+        image_size=16,
+        n_angles=8,
+        iterations=2,
+        width=8,
+        train_sizes=(2,),
+        group_orders=(4,),
+        n_test=3,
+        steps=4,
+    )
+    torch.set_num_threads(1)
+    n = config.image_size
+    op = RadonTransform(n, config.n_angles, half_width=config.half_width)
+    fine = RadonTransform(2 * n, config.n_angles, op.n_detectors, half_width=config.half_width)
+    test_truth, test_data = er._simulate(config, config.n_test, 10_000, 10_001, fine)
+    plan = er._plan(config)
+    args = (config, op, fine, plan, test_truth, test_data, NullProgress())
+    rows, models = er._train_all(*args)
+    with unit_workers(2):
+        rows_2, models_2 = er._train_all(*args)
+    assert rows == rows_2 and models.keys() == models_2.keys()
+    for key, model in models.items():
+        for name, value in model.state_dict().items():
+            assert torch.equal(value, models_2[key].state_dict()[name]), (key, name)

@@ -38,6 +38,7 @@ from ..tomography.learned import LearnedProximalGradient, ProximalCNN, ProximalG
 from ._config import require_ints, require_known, start_run
 from ._registry import Experiment, Progress, Result, register
 from .io import save_figure
+from .units import map_units
 
 __all__ = ["Config", "run"]
 
@@ -375,6 +376,56 @@ def _baselines(
     return scores, best_alpha, {"FBP": fbp_test, "TV": tv_test}
 
 
+@dataclass(frozen=True)
+class _Unit:
+    """One independent training run: a model (ordinary or C_N), a training-set size and a seed."""
+
+    config: Config
+    op: RadonTransform
+    name: str
+    order: int | None
+    size: int
+    seed: int
+    truth: Tensor
+    data: Tensor
+    test_truth: Tensor
+    test_data: Tensor
+
+
+def _build(config: Config, op: RadonTransform, order: int | None) -> LearnedProximalGradient:
+    return LearnedProximalGradient(
+        op,
+        _factory(config, order),
+        iterations=config.iterations,
+        n_memory=config.n_memory,
+        init=config.init,
+    )
+
+
+def _train_unit(unit: _Unit) -> tuple[dict[str, Any], dict[str, Tensor]]:
+    """Train and score one model; return its row and its trained weights.
+
+    Seeded by the unit alone, so it gives the same numbers in a worker process as in the loop.
+    """
+    torch.manual_seed(unit.seed)
+    model = _build(unit.config, unit.op, unit.order)
+    final_loss = _train(model, unit.truth, unit.data, unit.config, unit.seed)
+    with torch.no_grad():
+        estimate = model(unit.test_data)
+    score_psnr, score_ssim = _scores(estimate, unit.test_truth)
+    row = {
+        "model": unit.name,
+        "order": unit.order or 1,
+        "n_train": unit.size,
+        "seed": unit.seed,
+        "psnr": score_psnr,
+        "ssim": score_ssim,
+        "train_loss": final_loss,
+        "parameters": sum(p.numel() for p in model.parameters()),
+    }
+    return row, model.state_dict()
+
+
 def _train_all(
     config: Config,
     op: RadonTransform,
@@ -384,40 +435,42 @@ def _train_all(
     test_data: Tensor,
     progress: Progress,
 ) -> tuple[list[dict[str, Any]], dict[tuple[str, int, int], LearnedProximalGradient]]:
-    """Measure: train every planned model for every seed and score it on the test set."""
-    rows: list[dict[str, Any]] = []
-    models: dict[tuple[str, int, int], LearnedProximalGradient] = {}
+    """Measure: train every planned model for every seed and score it on the test set.
+
+    The runs are independent units (:func:`~structdl.experiments.units.map_units`): in order
+    here, or in worker processes under ``structdl run equivariant-reconstruction --jobs N``.
+    """
+    units: list[_Unit] = []
     for seed in range(config.seed, config.seed + config.n_seeds):
         truth, data = _simulate(config, max(config.train_sizes), 1000 + seed, 2000 + seed, fine_op)
-        for name, order, size in plan:
-            progress.describe(f"{name}, N_train={size}, seed {seed}")
-            torch.manual_seed(seed)
-            model = LearnedProximalGradient(
+        units.extend(
+            _Unit(
+                config,
                 op,
-                _factory(config, order),
-                iterations=config.iterations,
-                n_memory=config.n_memory,
-                init=config.init,
+                name,
+                order,
+                size,
+                seed,
+                truth[:size],
+                data[:size],
+                test_truth,
+                test_data,
             )
-            final_loss = _train(model, truth[:size], data[:size], config, seed)
-            with torch.no_grad():
-                estimate = model(test_data)
-            score_psnr, score_ssim = _scores(estimate, test_truth)
-            rows.append(
-                {
-                    "model": name,
-                    "order": order or 1,
-                    "n_train": size,
-                    "seed": seed,
-                    "psnr": score_psnr,
-                    "ssim": score_ssim,
-                    "train_loss": final_loss,
-                    "parameters": sum(p.numel() for p in model.parameters()),
-                }
-            )
-            models[(name, size, seed)] = model
-            progress.advance()
-    return rows, models
+            for name, order, size in plan
+        )
+
+    def finished(index: int) -> None:
+        unit = units[index]
+        progress.describe(f"{unit.name}, N_train={unit.size}, seed {unit.seed}")
+        progress.advance()
+
+    outcomes = map_units(_train_unit, units, on_done=finished)
+    models: dict[tuple[str, int, int], LearnedProximalGradient] = {}
+    for unit, (_, weights) in zip(units, outcomes, strict=True):
+        model = _build(config, op, unit.order)
+        model.load_state_dict(weights)
+        models[(unit.name, unit.size, unit.seed)] = model
+    return [row for row, _ in outcomes], models
 
 
 def _test_time(
