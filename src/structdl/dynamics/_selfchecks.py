@@ -36,7 +36,7 @@ __all__: list[str] = []
 
 
 @contextmanager
-def _seeded(seed: int) -> Iterator[torch.Generator]:
+def seeded(seed: int) -> Iterator[torch.Generator]:
     """Seed parameter initialisation without disturbing the caller's global random state."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
@@ -64,7 +64,7 @@ def _gradient_flow_euler() -> CheckResult:
     from .integrators import Euler
     from .network import ODENet
 
-    with _seeded(0) as gen:
+    with seeded(0) as gen:
         net = ODENet(GradientFlow(3, width=8), Euler(), steps=4, T=8.0, step_rule="clip").double()
         x = torch.randn(32, 3, generator=gen, dtype=torch.float64)
         return _claimed(
@@ -81,7 +81,7 @@ def _hamiltonian_verlet() -> CheckResult:
     from .integrators import StormerVerlet
     from .network import ODENet
 
-    with _seeded(1) as gen:
+    with seeded(1) as gen:
         net = ODENet([SeparableHamiltonian(2, width=4) for _ in range(3)], StormerVerlet()).double()
         z = torch.randn(8, 4, generator=gen, dtype=torch.float64)
 
@@ -97,7 +97,7 @@ def _ridge_shear_volume() -> CheckResult:
     from .fields import RidgeShearSum
     from .integrators import Strang
 
-    with _seeded(2) as gen:
+    with seeded(2) as gen:
         field = RidgeShearSum(3, n_ridges=4).double()
         x = torch.randn(8, 3, generator=gen, dtype=torch.float64)
         return _claimed(
@@ -114,7 +114,7 @@ def _network_inverse() -> CheckResult:
     from .integrators import SymplecticEuler
     from .network import ODENet
 
-    with _seeded(3) as gen:
+    with seeded(3) as gen:
         net = ODENet(
             [SeparableHamiltonian(2, width=4) for _ in range(4)], SymplecticEuler(), embed="phase"
         ).double()
@@ -131,7 +131,7 @@ def _lie_euler_sphere() -> CheckResult:
     from .integrators import LieEuler
     from .network import ODENet
 
-    with _seeded(4) as gen:
+    with seeded(4) as gen:
         net = ODENet(LieAlgebraField(8), LieEuler(), steps=20, T=4.0).double()
         y = torch.nn.functional.normalize(
             torch.randn(32, 3, generator=gen, dtype=torch.float64), dim=1

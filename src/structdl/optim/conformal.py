@@ -221,7 +221,38 @@ def sgd_hyperparameters(h: float, gamma: float) -> tuple[float, float]:
 
 
 @final
-class ConformalSymplecticEuler(_ConformalHamiltonian):
+class _FrictionSplitting(_ConformalHamiltonian):
+    """Exact friction ``p ← e^{−γh} p`` split with a symplectic step of ``H = T(p) + f(q)``.
+
+    Subclasses name the symplectic integrator (``integrator``) and how the friction is placed
+    around it (``phase_step``); both contract the symplectic form by ``e^{−γh}`` per step.
+    """
+
+    def __init__(
+        self,
+        params: Iterable[Any],
+        h: float = 0.1,
+        gamma: float = 1.0,
+        kinetic: KineticEnergy | None = None,
+    ) -> None:
+        who = type(self).__name__
+        self.h = positive(h, "h", who, step=True)
+        self.gamma = non_negative(gamma, "gamma", who)
+        self.kinetic = _require_kinetic(QuadraticKinetic() if kinetic is None else kinetic, who)
+        self._integrator = self._make_integrator()
+        super().__init__(params, {})
+
+    @abstractmethod
+    def _make_integrator(self) -> Any:
+        """The symplectic integrator of ``H = T(p) + f(q)`` that the friction wraps."""
+
+    @property
+    def rate(self) -> float:
+        """``e^{−γh}``."""
+        return math.exp(-self.gamma * self.h)
+
+
+class ConformalSymplecticEuler(_FrictionSplitting):
     """Conformal-symplectic Euler: friction ``p ← e^{−γh} p``, then one symplectic Euler step.
 
     ::
@@ -252,19 +283,8 @@ class ConformalSymplecticEuler(_ConformalHamiltonian):
         True
     """
 
-    def __init__(
-        self,
-        params: Iterable[Any],
-        h: float = 0.1,
-        gamma: float = 1.0,
-        kinetic: KineticEnergy | None = None,
-    ) -> None:
-        who = "ConformalSymplecticEuler"
-        self.h = positive(h, "h", who, step=True)
-        self.gamma = non_negative(gamma, "gamma", who)
-        self.kinetic = _require_kinetic(QuadraticKinetic() if kinetic is None else kinetic, who)
-        self._integrator = SymplecticEuler("kick-drift")
-        super().__init__(params, {})
+    def _make_integrator(self) -> SymplecticEuler:
+        return SymplecticEuler("kick-drift")
 
     @classmethod
     def from_sgd(
@@ -283,11 +303,6 @@ class ConformalSymplecticEuler(_ConformalHamiltonian):
         h = math.sqrt(lr)
         return cls(params, h=h, gamma=-math.log(momentum) / h)
 
-    @property
-    def rate(self) -> float:
-        """``e^{−γh}``."""
-        return math.exp(-self.gamma * self.h)
-
     def phase_step(self, q: Tensor, p: Tensor, gradient: Gradient) -> tuple[Tensor, Tensor]:
         """Friction, then :class:`~structdl.dynamics.SymplecticEuler` (kick–drift)."""
         field = _PhaseField(gradient, self.kinetic)
@@ -295,7 +310,7 @@ class ConformalSymplecticEuler(_ConformalHamiltonian):
 
 
 @final
-class ConformalSymplecticLeapfrog(_ConformalHamiltonian):
+class ConformalSymplecticLeapfrog(_FrictionSplitting):
     """Conformal leapfrog: half friction, a Störmer–Verlet step, half friction.
 
     ``p ← e^{−γh/2} p``; kick–drift–kick :class:`structdl.dynamics.StormerVerlet` on
@@ -310,24 +325,8 @@ class ConformalSymplecticLeapfrog(_ConformalHamiltonian):
 
     needs_closure: ClassVar[bool] = True
 
-    def __init__(
-        self,
-        params: Iterable[Any],
-        h: float = 0.1,
-        gamma: float = 1.0,
-        kinetic: KineticEnergy | None = None,
-    ) -> None:
-        who = "ConformalSymplecticLeapfrog"
-        self.h = positive(h, "h", who, step=True)
-        self.gamma = non_negative(gamma, "gamma", who)
-        self.kinetic = _require_kinetic(QuadraticKinetic() if kinetic is None else kinetic, who)
-        self._integrator = StormerVerlet("kick-drift-kick")
-        super().__init__(params, {})
-
-    @property
-    def rate(self) -> float:
-        """``e^{−γh}``."""
-        return math.exp(-self.gamma * self.h)
+    def _make_integrator(self) -> StormerVerlet:
+        return StormerVerlet("kick-drift-kick")
 
     def phase_step(self, q: Tensor, p: Tensor, gradient: Gradient) -> tuple[Tensor, Tensor]:
         """Half friction, :class:`~structdl.dynamics.StormerVerlet`, half friction."""

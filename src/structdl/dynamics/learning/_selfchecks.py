@@ -7,8 +7,7 @@ check — a declaration that stops holding, or an implementation that breaks it,
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 
 import torch
 
@@ -17,15 +16,9 @@ from ...structure.checks import check_energy, check_inverse, check_symplectic
 from ...structure.guarantees import guarantees
 from ...structure.properties import Dissipative, Invertible, Property, Symplectic
 from ...structure.result import CheckResult
+from .._selfchecks import seeded
 
 __all__: list[str] = []
-
-
-@contextmanager
-def _seeded(seed: int) -> Iterator[torch.Generator]:
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        yield torch.Generator().manual_seed(seed)
 
 
 def _claimed(obj: object, tag: Property, run: Callable[[], CheckResult]) -> CheckResult:
@@ -44,7 +37,7 @@ def _gsympnet() -> CheckResult:
     """A G-SympNet with non-trivial weights is symplectic to round-off."""
     from .sympnets import GSympNet
 
-    with _seeded(0) as gen:
+    with seeded(0) as gen:
         net = GSympNet(2, layers=4, width=8, init_scale=0.7).double()
         z = torch.randn(8, 4, generator=gen, dtype=torch.float64)
         return _claimed(net, Symplectic(), lambda: check_symplectic(net, z))
@@ -57,7 +50,7 @@ def _separable_hnn() -> CheckResult:
     from .flow_map import FlowMap
     from .hnn import SeparableHamiltonianNN
 
-    with _seeded(1) as gen:
+    with seeded(1) as gen:
         step = FlowMap(SeparableHamiltonianNN(2, width=8), Yoshida4(), 0.1, steps=2).double()
         z = torch.randn(8, 4, generator=gen, dtype=torch.float64)
         return _claimed(step, Symplectic(), lambda: check_symplectic(step, z))
@@ -68,7 +61,7 @@ def _henon_inverse() -> CheckResult:
     """A Hénon network inverts exactly."""
     from .sympnets import HenonNet
 
-    with _seeded(2) as gen:
+    with seeded(2) as gen:
         net = HenonNet(1, layers=2, width=8).double()
         z = torch.randn(8, 2, generator=gen, dtype=torch.float64)
         return _claimed(net, Invertible(), lambda: check_inverse(net, net.inverse, z))
@@ -81,7 +74,7 @@ def _port_hamiltonian() -> CheckResult:
     from .flow_map import FlowMap
     from .hnn import DissipativeHamiltonianNN
 
-    with _seeded(3) as gen:
+    with seeded(3) as gen:
         step = FlowMap(DissipativeHamiltonianNN(1, width=8), ItohAbe(), 0.2).double()
         states = [torch.randn(6, 2, generator=gen, dtype=torch.float64)]
         for _ in range(8):
