@@ -162,6 +162,7 @@ BAD_INPUTS = {
     "abbreviated --only": (_args("reproduce", "--on", "fake"), "unrecognized arguments: --on"),
     "abbreviated --version": (_args("--vers"), "unrecognized arguments: --vers"),
     "jobs zero": (_args("reproduce", "--jobs", "0"), "invalid job count '0'"),
+    "run with jobs x": (_args("run", "fake", "--jobs", "x"), "invalid job count 'x'"),
     "dangling symlink as --out": (_dangling_out, "a symbolic link to"),
     "metrics.json not UTF-8 on resume": (_not_utf8_on_resume, "expected UTF-8 text"),
     "metrics.json nested 200000 deep on resume": (_deep_on_resume, "nested at most 64"),
