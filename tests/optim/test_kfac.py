@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 import torch
 from torch.func import functional_call, jacrev
@@ -156,3 +158,129 @@ def test_conv2d_one_by_one_equals_linear_and_trains() -> None:
     opt = KFAC(net, lr=0.2, damping=1e-2, likelihood="categorical", factors="sampled")
     losses = [float(opt.step(lambda: (net(images), labels))) for _ in range(30)]
     assert losses[-1] < 0.5 * losses[0]
+
+
+def _flat_params(net: torch.nn.Module) -> torch.Tensor:
+    return torch.cat([p.detach().reshape(-1) for p in net.parameters()])
+
+
+def test_linear_on_sequences_expand_factors_equal_exact_ggn() -> None:
+    # Weight sharing over T positions: A averages over N·T rows, G sums over positions
+    # (K-FAC-expand); for a lone linear layer under the squared loss A ⊗ G is exact.
+    torch.manual_seed(7)
+    net = torch.nn.Linear(3, 2).double()
+    x, y = torch.randn(6, 4, 3, dtype=torch.float64), torch.randn(6, 4, 2, dtype=torch.float64)
+    a, g = KFAC(net).curvature_factors(lambda: (net(x), y))[net]
+    params = {k: v.detach() for k, v in net.named_parameters()}
+
+    def out(w: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        return functional_call(net, {"weight": w, "bias": b}, (x,))
+
+    jw, jb = jacrev(out, argnums=(0, 1))(params["weight"], params["bias"])
+    j = torch.cat([jw, jb.unsqueeze(-1)], dim=-1).reshape(6, 4 * 2, -1)
+    exact = torch.einsum("nci,ncj->ij", j, j) / 6
+    assert torch.allclose(torch.kron(g, a), exact, rtol=0, atol=GGN_TOL)
+
+
+def test_conv_first_step_is_damped_kronecker_solve_of_the_autograd_gradient() -> None:
+    # The weight gradient is formed from the captured tensors, (∂L/∂s)ᵀ ã on unfolded
+    # patches; it must equal autograd's parameter gradient.
+    torch.manual_seed(8)
+    conv = torch.nn.Conv2d(2, 3, kernel_size=3, padding=1, stride=2).double()
+    images = torch.randn(5, 2, 7, 7, dtype=torch.float64)
+    target = torch.randn(5, 3, 4, 4, dtype=torch.float64)
+    lam, lr = 1e-2, 0.3
+    loss = 0.5 * ((conv(images) - target) ** 2).sum() / 5
+    gw, gb = torch.autograd.grad(loss, [conv.weight, conv.bias])
+    grad = torch.cat([gw.reshape(3, -1), gb.unsqueeze(1)], dim=1)
+    opt = KFAC(conv, lr=lr, damping=lam)
+    a, g = opt.curvature_factors(lambda: (conv(images), target))[conv]
+    before = torch.cat([conv.weight.detach().reshape(3, -1), conv.bias.detach()[:, None]], 1)
+    opt.step(lambda: (conv(images), target))
+    after = torch.cat([conv.weight.detach().reshape(3, -1), conv.bias.detach()[:, None]], 1)
+    r = lam**0.5
+    kron = torch.kron(g + r * torch.eye(3, dtype=g.dtype), a + r * torch.eye(19, dtype=a.dtype))
+    expected = before.reshape(-1) - lr * torch.linalg.solve(kron, grad.reshape(-1))
+    assert torch.allclose(after.reshape(-1), expected, rtol=0, atol=1e-12)
+
+
+def test_other_parameters_take_a_plain_gradient_step() -> None:
+    torch.manual_seed(9)
+    net = torch.nn.Sequential(
+        torch.nn.Linear(3, 4), torch.nn.LayerNorm(4), torch.nn.Linear(4, 2)
+    ).double()
+    x, y = torch.randn(8, 3, dtype=torch.float64), torch.randn(8, 2, dtype=torch.float64)
+    loss = 0.5 * ((net(x) - y) ** 2).sum() / 8
+    gw, gb = torch.autograd.grad(loss, [net[1].weight, net[1].bias])
+    before = net[1].weight.detach().clone(), net[1].bias.detach().clone()
+    KFAC(net, lr=0.1).step(lambda: (net(x), y))
+    assert torch.allclose(net[1].weight, before[0] - 0.1 * gw, rtol=0, atol=1e-14)
+    assert torch.allclose(net[1].bias, before[1] - 0.1 * gb, rtol=0, atol=1e-14)
+
+
+def test_factor_every_reuses_the_running_factors_in_between() -> None:
+    torch.manual_seed(10)
+    net = torch.nn.Sequential(torch.nn.Linear(3, 6), torch.nn.Tanh(), torch.nn.Linear(6, 2))
+    net = net.double()
+    x, y = torch.randn(16, 3, dtype=torch.float64), torch.randn(16, 2, dtype=torch.float64)
+    opt = KFAC(net, lr=0.1, damping=1e-2, factor_every=3, inverse_every=3)
+    seen = []
+    for _ in range(7):
+        opt.step(lambda: (net(x), y))
+        seen.append(opt.state[net[2].weight]["A"].clone())  # its input moves
+    # Estimates at steps 0, 3, 6; the factors stay put on the steps in between.
+    assert torch.equal(seen[0], seen[1]) and torch.equal(seen[1], seen[2])
+    assert not torch.equal(seen[2], seen[3])
+    assert torch.equal(seen[3], seen[4]) and torch.equal(seen[4], seen[5])
+    assert not torch.equal(seen[5], seen[6])
+    # The gradient part of a step is the same either way: a fresh optimiser with
+    # factor_every=1 takes the same first step.
+    torch.manual_seed(10)
+    twin = torch.nn.Sequential(torch.nn.Linear(3, 6), torch.nn.Tanh(), torch.nn.Linear(6, 2))
+    twin = twin.double()
+    torch.manual_seed(10)
+    first = torch.nn.Sequential(torch.nn.Linear(3, 6), torch.nn.Tanh(), torch.nn.Linear(6, 2))
+    first = first.double()
+    KFAC(twin, lr=0.1, damping=1e-2, factor_every=1).step(lambda: (twin(x), y))
+    KFAC(first, lr=0.1, damping=1e-2, factor_every=5).step(lambda: (first(x), y))
+    assert torch.equal(_flat_params(twin), _flat_params(first))
+
+
+def test_state_dict_resumes_exactly() -> None:
+    torch.manual_seed(11)
+
+    def make() -> torch.nn.Module:
+        torch.manual_seed(11)
+        return torch.nn.Sequential(
+            torch.nn.Linear(3, 6), torch.nn.Tanh(), torch.nn.Linear(6, 3)
+        ).double()
+
+    x, labels = torch.randn(16, 3, dtype=torch.float64), torch.randint(0, 3, (16,))
+    kwargs = {"lr": 0.2, "damping": 1e-2, "likelihood": "categorical", "inverse_every": 4}
+    net = make()
+    opt = KFAC(net, factor_every=2, **kwargs)
+    for _ in range(5):
+        opt.step(lambda: (net(x), labels))
+    saved_net, saved_opt = copy.deepcopy(net.state_dict()), copy.deepcopy(opt.state_dict())
+    for _ in range(6):
+        opt.step(lambda: (net(x), labels))
+    resumed = make()
+    resumed.load_state_dict(saved_net)
+    opt2 = KFAC(resumed, factor_every=2, **kwargs)
+    opt2.load_state_dict(saved_opt)
+    assert opt2.steps == 5
+    for _ in range(6):
+        opt2.step(lambda: (resumed(x), labels))
+    assert torch.equal(_flat_params(net), _flat_params(resumed))
+
+
+def test_in_place_activation_and_shared_layer_are_refused() -> None:
+    net = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.ReLU(inplace=True))
+    x, y = torch.randn(5, 3), torch.randn(5, 4)
+    with pytest.raises(ConfigError, match="in place"):
+        KFAC(net).step(lambda: (net(x), y))
+    layer = torch.nn.Linear(3, 3)
+    with pytest.raises(ConfigError, match="twice"):
+        KFAC(layer).step(lambda: (layer(layer(x)), torch.randn(5, 3)))
+    with pytest.raises(ConfigError, match="factor_every"):
+        KFAC(layer, factor_every=0)

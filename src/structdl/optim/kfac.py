@@ -14,13 +14,12 @@ product of means,
     G_W ≈ A ⊗ G,   A = (1/N) Σ_n ã_n ã_nᵀ,   G = (1/N) Σ_n Σ_c j_nc j_ncᵀ,
 
 with ``j_nc`` obtained by back-propagating the columns of ``L^{1/2}`` (``factors="exact"``:
-one backward pass per output — the exact "type-2" factors). ``factors="sampled"`` back-propagates
-one random vector ``u_n`` with ``E[u_n u_nᵀ] = L_n`` instead (``p_n − e_{c_n}`` for a label
-``c_n`` drawn from the model's ``p_n``; a standard normal vector for the squared loss): one
-backward pass whatever the number of outputs, an unbiased but noisy ``G`` (the Monte-Carlo
-Fisher of Martens & Grosse). The factors are kept as
-exponential moving averages (the first estimate initialises them) and the damped inverses
-``(A + √λ I)⁻¹``, ``(G + √λ I)⁻¹`` are refreshed every ``inverse_every`` steps; the step is
+the exact "type-2" factors). ``factors="sampled"`` back-propagates one random vector ``u_n``
+with ``E[u_n u_nᵀ] = L_n`` instead (``p_n − e_{c_n}`` for a label ``c_n`` drawn from the
+model's ``p_n``; a standard normal vector for the squared loss): an unbiased but noisy ``G``
+(the Monte-Carlo Fisher of Martens & Grosse). The factors are kept as exponential moving
+averages (the first estimate initialises them) and the damped inverses ``(A + √λ I)⁻¹``,
+``(G + √λ I)⁻¹`` are refreshed every ``inverse_every`` steps; the step is
 
     W̃ ← W̃ − lr · (G + √λ I)⁻¹ ∇_W̃ L (A + √λ I)⁻¹.
 
@@ -30,7 +29,27 @@ for every sample, so ``A ⊗ G`` *is* the exact GGN block (the tests check it ag
 cases). ``nn.Conv2d`` (one group, numeric zero padding) is treated as a linear layer on its
 unfolded patches, one row per output location; ``A`` also averages over the ``L`` locations
 (``A = (1/NL) Σ_{n,l} ã ãᵀ``, ``G = (1/N) Σ_{n,l,c} j jᵀ``, the KFC factors of Grosse &
-Martens 2016). Parameters of other layers take a plain gradient step.
+Martens 2016); a Linear layer applied to ``(N, T, d)`` inputs is treated the same way, with
+``T`` in place of ``L`` (the "expand" convention of Eschenhagen et al. 2023). Parameters of
+other layers take a plain gradient step.
+
+How a step is computed (one forward, one backward):
+
+- forward hooks record each layer's input ``a`` and output ``s``;
+- the output-space cotangents are written in closed form — the loss gradient
+  ``∂L/∂z = (z − y)/N`` or ``(p − e_y)/N``, and on steps that refresh the factors also the
+  columns of ``L^{1/2}`` (or the sampled ``u``) — and all of them are back-propagated to the
+  layer outputs *together*, in one batched backward pass (``is_grads_batched``);
+- the weight gradient is then ``∇_W̃ L = (∂L/∂s)ᵀ ã``, a product of tensors already at hand
+  (no parameter ``.grad`` is formed), and the factor updates are fused into that pass's
+  products: ``A ← ema·A + (1 − ema)·ããᵀ/N`` is a single in-place ``addmm``.
+
+``factor_every`` (default 1: the factors are estimated on every step) spaces the factor
+estimates out like the ``factor_update_steps`` of kfac-pytorch: on the other steps the
+backward pass carries only the loss gradient, so such a step costs one forward, one backward
+and two small matrix products per layer. The damped inverses use a Cholesky factorisation
+(cheaper than an eigendecomposition; a factor that is numerically indefinite in low precision
+falls back to an eigendecomposition with its eigenvalues clipped at zero).
 
 Row-major vectorisation: ``vec(W̃)`` with the output index major, so the block is
 ``kron(G, A)`` in that order.
@@ -39,6 +58,7 @@ Row-major vectorisation: ``vec(W̃)`` with the output index major, so the block 
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from typing import ClassVar
 
 import torch
@@ -64,26 +84,70 @@ def _supported(module: torch.nn.Module) -> bool:
     )
 
 
+class _Layer:
+    """What the optimiser keeps per preconditioned layer (plain attributes: cheap to read)."""
+
+    __slots__ = ("bias", "conv", "fan_in", "input", "module", "output", "version", "weight")
+
+    def __init__(self, module: torch.nn.Module) -> None:
+        self.module = module
+        self.conv = isinstance(module, torch.nn.Conv2d)
+        self.weight: Tensor = module.weight
+        bias = module.bias
+        self.bias: Tensor | None = bias if bias is not None and bias.requires_grad else None
+        self.fan_in = self.weight[0].numel()
+        self.input: Tensor | None = None
+        self.output: Tensor | None = None
+        self.version = 0
+
+    def rows(self) -> Tensor:
+        """``ã``: one row per (sample, location), with a trailing 1 for the bias."""
+        a: Tensor = self.input  # type: ignore[assignment]  # set by the forward hook
+        if self.conv:
+            m = self.module
+            # Patches (N, C·kh·kw, L) → one row per output location.
+            a = torch.nn.functional.unfold(a, m.kernel_size, m.dilation, m.padding, m.stride)
+            a = a.transpose(1, 2)
+        a = a.reshape(-1, self.fan_in)
+        if self.bias is not None:
+            a = torch.cat([a, a.new_ones(a.shape[0], 1)], dim=1)
+        return a
+
+    def output_rows(self, back: Tensor) -> Tensor:
+        """Cotangents of the output as rows ``(…, channels)`` (convolutions: channels last)."""
+        if self.conv:
+            back = back.movedim(-3, -1)
+        return back.reshape(-1, back.shape[-1])
+
+
 class KFAC(torch.optim.Optimizer):
-    """Kronecker-factored approximate natural gradient (GGN) for ``nn.Linear`` layers.
+    """Kronecker-factored approximate natural gradient (GGN) for ``nn.Linear``/``nn.Conv2d``.
 
     ``step(closure)``: the closure runs the model and returns ``(outputs, targets)`` —
     predictions and targets of one shape for ``likelihood="gaussian"`` (loss
     ``½‖z − y‖²`` summed over outputs, averaged over samples), ``(N, C)`` logits and ``(N,)``
-    labels for ``likelihood="categorical"`` — without calling ``backward``.
+    labels for ``likelihood="categorical"`` — without calling ``backward`` (the optimiser
+    back-propagates itself; ``.grad`` fields are not used).
 
     Args:
-        model: the module; its ``nn.Linear`` and ``nn.Conv2d`` layers are preconditioned.
+        model: the module; its ``nn.Linear`` and ``nn.Conv2d`` layers are preconditioned,
+            every other trainable parameter takes a plain gradient step.
         lr: step size (> 0).
         damping: λ > 0; each factor gets ``√λ I``.
         likelihood: ``"gaussian"`` or ``"categorical"``.
         ema: decay of the running factors, in ``[0, 1)`` (``0`` keeps only the latest batch).
         inverse_every: refresh the inverses every this many steps (int ≥ 1).
-        factors: ``"exact"`` (one backward per output) or ``"sampled"`` (one backward).
+        factor_every: estimate the factors every this many steps (int ≥ 1; default 1, every
+            step). Steps in between reuse the running factors and do no curvature work.
+        factors: ``"exact"`` (the columns of ``L^{1/2}``: as many back-propagated vectors as
+            outputs) or ``"sampled"`` (one vector per sample).
         generator: optional ``torch.Generator`` for ``factors="sampled"``.
 
-    The model gets forward hooks (inert outside :meth:`step` and :meth:`curvature_factors`)
-    that record each Linear layer's input and output.
+    Each layer must run once per forward pass, and its output must not be modified in place
+    afterwards (use ``inplace=False`` activations). The model gets forward hooks (inert
+    outside :meth:`step` and :meth:`curvature_factors`) that record each layer's input and
+    output. The running factors and inverses live in ``self.state`` (under each layer's
+    weight), so ``state_dict``/``load_state_dict`` resume a run exactly.
 
     Example:
         >>> import torch
@@ -109,6 +173,7 @@ class KFAC(torch.optim.Optimizer):
         likelihood: str = "gaussian",
         ema: float = 0.95,
         inverse_every: int = 10,
+        factor_every: int = 1,
         factors: str = "exact",
         generator: torch.Generator | None = None,
     ) -> None:
@@ -128,38 +193,83 @@ class KFAC(torch.optim.Optimizer):
                 f"{who}: unknown factors {factors!r} — expected one of {list(self.FACTORS)} — "
                 f"received {factors!r} — pick one of those"
             )
-        self.factors, self.generator = factors, generator
         number = damping if not isinstance(damping, bool) else None
         if not isinstance(number, (int, float)) or not number > 0 or number == float("inf"):
             raise ConfigError(
                 f"{who}: `damping` must be a finite number > 0 — K-FAC's factors are singular "
                 f"without it — received {damping!r} — pass e.g. damping=1e-3"
             )
-        if isinstance(inverse_every, bool) or not isinstance(inverse_every, int):
-            raise ConfigError(f"{who}: `inverse_every` must be an int ≥ 1, got {inverse_every!r}")
-        if inverse_every < 1:
-            raise ConfigError(f"{who}: `inverse_every` must be an int ≥ 1, got {inverse_every!r}")
-        self.model, self.likelihood = model, likelihood
+        for name, every in (("inverse_every", inverse_every), ("factor_every", factor_every)):
+            if isinstance(every, bool) or not isinstance(every, int) or every < 1:
+                raise ConfigError(
+                    f"{who}: `{name}` is invalid — expected an int ≥ 1 — received {every!r} — "
+                    f"pass e.g. {name}=10"
+                )
+        self.model, self.likelihood, self.factors = model, likelihood, factors
+        self.generator = generator
         self.damping = float(damping)
         self.ema = in_unit_interval(ema, "ema", who)
-        self.inverse_every = inverse_every
-        self.layers = [m for m in model.modules() if _supported(m)]
-        self._factors: dict[torch.nn.Linear, tuple[Tensor, Tensor]] = {}
-        self._inverses: dict[torch.nn.Linear, tuple[Tensor, Tensor]] = {}
-        self._captured: dict[torch.nn.Linear, tuple[Tensor, Tensor]] = {}
-        self.steps = 0
-        for layer in self.layers:
-            layer.register_forward_hook(self._capture)
+        self.inverse_every, self.factor_every = inverse_every, factor_every
+        modules = [m for m in model.modules() if _supported(m) and m.weight.requires_grad]
+        self.layers = modules
+        self._records = [_Layer(m) for m in modules]
+        covered = {id(r.weight) for r in self._records}
+        covered |= {id(r.bias) for r in self._records if r.bias is not None}
         params = [p for p in model.parameters() if p.requires_grad]
-        super().__init__(params, {"lr": positive(lr, "lr", who, step=True)})
+        # Parameters outside the preconditioned layers: a plain gradient step.
+        self._others = [p for p in params if id(p) not in covered]
+        self._recording = False
+        for record in self._records:
+            record.module.register_forward_hook(partial(self._capture, record))
+        super().__init__(params, {"lr": positive(lr, "lr", who, step=True), "steps": 0})
 
-    def _capture(self, layer: torch.nn.Module, inputs: tuple[Tensor, ...], output: Tensor) -> None:
-        if torch.is_grad_enabled() and self._recording:
-            self._captured[layer] = (inputs[0].detach(), output)  # type: ignore[index]
+    @property
+    def steps(self) -> int:
+        """Steps taken so far (restored by ``load_state_dict``)."""
+        return self.param_groups[0]["steps"]
 
-    _recording = False
+    # ----------------------------------------------------------------------------- forward
+    def _capture(
+        self, record: _Layer, module: torch.nn.Module, inputs: tuple[Tensor, ...], out: Tensor
+    ) -> None:
+        if not self._recording or not torch.is_grad_enabled():
+            return
+        if record.output is not None:
+            raise ConfigError(
+                f"KFAC: the layer {module} ran twice in one forward pass — expected every "
+                f"preconditioned layer to run once (its factors would mix two uses) — "
+                f"received a shared layer — build KFAC on a model without weight sharing"
+            )
+        record.input, record.output, record.version = inputs[0].detach(), out, out._version
 
-    def _loss(self, outputs: Tensor, targets: Tensor) -> Tensor:
+    def _forward(self, closure: Closure) -> tuple[Tensor, Tensor]:
+        for record in self._records:
+            record.input = record.output = None
+        self._recording = True
+        try:
+            with torch.enable_grad():
+                outputs, targets = closure()
+        finally:
+            self._recording = False
+        missing = [r for r in self._records if r.output is None]
+        if missing:
+            raise ConfigError(
+                f"KFAC: {len(missing)} Linear/Conv2d layer(s) did not run in the closure — "
+                f"expected every preconditioned layer of the model to be used once per forward "
+                f"— received a closure that skips them — build KFAC on the sub-module that is "
+                f"trained"
+            )
+        for record in self._records:
+            if record.output._version != record.version:  # type: ignore[union-attr]
+                raise ConfigError(
+                    f"KFAC: the output of {record.module} was modified in place after the layer "
+                    f"ran — expected it untouched (its cotangent is read from it) — received an "
+                    f"in-place operation such as ReLU(inplace=True) — use inplace=False"
+                )
+        self._check_shapes(outputs, targets)
+        return outputs, targets
+
+    def _check_shapes(self, outputs: Tensor, targets: Tensor) -> None:
         if self.likelihood == "categorical":
             if outputs.dim() != 2 or targets.shape != outputs.shape[:1]:
                 raise ShapeError(
@@ -167,33 +277,39 @@ class KFAC(torch.optim.Optimizer):
                     f"received {tuple(outputs.shape)} and {tuple(targets.shape)} — return "
                     f"(logits, labels) from the closure"
                 )
-            return torch.nn.functional.cross_entropy(outputs, targets)
-        if outputs.shape != targets.shape or outputs.dim() < 1:
+        elif outputs.shape != targets.shape or outputs.dim() < 1:
             raise ShapeError(
                 f"KFAC: gaussian outputs and targets must have one shape (N, …) — received "
                 f"{tuple(outputs.shape)} and {tuple(targets.shape)}"
             )
-        return 0.5 * ((outputs - targets) ** 2).reshape(outputs.shape[0], -1).sum(1).mean()
 
-    def _hessian_root_columns(self, outputs: Tensor) -> list[Tensor]:
-        """Columns of ``L^{1/2}`` per sample, each shaped like ``outputs``."""
-        flat = outputs.detach().reshape(outputs.shape[0], -1)
+    # ------------------------------------------------------------------ output-space algebra
+    def _loss_and_gradient(self, outputs: Tensor, targets: Tensor) -> tuple[Tensor, Tensor]:
+        """The loss and its gradient ``∂L/∂z`` in closed form (no autograd graph for the loss)."""
+        z = outputs.detach()
+        n = z.shape[0]
+        if self.likelihood == "categorical":
+            loss = torch.nn.functional.cross_entropy(z, targets)
+            gradient = torch.softmax(z, dim=-1)
+            gradient.scatter_add_(1, targets.unsqueeze(1), gradient.new_full((n, 1), -1.0))
+            return loss, gradient.div_(n)
+        residual = z - targets
+        return residual.square().sum().mul_(0.5 / n), residual.div_(n)
+
+    def _hessian_roots(self, outputs: Tensor) -> Tensor:
+        """Columns of ``L^{1/2}`` (or one sampled ``u``) per sample: ``(K, *outputs.shape)``."""
+        z = outputs.detach()
+        flat = z.reshape(z.shape[0], -1)
+        n, c = flat.shape
         if self.factors == "sampled":
-            return [self._sampled_root(flat).view_as(outputs)]
-        columns = []
+            return self._sampled_root(flat).view(1, *z.shape)
         if self.likelihood == "gaussian":
-            for c in range(flat.shape[1]):
-                e = torch.zeros_like(flat)
-                e[:, c] = 1.0
-                columns.append(e.view_as(outputs))
-            return columns
+            eye = torch.eye(c, dtype=z.dtype, device=z.device)
+            return eye.unsqueeze(1).expand(c, n, c).reshape(c, *z.shape)
         p = torch.softmax(flat, dim=-1)
         root = p.sqrt()
-        for c in range(flat.shape[1]):
-            column = -p * root[:, c : c + 1]
-            column[:, c] += root[:, c]
-            columns.append(column)
-        return columns
+        # roots[c, n, i] = √p_nc (δ_ic − p_ni): column c of diag(√p_n) − p_n √p_nᵀ.
+        return torch.diag_embed(root).transpose(0, 1) - root.T.unsqueeze(2) * p.unsqueeze(0)
 
     def _sampled_root(self, flat: Tensor) -> Tensor:
         """One vector ``u_n`` per sample with ``E[u_n u_nᵀ] = L_n``."""
@@ -204,109 +320,110 @@ class KFAC(torch.optim.Optimizer):
         labels = torch.multinomial(p.double().cpu(), 1, generator=self.generator).squeeze(1)
         return p - torch.nn.functional.one_hot(labels, flat.shape[1]).to(p)
 
-    def curvature_factors(self, closure: Closure) -> dict[torch.nn.Linear, tuple[Tensor, Tensor]]:
+    def _backward(self, outputs: Tensor, cotangents: Tensor, *, batched: bool) -> list:
+        """Cotangents of every layer output (and gradients of the other parameters)."""
+        inputs = [r.output for r in self._records] + self._others
+        back = list(
+            torch.autograd.grad(
+                outputs,
+                inputs,
+                grad_outputs=cotangents,
+                allow_unused=True,
+                is_grads_batched=batched,
+            )
+        )
+        for k, record in enumerate(self._records):
+            if back[k] is None:  # the layer ran but does not reach the outputs
+                out: Tensor = record.output  # type: ignore[assignment]
+                shape = (cotangents.shape[0], *out.shape) if batched else out.shape
+                back[k] = out.new_zeros(shape)
+        return back
+
+    # ---------------------------------------------------------------------------- the step
+    def curvature_factors(self, closure: Closure) -> dict[torch.nn.Module, tuple[Tensor, Tensor]]:
         """The batch estimates ``(A, G)`` per layer (no running average, no step)."""
-        with torch.enable_grad():
-            outputs, targets, _ = self._forward(closure)
-            return self._batch_factors(outputs)
-
-    def _forward(self, closure: Closure) -> tuple[Tensor, Tensor, Tensor]:
-        self._captured.clear()
-        self._recording = True
-        try:
-            outputs, targets = closure()
-        finally:
-            self._recording = False
-        missing = [layer for layer in self.layers if layer not in self._captured]
-        if missing:
-            raise ConfigError(
-                f"KFAC: {len(missing)} Linear layer(s) did not run in the closure — expected "
-                f"every Linear of the model to be used once per forward — received a closure "
-                f"that skips them — build KFAC on the sub-module that is trained"
-            )
-        return outputs, targets, self._loss(outputs, targets)
-
-    def _batch_factors(self, outputs: Tensor) -> dict[torch.nn.Linear, tuple[Tensor, Tensor]]:
+        outputs, _ = self._forward(closure)
         n = outputs.shape[0]
-        layer_outputs = [self._captured[layer][1] for layer in self.layers]
-        g_factors = [None] * len(self.layers)
-        for column in self._hessian_root_columns(outputs):
-            back = torch.autograd.grad(
-                outputs, layer_outputs, grad_outputs=column, retain_graph=True
-            )
-            for k, j in enumerate(back):
-                # Convolutions: one row per output location (channels last).
-                j = j.movedim(1, -1) if isinstance(self.layers[k], torch.nn.Conv2d) else j
-                j = j.reshape(-1, j.shape[-1])
-                term = j.T @ j
-                g_factors[k] = term if g_factors[k] is None else g_factors[k] + term
+        back = self._backward(outputs, self._hessian_roots(outputs), batched=True)
         factors = {}
-        for k, layer in enumerate(self.layers):
-            a = self._captured[layer][0]
-            locations = 1
-            if isinstance(layer, torch.nn.Conv2d):
-                # Patches (N, C·kh·kw, L) → one row per output location; A averages over
-                # locations too (the "expand" convention of Grosse & Martens' KFC).
-                a = torch.nn.functional.unfold(
-                    a, layer.kernel_size, layer.dilation, layer.padding, layer.stride
-                )
-                locations = a.shape[-1]
-                a = a.transpose(1, 2)
-            a = a.reshape(-1, a.shape[-1])
-            if layer.bias is not None:
-                a = torch.cat([a, torch.ones_like(a[:, :1])], dim=1)
-            factors[layer] = (a.T @ a / (n * locations), g_factors[k] / n)
+        for record, cotangent in zip(self._records, back, strict=False):
+            a = record.rows()
+            j = record.output_rows(cotangent)
+            factors[record.module] = (a.T @ a / a.shape[0], j.T @ j / n)
         return factors
 
     def step(self, closure: Closure | None = None) -> Tensor:  # type: ignore[override]
         """One K-FAC step; returns the loss before the step."""
         require_closure(closure, "KFAC")
-        params = self.param_groups[0]["params"]
-        with torch.enable_grad():
-            outputs, _, loss = self._forward(closure)  # type: ignore[arg-type]
-            grads = torch.autograd.grad(loss, params, retain_graph=True, allow_unused=True)
-            batch = self._batch_factors(outputs)
-        for layer, (a, g) in batch.items():
-            if layer in self._factors:
-                old_a, old_g = self._factors[layer]
-                a = self.ema * old_a + (1.0 - self.ema) * a
-                g = self.ema * old_g + (1.0 - self.ema) * g
-            self._factors[layer] = (a, g)
-        if self.steps % self.inverse_every == 0:
-            self._refresh_inverses()
-        self.steps += 1
-        lr = self.param_groups[0]["lr"]
-        grad_of = {p: grad for p, grad in zip(params, grads, strict=True)}
-        handled = set()
+        group = self.param_groups[0]
+        lr, steps = group["lr"], group["steps"]
+        outputs, targets = self._forward(closure)  # type: ignore[arg-type]
+        loss, gradient = self._loss_and_gradient(outputs, targets)
+        estimate = steps % self.factor_every == 0
+        if estimate:
+            # One backward pass carries the loss gradient (index 0) and the curvature vectors.
+            cotangents = torch.cat([gradient.unsqueeze(0), self._hessian_roots(outputs)])
+            back = self._backward(outputs, cotangents, batched=True)
+        else:
+            back = self._backward(outputs, gradient, batched=False)
+        n = outputs.shape[0]
         with torch.no_grad():
-            for layer in self.layers:
-                a_inv, g_inv = self._inverses[layer]
-                gw = grad_of.get(layer.weight)
-                gw = torch.zeros_like(layer.weight) if gw is None else gw
-                gw = gw.reshape(gw.shape[0], -1)
-                fan_in = gw.shape[1]
-                if layer.bias is not None:
-                    gb = grad_of.get(layer.bias)
-                    gb = torch.zeros_like(layer.bias) if gb is None else gb
-                    gw = torch.cat([gw, gb.unsqueeze(1)], dim=1)
-                direction = g_inv @ gw @ a_inv
-                layer.weight.sub_(lr * direction[:, :fan_in].view_as(layer.weight))
-                handled.add(layer.weight)
-                if layer.bias is not None:
-                    layer.bias.sub_(lr * direction[:, -1])
-                    handled.add(layer.bias)
-            for p, grad in zip(params, grads, strict=True):
-                if p not in handled and grad is not None:
-                    p.sub_(lr * grad)
-        return loss.detach()
+            gradients = []
+            for record, cotangent in zip(self._records, back, strict=False):
+                a = record.rows()
+                if estimate:
+                    curvature_rows = record.output_rows(cotangent[1:])
+                    self._update_factors(self.state[record.weight], a, curvature_rows, n)
+                    cotangent = cotangent[0]
+                gradients.append(record.output_rows(cotangent).T @ a)  # ∇_W̃ L = (∂L/∂s)ᵀ ã
+            if steps % self.inverse_every == 0:
+                self._refresh_inverses()
+            updated, directions = [], []
+            for record, gradient_w in zip(self._records, gradients, strict=True):
+                state = self.state[record.weight]
+                direction = state["G_inv"] @ gradient_w @ state["A_inv"]
+                if record.bias is None:
+                    directions.append(direction.view(record.weight.shape))
+                    updated.append(record.weight)
+                else:
+                    directions.append(direction[:, : record.fan_in].view(record.weight.shape))
+                    directions.append(direction[:, record.fan_in])
+                    updated.extend((record.weight, record.bias))
+            for p, grad in zip(self._others, back[len(self._records) :], strict=True):
+                if grad is not None:
+                    directions.append(grad[0] if estimate else grad)
+                    updated.append(p)
+            torch._foreach_add_(updated, directions, alpha=-lr)  # one call for every tensor
+        group["steps"] = steps + 1
+        return loss
+
+    def _update_factors(self, state: dict, a: Tensor, j: Tensor, n: int) -> None:
+        """Fused in-place running averages: ``A ← ema·A + (1 − ema)·ãᵀã/rows`` (same for G)."""
+        decay = self.ema
+        if "A" not in state:
+            # The first estimate initialises the averages (beta = 0 ignores the buffer).
+            state["A"] = a.new_zeros(a.shape[1], a.shape[1])
+            state["G"] = j.new_zeros(j.shape[1], j.shape[1])
+            decay = 0.0
+        keep = 1.0 - decay
+        state["A"].addmm_(a.T, a, beta=decay, alpha=keep / a.shape[0])
+        state["G"].addmm_(j.T, j, beta=decay, alpha=keep / n)
 
     def _refresh_inverses(self) -> None:
         root = self.damping**0.5
-        for layer, (a, g) in self._factors.items():
-            eye_a = torch.eye(a.shape[0], dtype=a.dtype, device=a.device)
-            eye_g = torch.eye(g.shape[0], dtype=g.dtype, device=g.device)
-            # Cholesky inverses: both damped factors are symmetric positive definite.
-            self._inverses[layer] = (
-                torch.cholesky_inverse(torch.linalg.cholesky(a + root * eye_a)),
-                torch.cholesky_inverse(torch.linalg.cholesky(g + root * eye_g)),
-            )
+        for record in self._records:
+            state = self.state[record.weight]
+            state["A_inv"] = _damped_inverse(state["A"], root)
+            state["G_inv"] = _damped_inverse(state["G"], root)
+
+
+def _damped_inverse(factor: Tensor, shift: float) -> Tensor:
+    """``(F + shift·I)⁻¹`` for a symmetric positive semi-definite ``F`` (Cholesky)."""
+    damped = factor.clone()
+    damped.diagonal().add_(shift)
+    chol, info = torch.linalg.cholesky_ex(damped)
+    if int(info) == 0:
+        return torch.cholesky_inverse(chol)
+    # Rounding made F + shift·I indefinite (low precision, tiny damping): clip F's spectrum.
+    values, vectors = torch.linalg.eigh(factor)
+    return (vectors / (values.clamp_min(0.0) + shift)) @ vectors.T
