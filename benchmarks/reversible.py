@@ -11,6 +11,10 @@ Sides (each with its own deep copy of the same initial weights):
 
 - ``plain``: structdl ``Compose`` of the blocks (plain autograd, every activation stored);
 - ``ours``: ``structdl.invertible.ReversibleSequential`` of the same blocks;
+- ``ours-fixed``: the same with fixed-point additions (``RevNetBlock(f, g, fixed_point=16)``:
+  ``F``, ``G`` and the input rounded to the grid ``2^-16``, straight-through gradient), whose
+  inverses are exact bit for bit; ``plain-fixed`` is that network under plain autograd (the
+  reference of its gradients and BatchNorm statistics, and a timed side);
 - ``checkpoint``: ``torch.utils.checkpoint.checkpoint_sequential`` with √depth segments;
 - ``memcnn``: ``memcnn.InvertibleModuleWrapper(memcnn.AdditiveCoupling(F, G), keep_input=False,
   keep_input_inverse=False)`` per block (the same ``y₁ = x₁ + F(x₂)``, ``y₂ = x₂ + G(y₁)``);
@@ -58,8 +62,16 @@ from _common import (  # noqa: E402
     write_result,
 )
 
-from structdl.invertible import Compose, ReversibleSequential, RevNetBlock  # noqa: E402
+from structdl.invertible import (  # noqa: E402
+    Compose,
+    FixedPoint,
+    ReversibleSequential,
+    RevNetBlock,
+)
 
+#: Fraction bits of the fixed-point side (grid 2^-16, exact below 256 in float32).
+FIXED_POINT_BITS = 16
+GRID = FixedPoint(FIXED_POINT_BITS)
 _MALLOC = {"MALLOC_MMAP_THRESHOLD_": "65536", "MALLOC_TRIM_THRESHOLD_": "0"}
 PEERS = ("memcnn", "revlib", "momentumnet")
 
@@ -127,6 +139,15 @@ def _sides(
 
     sides["plain"] = Compose([RevNetBlock(f, g) for f, g in fresh("plain")])
     sides["ours"] = ReversibleSequential(*[RevNetBlock(f, g) for f, g in fresh("ours")])
+    fixed = ReversibleSequential(
+        *[RevNetBlock(f, g, fixed_point=FIXED_POINT_BITS) for f, g in fresh("ours-fixed")]
+    )
+    sides["ours-fixed"] = _Wrapped(fixed, lambda x, n=fixed: n(GRID.round(x)))
+    # The fixed-point network under plain autograd: the reference of "ours-fixed".
+    fixed_plain = Compose(
+        [RevNetBlock(f, g, fixed_point=FIXED_POINT_BITS) for f, g in fresh("plain-fixed")]
+    )
+    sides["plain-fixed"] = _Wrapped(fixed_plain, lambda x, n=fixed_plain: n(GRID.round(x)))
     chain = nn.Sequential(*[RevNetBlock(f, g) for f, g in fresh("checkpoint")])
     segments = max(1, round(math.sqrt(depth)))
     from torch.utils.checkpoint import checkpoint_sequential
@@ -239,12 +260,16 @@ def bench(kind: str, depth: int, args: Any) -> dict[str, Any]:
     # Gradients and BatchNorm statistics after one step from the same weights (fresh sides).
     torch.manual_seed(args.seed)
     fresh, order = _sides(kind, depth, width)
-    reference = _gradients(fresh["plain"], order["plain"], shape, args.seed)
-    plain_stats = _bn_stats(order["plain"])
+    references = {}
+    for name in ("plain", "plain-fixed"):
+        grads = _gradients(fresh[name], order[name], shape, args.seed)
+        references[name] = (grads, _bn_stats(order[name]))
     agreement = {}
     for name, net in fresh.items():
-        if name in ("plain", "momentumnet"):
+        if name in ("plain", "plain-fixed", "momentumnet"):
             continue
+        # The fixed-point side against plain backprop through the same rounded blocks.
+        reference, plain_stats = references["plain-fixed" if name == "ours-fixed" else "plain"]
         grads = _gradients(net, order[name], shape, args.seed)
         entry = {"grad_rel_error": float((grads - reference).abs().max() / reference.abs().max())}
         if plain_stats.numel():
@@ -255,7 +280,7 @@ def bench(kind: str, depth: int, args: Any) -> dict[str, Any]:
 
     report["saved_tensor_MiB"] = {
         name: _saved_bytes(sides[name], _input(shape, args.seed)) / 2**20
-        for name in ("plain", "ours")
+        for name in ("plain", "ours", "ours-fixed")
     }
     report["rss_delta_MiB"] = {
         name: _rss_delta(net, shape, args.seed) / 2**20 for name, net in sides.items()

@@ -5,12 +5,15 @@ a small time overhead and with the same gradients and BatchNorm statistics as pl
 
 The reversible MLP: ``depth`` RevNet blocks (:class:`structdl.invertible.RevNetBlock`) on
 width 128 (two halves of 64), ``F`` and ``G`` each ``Linear(64, 64)`` + tanh, batch 1024,
-float32. Three ways of training it:
+float32. Four ways of training it:
 
 - ``plain``: :class:`structdl.invertible.Compose`, autograd stores every activation;
 - ``checkpoint``: ``torch.utils.checkpoint.checkpoint_sequential`` with ``√depth`` segments;
 - ``reversible``: :class:`structdl.invertible.ReversibleSequential` (inputs recovered by the
-  blocks' inverses in the backward pass).
+  blocks' inverses in the backward pass);
+- ``reversible_fixed``: the same blocks (shared weights) with fixed-point additions
+  (``RevNetBlock(fixed_point=k)``: ``F`` and ``G`` rounded to the grid ``2^{−k}`` with a
+  straight-through gradient, the input rounded once), whose inverses are exact bit for bit.
 
 Live activation memory is the total size of the tensors autograd saves for the backward pass
 (``torch.autograd.graph.saved_tensors_hooks``), measured over one forward pass: deterministic,
@@ -43,7 +46,7 @@ from .io import save_figure
 
 __all__ = ["Config", "run", "reversible_mlp", "saved_bytes"]
 
-METHODS = ("plain", "checkpoint", "reversible")
+METHODS = ("plain", "checkpoint", "reversible", "reversible_fixed")
 MIB = 2.0**20
 
 
@@ -71,6 +74,8 @@ class Config:
         grad_depths: depths of the gradient-agreement study.
         drift_thresholds: drift-monitor thresholds tried at the largest of ``grad_depths``
             (float32), where reconstruction error is largest.
+        fixed_point_bits: fraction bits ``k`` of the fixed-point grid of ``reversible_fixed``
+            (exact range ``|h| < 2^{24−k}`` in float32).
     """
 
     seed: int = 0
@@ -88,6 +93,7 @@ class Config:
     ode_dim: int = 8
     grad_depths: tuple[int, ...] = (8, 32, 128)
     drift_thresholds: tuple[float, ...] = (1e-4, 3e-5)
+    fixed_point_bits: int = 16
 
     @classmethod
     def quick(cls) -> Config:
@@ -113,6 +119,7 @@ class Config:
                 ("conv_steps", self.conv_steps, 1),
                 ("ode_depth", self.ode_depth, 1),
                 ("ode_dim", self.ode_dim, 1),
+                ("fixed_point_bits", self.fixed_point_bits, 1),
             )
         )
         require_ints(("memory_depths", d, 1) for d in self.memory_depths)
@@ -149,7 +156,9 @@ def reversible_mlp(depth: int, width: int = 128, *, reversible: bool = True) -> 
     return ReversibleSequential(*blocks) if reversible else Compose(blocks)
 
 
-def _conv_net(channels: int, depth: int, *, reversible: bool) -> nn.Module:
+def _conv_net(
+    channels: int, depth: int, *, reversible: bool, fixed_point: int | None = None
+) -> nn.Module:
     from ..invertible import Compose, ReversibleSequential, RevNetBlock
 
     half = channels // 2
@@ -157,7 +166,7 @@ def _conv_net(channels: int, depth: int, *, reversible: bool) -> nn.Module:
     def sub() -> nn.Module:
         return nn.Sequential(nn.Conv2d(half, half, 3, padding=1), nn.BatchNorm2d(half), nn.ReLU())
 
-    blocks = [RevNetBlock(sub(), sub()) for _ in range(depth)]
+    blocks = [RevNetBlock(sub(), sub(), fixed_point=fixed_point) for _ in range(depth)]
     return ReversibleSequential(*blocks) if reversible else Compose(blocks)
 
 
@@ -183,11 +192,24 @@ def _checkpointed(plain: nn.Module, depth: int) -> Callable[[Tensor], Tensor]:
     return lambda x: checkpoint_sequential(chain, segments, x, use_reentrant=True)
 
 
-def _runner(method: str, plain: nn.Module, rev: nn.Module, depth: int):
+def fixed_point_copy(rev: nn.Module, fraction_bits: int) -> nn.Module:
+    """``rev``'s RevNet blocks (the same ``F``, ``G`` modules) with fixed-point additions."""
+    from ..invertible import ReversibleSequential, RevNetBlock
+
+    return ReversibleSequential(
+        *[RevNetBlock(b.f, b.g, b.split, fixed_point=fraction_bits) for b in rev.blocks]
+    )
+
+
+def _runner(method: str, plain: nn.Module, rev: nn.Module, depth: int, fraction_bits: int):
     if method == "plain":
         return plain
     if method == "reversible":
         return rev
+    if method == "reversible_fixed":
+        fixed = fixed_point_copy(rev, fraction_bits)
+        grid = fixed.blocks[0].fixed_point
+        return lambda x: fixed(grid.round(x))
     return _checkpointed(plain, depth)
 
 
@@ -203,7 +225,7 @@ def _memory_study(config: Config, progress: Progress) -> list[dict[str, Any]]:
         x = torch.randn(config.batch, config.width, requires_grad=True)
         row: dict[str, Any] = {"depth": depth}
         for method in METHODS:
-            fn = _runner(method, plain, rev, depth)
+            fn = _runner(method, plain, rev, depth, config.fixed_point_bits)
             size, out = saved_bytes(lambda f=fn, v=x: f(v))
             del out
             row[f"{method}_MiB"] = size / MIB
@@ -222,7 +244,7 @@ def _time_study(config: Config, progress: Progress) -> list[dict[str, Any]]:
         rev = reversible_mlp(depth, config.width)
         plain = Compose(list(rev.blocks))
         x = torch.randn(config.batch, config.width, requires_grad=True)
-        runners = {m: _runner(m, plain, rev, depth) for m in METHODS}
+        runners = {m: _runner(m, plain, rev, depth, config.fixed_point_bits) for m in METHODS}
 
         def once(fn: Callable[[Tensor], Tensor], v: Tensor = x) -> float:
             start = time.perf_counter()
@@ -256,31 +278,51 @@ def _gradients(net: nn.Module, x: Tensor) -> Tensor:
 
 
 def _gradient_agreement(
-    config: Config, dtype: torch.dtype, depth: int, drift_threshold: float | None = None
+    config: Config,
+    dtype: torch.dtype,
+    depth: int,
+    drift_threshold: float | None = None,
+    fixed_point: int | None = None,
 ) -> dict[str, float]:
-    """Max-relative gradient error against plain backprop, and the live memory it took."""
+    """Max-relative gradient error against plain backprop through the same blocks, the live
+    memory it took, and the round-trip error ``max|f⁻¹(f(x)) − x|`` of the chain."""
     from ..invertible import Compose, ReversibleSequential
 
     torch.manual_seed(config.seed)
     rev = reversible_mlp(depth, config.width).to(dtype)
+    x = torch.randn(config.batch, config.width, dtype=dtype)
+    found: dict[str, float] = {}
     if drift_threshold is not None:
         rev = ReversibleSequential(*rev.blocks, drift_threshold=drift_threshold)
+    if fixed_point is not None:
+        unrounded = rev
+        rev = fixed_point_copy(rev, fixed_point)
+        x = rev.blocks[0].fixed_point.round(x)
+        with torch.no_grad():
+            y_float, y_fixed = unrounded(x), rev(x)
+        # How far the rounding of F and G moves the network's output.
+        found["output_change"] = float((y_fixed - y_float).abs().max() / y_float.abs().max())
     plain = Compose(list(rev.blocks))
-    x = torch.randn(config.batch, config.width, dtype=dtype)
     reference = _gradients(plain, x)
-    error = float((_gradients(rev, x) - reference).abs().max() / reference.abs().max())
+    found["grad_rel_error"] = float(
+        (_gradients(rev, x) - reference).abs().max() / reference.abs().max()
+    )
     size, _ = saved_bytes(lambda: rev(x.clone().requires_grad_(True)))
-    return {
-        "grad_rel_error": error,
-        "MiB": size / MIB,
-        "anchors": len(rev.drift_report.anchors),
-    }
+    with torch.no_grad():
+        found["round_trip_max_abs"] = float((rev.inverse(rev(x)) - x).abs().max())
+    return {**found, "MiB": size / MIB, "anchors": len(rev.drift_report.anchors)}
 
 
-def _batchnorm_agreement(config: Config) -> dict[str, float]:
+def _batchnorm_agreement(config: Config, fixed_point: int | None = None) -> dict[str, float]:
+    from ..invertible import FixedPoint
+
     torch.manual_seed(config.seed)
-    rev = _conv_net(config.conv_channels, config.conv_depth, reversible=True)
-    plain = _conv_net(config.conv_channels, config.conv_depth, reversible=False)
+    rev = _conv_net(
+        config.conv_channels, config.conv_depth, reversible=True, fixed_point=fixed_point
+    )
+    plain = _conv_net(
+        config.conv_channels, config.conv_depth, reversible=False, fixed_point=fixed_point
+    )
     plain.load_state_dict(
         {k.replace("blocks.", "transforms."): v for k, v in rev.state_dict().items()}
     )
@@ -288,6 +330,8 @@ def _batchnorm_agreement(config: Config) -> dict[str, float]:
     grad_error = 0.0
     for _ in range(config.conv_steps):
         x = torch.randn(shape)
+        if fixed_point is not None:
+            x = FixedPoint(fixed_point).round(x)
         grads = []
         for net in (plain, rev):
             grads.append(_gradients(net, x))
@@ -377,7 +421,7 @@ def run(config: Config, out_dir: Path, progress: Progress) -> Result:
         for method in METHODS:
             result.metrics[f"depth{row['depth']}/{method}_MiB"] = row[f"{method}_MiB"]
     for row in time_rows:
-        for method in ("checkpoint", "reversible"):
+        for method in METHODS[1:]:
             result.metrics[f"depth{row['depth']}/{method}_over_plain_median"] = row[
                 f"{method}_over_plain_median"
             ]
@@ -385,22 +429,25 @@ def run(config: Config, out_dir: Path, progress: Progress) -> Result:
     progress.describe("gradient agreement")
     rows = []
     for dtype in (torch.float32, torch.float64):
-        for depth in config.grad_depths:
-            found = _gradient_agreement(config, dtype, depth)
-            rows.append(
-                {
-                    "dtype": str(dtype).replace("torch.", ""),
-                    "depth": depth,
-                    "drift_threshold": None,
-                    **found,
-                }
-            )
+        for fixed in (None, config.fixed_point_bits):
+            for depth in config.grad_depths:
+                found = _gradient_agreement(config, dtype, depth, fixed_point=fixed)
+                rows.append(
+                    {
+                        "dtype": str(dtype).replace("torch.", ""),
+                        "depth": depth,
+                        "fixed_point": fixed,
+                        "drift_threshold": None,
+                        **found,
+                    }
+                )
     for threshold in config.drift_thresholds:
         found = _gradient_agreement(config, torch.float32, max(config.grad_depths), threshold)
         rows.append(
             {
                 "dtype": "float32",
                 "depth": max(config.grad_depths),
+                "fixed_point": None,
                 "drift_threshold": threshold,
                 **found,
             }
@@ -408,13 +455,22 @@ def run(config: Config, out_dir: Path, progress: Progress) -> Result:
     result.tables["gradient_agreement"] = rows
     for row in rows:
         suffix = "" if row["drift_threshold"] is None else f"/drift{row['drift_threshold']:g}"
+        if row["fixed_point"] is not None:
+            suffix = f"/fixed{row['fixed_point']}"
         key = f"grad_rel_error/{row['dtype']}/depth{row['depth']}{suffix}"
         result.metrics[key] = row["grad_rel_error"]
+        result.metrics[key.replace("grad_rel_error", "round_trip_max_abs")] = row[
+            "round_trip_max_abs"
+        ]
         if suffix:
             result.metrics[key.replace("grad_rel_error", "MiB")] = row["MiB"]
+        if "output_change" in row:
+            result.metrics[key.replace("grad_rel_error", "output_change")] = row["output_change"]
     progress.advance()
     progress.describe("BatchNorm statistics")
     result.metrics.update(_batchnorm_agreement(config))
+    fixed_bn = _batchnorm_agreement(config, config.fixed_point_bits)
+    result.metrics.update({f"fixed{config.fixed_point_bits}/{k}": v for k, v in fixed_bn.items()})
     progress.advance()
     progress.describe(f"Störmer–Verlet ODE network, depth {config.ode_depth}")
     result.metrics.update(_ode_study(config))
@@ -432,6 +488,27 @@ def run(config: Config, out_dir: Path, progress: Progress) -> Result:
             "check_volume_preserving on a chain of i-ResNet blocks (log|det| ≠ 0)"
         )
     ).as_dict()
+    # Bit-for-bit round trip of the deepest float32 chain (zero tolerance), with and without
+    # fixed-point additions (the latter is the negative control).
+    deepest = max(config.memory_depths)
+    torch.manual_seed(config.seed)
+    chain = reversible_mlp(deepest, config.width)
+    fixed_chain = fixed_point_copy(chain, config.fixed_point_bits)
+    grid = fixed_chain.blocks[0].fixed_point
+    x = grid.round(torch.randn(min(config.batch, 256), config.width))
+    with torch.no_grad():
+        exact = check_inverse(fixed_chain, fixed_chain.inverse, x, atol=0.0)
+        control = check_inverse(chain, chain.inverse, x, atol=0.0)
+    result.checks[f"inverse-bitwise/fixed{config.fixed_point_bits}/depth{deepest}"] = (
+        exact.as_dict()
+    )
+    result.checks[f"negative-control/inverse-bitwise/float32/depth{deepest}"] = (
+        control.as_negative_control("a float32 RevNet chain without fixed point, zero tolerance")
+    ).as_dict()
+    result.metrics[f"round_trip_max_abs/float32/depth{deepest}/fixed{grid.fraction_bits}"] = (
+        exact.worst
+    )
+    result.metrics[f"round_trip_max_abs/float32/depth{deepest}"] = control.worst
     result.figures.append(save_figure(_memory_figure(memory_rows), out_dir, "memory.png"))
     result.figures.append(save_figure(_time_figure(time_rows), out_dir, "time.png"))
     result.notes = (
@@ -444,7 +521,12 @@ def run(config: Config, out_dir: Path, progress: Progress) -> Result:
         "dtype (the loss is mean(sin(y))). In float32 the inverses of a deep random RevNet "
         "lose accuracy (forward rounding is not undone by the inverse and the chain amplifies "
         "it); the drift-monitor rows store anchors where the measured round-trip errors add up "
-        "past the threshold, trading memory for accuracy. The BatchNorm study trains the conv "
+        "past the threshold, trading memory for accuracy. The fixed-point rows (fixed_point = "
+        f"{config.fixed_point_bits}) round F and G to the grid 2^-{config.fixed_point_bits} "
+        "(straight-through gradient) and the input once, so every addition is exact and the "
+        "backward pass reconstructs the activations bit for bit; they are compared with plain "
+        "backprop through the same rounded blocks, and output_change is how far the rounding "
+        "moves the output of the unrounded network. The BatchNorm study trains the conv "
         "net (SGD, lr 0.1, loss mean(sin(y))) for conv_steps steps both ways."
     )
     return result
@@ -475,7 +557,7 @@ def _time_figure(rows: list[dict[str, Any]]):
 
     fig, ax = plt.subplots(figsize=(5.5, 3.8))
     depths = [r["depth"] for r in rows]
-    for method in ("checkpoint", "reversible"):
+    for method in METHODS[1:]:
         ax.semilogx(depths, [r[f"{method}_over_plain_median"] for r in rows], "o-", label=method)
     ax.axhline(1.0, color="gray", lw=0.8)
     ax.set_xlabel("depth (blocks)")

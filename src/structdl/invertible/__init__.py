@@ -14,6 +14,7 @@ from .base import Bijection, Compose, Inverse
 from .cnf import ContinuousFlow
 from .conv import InvertibleConv1x1
 from .coupling import AdditiveCoupling, AffineCoupling, SplineCoupling
+from .fixed_point import FixedPoint
 from .flow import Flow, StandardNormal
 from .iresnet import IResNetBlock
 from .linear import CayleyLinear, HouseholderLinear, LULinear, QRLinear
@@ -46,6 +47,7 @@ __all__ = [
     "Bijection",
     "Compose",
     "DriftReport",
+    "FixedPoint",
     "IResNetBlock",
     "Inverse",
     "ODEBijection",

@@ -65,6 +65,13 @@ class ReversibleSequential(Bijection):
     derived from the blocks' own claims; a chain with a non-invertible block claims nothing and
     its :meth:`inverse` raises :class:`~structdl.IncompatibleSchemeError`.
 
+    Exact gradients in float32: reconstructed activations carry the rounding of the forward
+    additions, amplified along the chain, and so do the gradients. RevNet blocks built with
+    ``fixed_point`` (:class:`~structdl.invertible.FixedPoint`) add exactly on a grid, so the
+    backward pass reconstructs every activation bit for bit and the gradients are those of
+    plain backprop through the same blocks; the chain's input must then lie on the grid
+    (``FixedPoint.round``; checked, :class:`~structdl.ConfigError` otherwise).
+
     Args:
         blocks: bijections (inverted in the backward pass) or any modules (checkpointed).
         drift_threshold: when set, the forward pass measures every block's round trip
@@ -233,8 +240,10 @@ class _ReversibleFunction(torch.autograd.Function):
         h = x.detach()
         total = h.new_zeros(h.shape[0])
         halves: tuple[Tensor, Tensor] | None = None  # two-stream state between RevNet blocks
+        grid: int | None = None  # fraction bits of the grid the state is known to lie on
         for i, block in enumerate(container.blocks):
             record = _Record()
+            grid = _require_grid(block, i, h, halves, grid)
             if _two_stream(container, block, context):
                 halves = _regroup(block, h, halves)
                 record.two_stream = True
@@ -338,6 +347,37 @@ def _two_stream(container: ReversibleSequential, block: nn.Module, context: Any)
         and container.drift_threshold is None
         and not _recompute.uses_rng(block)
     )
+
+
+def _require_grid(
+    block: nn.Module,
+    index: int,
+    h: Tensor,
+    halves: tuple[Tensor, Tensor] | None,
+    grid: int | None,
+) -> int | None:
+    """The fraction bits of the grid ``block``'s output lies on (``None``: no known grid).
+
+    A fixed-point RevNet block is inverted exactly only from an input on its grid, inside its
+    range; its output then lies on that grid (it checks the range itself), so only the first
+    block of a run of them checks its input: once per forward pass, at the chain's input.
+    """
+    fixed = block.fixed_point if isinstance(block, RevNetBlock) else None
+    if fixed is None:
+        return None
+    if grid is None or grid > fixed.fraction_bits:
+        parts = halves if halves is not None else (h,)
+        if not all(fixed.on_grid(p) for p in parts):
+            k = fixed.fraction_bits
+            raise ConfigError(
+                f"ReversibleSequential: the input of block {index} (RevNetBlock with "
+                f"fixed_point={k}) is not on its grid 2^-{k} — expected grid inputs, which the "
+                f"backward pass reconstructs bit for bit — received entries between grid "
+                f"points — round the input first: x = FixedPoint({k}).round(x) (a "
+                f"straight-through gradient)"
+            )
+        fixed.check(parts, f"ReversibleSequential (input of block {index})")
+    return fixed.fraction_bits
 
 
 def _regroup(
