@@ -117,3 +117,28 @@ def test_typed_errors() -> None:
         ParticleGradientDescent(net, h=0.0)
     with pytest.raises(ShapeError, match="d = 2"):
         planar_positions(net.particles.detach())
+
+
+def test_closed_form_over_many_sample_blocks_equals_autograd(monkeypatch) -> None:
+    # Blocks of 64 // m samples: m = 7 → 9 rows, 40 samples → 5 blocks, the last partial.
+    import structdl.optim.mean_field as mf
+
+    monkeypatch.setattr(mf, "_BLOCK_ENTRIES", 64)
+    assert mf._sample_block(40, 7) == 9
+    net, x, y = _problem(7, d=3)
+    velocity, loss = mean_field_velocity(net.particles.detach(), x, y)
+    ref, ref_loss = autograd_velocity(net.particles.detach(), x, y)
+    assert torch.allclose(velocity, ref, rtol=0, atol=VELOCITY_TOL)
+    assert abs(float(loss - ref_loss)) <= VELOCITY_TOL
+    # m larger than the block: one sample per block.
+    monkeypatch.setattr(mf, "_BLOCK_ENTRIES", 3)
+    velocity, _ = mean_field_velocity(net.particles.detach(), x, y)
+    assert torch.allclose(velocity, ref, rtol=0, atol=VELOCITY_TOL)
+
+
+def test_float32_closed_form_matches_float64_autograd() -> None:
+    # The speed comparison runs in float32: the closed form must be as accurate there.
+    net, x, y = _problem(2000, d=5, n=256)
+    ref, _ = autograd_velocity(net.particles.detach(), x, y)
+    fast, _ = mean_field_velocity(net.particles.detach().float(), x.float(), y.float())
+    assert float((fast.double() - ref).abs().max()) <= 1e-5 * float(ref.abs().max())
