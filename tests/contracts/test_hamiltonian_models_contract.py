@@ -41,6 +41,10 @@ EXAMPLES: dict[str, Callable[[], tuple[nn.Module, int]]] = {
         learning.FlowMap(learning.SeparableHamiltonianNN(2, width=8), Yoshida4(), 0.1),
         2,
     ),
+    "PairwiseHamiltonianNN": lambda: (
+        learning.FlowMap(learning.PairwiseHamiltonianNN(2, width=8), Yoshida4(), 0.1),
+        4,
+    ),
     "DissipativeHamiltonianNN": lambda: (
         learning.FlowMap(learning.DissipativeHamiltonianNN(1, width=8), ItohAbe(), 0.1),
         1,

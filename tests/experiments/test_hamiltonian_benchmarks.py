@@ -5,10 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import torch
 
 from structdl import ConfigError
 from structdl.experiments import NullProgress
-from structdl.experiments.hamiltonian_benchmarks import Config, answer, run
+from structdl.experiments.hamiltonian_benchmarks import Config, _drift, _has_trend, answer, run
 
 
 def test_smoke_run_writes_figure_tables_metrics_and_checks(tmp_path: Path) -> None:
@@ -37,7 +38,7 @@ def test_smoke_run_writes_figure_tables_metrics_and_checks(tmp_path: Path) -> No
         assert control["ok"] and control["worst"] > 1e-8
     assert result.checks["symplectic/sympnet-pendulum/g_sympnet-layers"]["worst"] <= 1e-12
     assert result.checks["symplectic/sympnet-pendulum/ours"]["ok"]
-    assert "long_time/henon_heiles/energy_trend" in result.metrics
+    assert "long_time/henon_heiles/energy_drift" in result.metrics
     verdict, text, headline = answer(result.metrics)
     assert verdict in ("yes", "partly") and "pendulum" in text and headline.startswith("bars ")
 
@@ -54,3 +55,14 @@ def test_presets_are_valid() -> None:
     full = Config.full()
     full.validate()
     assert full.orbit_steps > Config.quick().orbit_steps
+
+
+def test_drift_test_passes_a_bounded_oscillation_and_flags_a_ramp() -> None:
+    steps = torch.arange(100_000, dtype=torch.float64)
+    # Quasi-periodic and bounded, one period (≈ 9400 steps) close to the 10⁴-step horizon.
+    bounded = 5e-3 * (1 + torch.sin(steps / 37.0)) + 4e-3 * (1 + torch.sin(steps / 1500.0))
+    drift, se = _drift(bounded, blocks=10)
+    assert not _has_trend(drift, se)
+    ramp = bounded + 3e-3 * steps / 10_000  # negative control: a drift of 3e-3 per horizon
+    drift, se = _drift(ramp, blocks=10)
+    assert _has_trend(drift, se) and abs(drift - 3e-3) < 5e-4

@@ -1,8 +1,9 @@
 """Learning Hamiltonian dynamics: models that are symplectic (or dissipative) by construction.
 
 * vector fields with a learned energy — :class:`HamiltonianNN`, :class:`SeparableHamiltonianNN`,
-  :class:`DissipativeHamiltonianNN` (port-Hamiltonian) — and :class:`FlowMap`, which pairs one
-  with an integrator of :mod:`structdl.dynamics` and declares what the pair preserves;
+  :class:`DissipativeHamiltonianNN` (port-Hamiltonian), :class:`PairwiseHamiltonianNN`
+  (interacting bodies: per-body masses and one pair potential) — and :class:`FlowMap`, which
+  pairs one with an integrator of :mod:`structdl.dynamics` and declares what the pair preserves;
 * maps of phase space built from shears — :class:`LASympNet`, :class:`GSympNet` (SympNets),
   :class:`HenonNet` — symplectic for every parameter value;
 * :class:`LagrangianNN`, a learned Lagrangian with its Euler–Lagrange acceleration (by
@@ -19,6 +20,7 @@ from .baseline import MLPField
 from .flow_map import FlowMap
 from .hnn import DissipativeHamiltonianNN, HamiltonianNN, SeparableHamiltonianNN
 from .lagrangian import LagrangianNN
+from .pairwise import PairwiseHamiltonianNN
 from .symplectic_autoencoder import SymplecticAutoencoder
 from .sympnets import (
     ActivationShear,
@@ -44,6 +46,7 @@ __all__ = [
     "LagrangianNN",
     "LinearSymplectic",
     "MLPField",
+    "PairwiseHamiltonianNN",
     "ScalarMLP",
     "SeparableHamiltonianNN",
     "SymplecticAutoencoder",
