@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
+from _cli_processes import interrupt, start, wait_until
 
 DRIVER = textwrap.dedent(
     """
@@ -130,30 +131,11 @@ def test_interrupting_jobs_2_stops_the_workers_and_resumes(tmp_path, signum):
 
     out, marker = tmp_path / "results", tmp_path / "started"
     env = {**os.environ, "STRUCTDL_TEST_MARKER": str(marker)}
-    process = subprocess.Popen(
-        [sys.executable, str(_driver(tmp_path)), "reproduce", "--out", str(out), "--jobs", "2"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-        start_new_session=True,  # so SIGINT can go to the whole group, as Ctrl-C does
-    )
-    try:
-        deadline = time.monotonic() + 120
-        while not marker.exists():
-            assert process.poll() is None, process.communicate()
-            assert time.monotonic() < deadline, "the endless experiment did not start"
-            time.sleep(0.05)
-        time.sleep(0.3)
-        if signum == signal.SIGINT:
-            os.killpg(process.pid, signal.SIGINT)  # Ctrl-C: every process of the group
-        else:
-            process.send_signal(signal.SIGTERM)  # kill: the parent only
-        _, stderr = process.communicate(timeout=120)
-    finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.communicate()
+    process = start(_driver(tmp_path), "reproduce", "--out", str(out), "--jobs", "2", env=env)
+    wait_until(process, marker.exists, "the endless experiment starting")
+    time.sleep(0.3)
+    # SIGINT: Ctrl-C, to every process of the group; SIGTERM: a kill, to the parent only.
+    stderr = interrupt(process, signum)
     assert process.returncode == 130
     assert stderr.splitlines()[-1] == "structdl: interrupted; rerun to resume"
     assert "Traceback" not in stderr

@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 import textwrap
 import time
 
 import pytest
+from _cli_processes import interrupt, start, wait_until
 
 DRIVER = textwrap.dedent(
     """
@@ -83,29 +82,18 @@ def test_an_interrupt_stops_every_unit_worker_and_cleans_up(tmp_path, command, s
     driver, out, pids = tmp_path / "driver.py", tmp_path / "results", tmp_path / "pids"
     driver.write_text(DRIVER, encoding="utf-8")
     pids.mkdir()
-    process = subprocess.Popen(
-        [sys.executable, str(driver), *command, "--out", str(out), "--jobs", "2"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+    process = start(
+        driver,
+        *command,
+        "--out",
+        str(out),
+        "--jobs",
+        "2",
         env={**os.environ, "STRUCTDL_TEST_PIDS": str(pids)},
-        start_new_session=True,  # so SIGINT can go to the whole group, as Ctrl-C does
     )
-    try:
-        deadline = time.monotonic() + 120
-        while len(list(pids.iterdir())) < 2:  # two units run at once
-            assert process.poll() is None, process.communicate()
-            assert time.monotonic() < deadline, "the unit workers did not start"
-            time.sleep(0.05)
-        if signum == signal.SIGINT:
-            os.killpg(process.pid, signal.SIGINT)  # Ctrl-C: every process of the group
-        else:
-            process.send_signal(signal.SIGTERM)  # kill: the parent only
-        _, stderr = process.communicate(timeout=120)
-    finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.communicate()
+    # Two units run at once; the interrupt comes while both sleep.
+    wait_until(process, lambda: len(list(pids.iterdir())) == 2, "two unit workers starting")
+    stderr = interrupt(process, signum)
     assert process.returncode == 130, stderr
     assert "Traceback" not in stderr
     started = [int(p.name.split("-")[1]) for p in pids.iterdir()]

@@ -55,6 +55,7 @@ def test_rotated_digits_trains_the_same_models_bit_for_bit_in_workers():
             assert torch.equal(value, trained_2[name].state_dict()[key]), (name, key)
 
 
+@pytest.mark.slow  # two more spawned workers that import torch
 def test_equivariant_reconstruction_trains_the_same_models_bit_for_bit_in_workers():
     config = er.Config(
         n_seeds=1,

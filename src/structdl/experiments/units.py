@@ -36,6 +36,7 @@ Unit = TypeVar("Unit")
 Outcome = TypeVar("Outcome")
 
 _workers = 1
+_POLL_S = 0.1  # how often the experiment's process looks up from waiting on its units
 
 
 def current_unit_workers() -> int:
@@ -101,7 +102,14 @@ def map_units(
     try:
         found: dict[int, Any] = {}
         tasks = [(function, index, unit) for index, unit in enumerate(units)]
-        for index, outcome in pool.imap_unordered(_call, tasks):
+        results = pool.imap_unordered(_call, tasks)
+        while len(found) < len(units):
+            try:
+                # Wake up often: a signal that the kernel hands to one of the pool's threads
+                # would otherwise never interrupt an untimed wait in this (the main) thread.
+                index, outcome = results.next(timeout=_POLL_S)
+            except multiprocessing.TimeoutError:
+                continue
             found[index] = outcome
             if on_done is not None:
                 on_done(index)
