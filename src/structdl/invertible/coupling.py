@@ -88,7 +88,8 @@ class _Coupling(Bijection):
         theta = self.conditioner(kept, context) if self.context_features else self.conditioner(kept)
         # (batch, changed·P, …) → (batch, changed, …, P): parameters last for the elementwise τ.
         theta = theta.reshape(kept.shape[0], self.changed, self.params_per_element, *kept.shape[2:])
-        return theta.movedim(2, -1)
+        # Vectors: already parameters-last (a no-op permute would add an autograd node).
+        return theta.movedim(2, -1) if kept.dim() > 2 else theta
 
     @abstractmethod
     def _transform(self, x: Tensor, theta: Tensor, *, inverse: bool) -> tuple[Tensor, Tensor]:
@@ -98,7 +99,9 @@ class _Coupling(Bijection):
         kept, changed = self._split(x)
         theta = self._parameters_for(kept, context)
         out, log_derivative = self._transform(changed, theta, inverse=inverse)
-        return self._merge(kept, out), log_derivative.reshape(x.shape[0], -1).sum(dim=1)
+        if log_derivative.dim() > 2:
+            log_derivative = log_derivative.reshape(x.shape[0], -1)
+        return self._merge(kept, out), log_derivative.sum(dim=1)
 
     def _forward(self, x: Tensor, context: Tensor | None) -> tuple[Tensor, Tensor]:
         return self._run(x, context, inverse=False)
