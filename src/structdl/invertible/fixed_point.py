@@ -69,8 +69,9 @@ class _ShiftOnGrid(torch.autograd.Function):
 def _shift(x: Tensor, v: Tensor, scale: float, sign: float) -> Tensor:
     # round(2^k v) is an integer below 2^p in the exact range; multiplying it by 2^-k inside
     # the addition is exact, so the one rounding of the sum is the only one, and none in range.
+    # The sum is written over the rounded units: one allocation, as for a plain addition.
     units = (v * scale).round_()
-    return torch.add(x, units, alpha=sign / scale)
+    return torch.add(x, units, alpha=sign / scale, out=units)
 
 
 def _round(v: Tensor, scale: float) -> Tensor:
