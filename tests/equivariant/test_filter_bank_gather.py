@@ -1,8 +1,8 @@
 """The filter bank of exact groups as one gather: equal to the per-element stack, bit for bit.
 
 ``GroupConvBase._transformed_stack`` replaces ``stack([transform_filter(g, ψ) for g in G])`` by
-a gather by positions worked out at construction and a gather-and-sum backward
-(``_GatherBank``). The reference here is the explicit per-element stack, built with the public
+one ``index_select`` by positions worked out at construction (backward: autograd's own
+``index_add``). The reference here is the explicit per-element stack, built with the public
 actions.
 """
 
@@ -22,7 +22,7 @@ from structdl.equivariant import (
     act_image,
     act_regular,
 )
-from structdl.equivariant._conv_base import _GatherBank
+from structdl.equivariant._conv_base import _gather
 from structdl.equivariant.groups import C
 
 F64 = torch.float64
@@ -106,21 +106,28 @@ def test_interpolated_groups_equal_the_per_element_stack() -> None:
 
 
 def _gather_of(layer: torch.nn.Module):
-    return lambda w: _GatherBank.apply(
-        w,
-        layer.bank_index,
-        layer.bank_order,
-        layer._bank_rows,
-        layer._bank_copies,
-        layer._bank_shape,
-    )
+    return lambda w: _gather(w, layer.bank_index, layer._bank_rows, layer._bank_shape)
 
 
-def test_gather_backward_passes_gradcheck_in_float64() -> None:
-    layer = GroupConv2d(2, 1, 3, D4).double()
+@pytest.mark.parametrize(
+    "make", [lambda: GroupConv2d(2, 1, 3, D4), lambda: LiftingConv2d(1, 2, 3, C4)]
+)
+def test_gather_backward_passes_gradcheck_in_float64(make) -> None:
+    layer = make().double()
     weight = torch.randn(layer.weight.shape, dtype=F64, requires_grad=True)
     assert torch.autograd.gradcheck(_gather_of(layer), (weight,))
     assert torch.autograd.gradgradcheck(_gather_of(layer), (weight,))
+
+
+def test_bank_gradient_is_the_sum_of_the_inverse_transforms() -> None:
+    # The adjoint of the gather: every base entry collects the bank gradient at its |G|
+    # positions, i.e. the sum over g of the inverse transform of block g.
+    layer = GroupConv2d(2, 3, 3, D4).double()
+    cotangent = torch.randn_like(layer.filter_bank())
+    (got,) = torch.autograd.grad(layer.filter_bank(), [layer.weight], cotangent)
+    blocks = cotangent.view(3, D4.order, 2, D4.order, 3, 3)
+    want = sum(act_regular(D4.inverse(g), blocks[:, i], D4) for i, g in enumerate(D4.elements()))
+    torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12)
 
 
 def test_gradient_of_a_layer_under_torch_func() -> None:
@@ -138,13 +145,25 @@ def test_gradient_of_a_layer_under_torch_func() -> None:
         torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
 
 
-def test_no_grad_forward_skips_the_custom_backward() -> None:
+def _graph(tensor: torch.Tensor) -> list[str]:
+    """Names of the autograd nodes from ``tensor`` back to the parameters."""
+    names, node = [], tensor.grad_fn
+    while node is not None and type(node).__name__ != "AccumulateGrad":
+        names.append(type(node).__name__)
+        node = node.next_functions[0][0]
+    return names
+
+
+def test_bank_and_bias_are_one_native_gather_each() -> None:
+    # No Python autograd.Function: building the bank is one index_select between two views
+    # (backward: one index_add), the bias one index_select.
     layer = GroupConv2d(2, 2, 3, C4)
+    assert _graph(layer.filter_bank()) == ["ViewBackward0", "IndexSelectBackward0", "ViewBackward0"]
+    assert _graph(layer._expanded_bias()) == ["IndexSelectBackward0"]
+    assert torch.equal(layer._expanded_bias(), layer.bias.repeat_interleave(C4.order))
+    assert "bias_index" not in layer.state_dict()
     with torch.no_grad():
-        bank = layer._transformed_stack(layer.weight)
-    assert bank.grad_fn is None
-    bank = layer._transformed_stack(layer.weight)
-    assert type(bank.grad_fn).__name__ == "_GatherBankBackward"
+        assert layer.filter_bank().grad_fn is None
 
 
 @pytest.mark.parametrize("make", LAYERS[:3], ids=["lift3", "lift4", "group"])

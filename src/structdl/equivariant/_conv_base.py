@@ -42,49 +42,25 @@ class _GatherPlan(NamedTuple):
     every row ``r`` of the bank is gathered from row ``r`` of the source by the SAME small
     ``index`` (``|G|·C_in·|G_in|·k²`` entries instead of ``C_out`` times as many), which
     reads far less index memory than one flat gather; ``rows = 1`` is the flat gather.
-    ``order`` (``copies × row size``) lists, copy by copy, the bank column of every source
-    column — the inverse positions used by the backward; ``None`` if the bank is not an exact
-    ``copies``-fold cover of the source.
     """
 
     index: torch.Tensor
     shape: tuple[int, ...]
-    order: torch.Tensor | None
-    copies: int
     rows: int
 
 
 def _gather(source: torch.Tensor, index: torch.Tensor, rows: int, shape: tuple) -> torch.Tensor:
-    # index_select on a 2-d view: several times faster on CPU than advanced indexing.
-    return source.reshape(rows, -1).index_select(1, index).view(shape)
+    """One ``index_select`` on a 2-d view; its adjoint is autograd's own ``index_add``.
 
-
-class _GatherBank(torch.autograd.Function):
-    """``bank = source.view(rows, -1)[:, index]`` with a gather-and-sum backward.
-
-    For an exact group every entry of ``source`` appears in the bank exactly ``m`` times (``m =
-    |G|`` for a shared base filter, once per group element; ``m = 1`` when each element has its
-    own source block), so the adjoint of the gather is ``m`` gathers of the bank gradient by the
-    inverse positions, summed — ``grad[:, order].view(rows, m, -1).sum(1)`` — instead of
-    autograd's scatter-add (``index_add_``): cheaper on CPU and deterministic. The backward is
-    made of differentiable operations, so double backward works. (Written in the
-    ``forward(ctx, …)`` style, whose ``apply`` costs about half as much as the ``setup_context``
-    style; under torch.func transforms and torch.compile the plain gather is used instead.)
+    index_select is several times faster on CPU than advanced indexing, ``take`` or
+    ``gather``, and its native backward (one ``index_add`` into the source's shape) is cheaper
+    than any hand-written adjoint tried — an inverse gather plus a sum over the ``|G|`` copies
+    in a Python ``autograd.Function`` (the Python dispatch of the Function costs more than it
+    saves), a scatter forward whose backward is a gather — see
+    ``benchmarks/group_conv.py``. Being one native operation it also works unchanged under
+    ``torch.func`` transforms and ``torch.compile``.
     """
-
-    @staticmethod
-    def forward(ctx, source, index, order, rows, copies, shape):
-        ctx.save_for_backward(order)
-        ctx.rows, ctx.copies, ctx.source_shape = rows, copies, source.shape
-        return _gather(source, index, rows, shape)
-
-    @staticmethod
-    def backward(ctx, grad: torch.Tensor):
-        (order,) = ctx.saved_tensors
-        rows = ctx.rows
-        copies = grad.reshape(rows, -1).index_select(1, order)
-        source_grad = copies.view(rows, ctx.copies, -1).sum(1).view(ctx.source_shape)
-        return source_grad, None, None, None, None, None
+    return source.reshape(rows, -1).index_select(1, index).view(shape)
 
 
 class GroupConvBase(DeclaresEquivariance, nn.Module, ABC):
@@ -146,6 +122,12 @@ class GroupConvBase(DeclaresEquivariance, nn.Module, ABC):
         self.out_rep = out_rep
         self.exact = self.group.exact
         self.bias = nn.Parameter(torch.zeros(self.out_channels)) if bias else None
+        if bias:
+            # Bias b_c of output channel c·|G| + g: one gather of the C_out biases (a
+            # non-persistent geometry buffer, like the bank's positions).
+            repeats = self.out_rep.size or 1
+            positions = torch.arange(self.out_channels).repeat_interleave(repeats)
+            self.register_buffer("bias_index", positions, persistent=False)
         if not self.group.exact:
             # Rotated by arbitrary angles, the corners of a square kernel would leave the grid;
             # keeping only the weights in the inscribed disc keeps every rotated copy inside.
@@ -208,8 +190,7 @@ class GroupConvBase(DeclaresEquivariance, nn.Module, ABC):
         moved by ``.to()``), so the forward pass only reads tensors: nothing is built or
         looked up in a cache there, which keeps it traceable by ``torch.compile``.
 
-        * exact groups: the gather plan (:class:`_GatherPlan`) — buffers ``bank_index`` and
-          ``bank_order``;
+        * exact groups: the gather plan (:class:`_GatherPlan`) — buffer ``bank_index``;
         * interpolated groups: ``bank_rotations`` ``(|G|, k'², k²)``, one Gaussian-interpolation
           matrix per element with the mirror folded in, and ``bank_permutations``
           ``(|G|, |G|)``, the regular permutation of each element (for regular inputs).
@@ -218,12 +199,7 @@ class GroupConvBase(DeclaresEquivariance, nn.Module, ABC):
         if self.group.exact:
             plan = self._gather_plan(source_shape, regular=regular, per_element=per_element)
             self.register_buffer("bank_index", plan.index, persistent=False)
-            self.register_buffer("bank_order", plan.order, persistent=False)
-            self._bank_shape, self._bank_copies, self._bank_rows = (
-                plan.shape,
-                plan.copies,
-                plan.rows,
-            )
+            self._bank_shape, self._bank_rows = plan.shape, plan.rows
             return
         k = source_shape[-1]
         flipped = torch.arange(k * k).view(k, k).flip(-1).reshape(-1)
@@ -238,30 +214,20 @@ class GroupConvBase(DeclaresEquivariance, nn.Module, ABC):
         self.register_buffer("bank_permutations", torch.tensor(perms), persistent=False)
 
     def _transformed_stack(self, source: torch.Tensor) -> torch.Tensor:
-        """``stack([transform_filter(g, s_g) for g in G], dim=1)`` from the prepared geometry.
+        """The bank ``(C_out·|G|, C_in·|G_in|, k', k')``: ``stack([transform_filter(g, s_g)])``.
 
         ``s_g = source`` for every ``g`` (a shared base filter), or ``s_g = source[i]`` for the
         ``i``-th element when the layer prepared a per-element bank (``source`` then has a
-        leading ``|G|`` axis). The transforms of an exact group (axis permutation, flip, rot90)
-        only move entries, so the positions they move them to were computed once — by applying
-        the very same transforms to a tensor of entry numbers — and the bank is gathered by
+        leading ``|G|`` axis); the stack over ``g`` (axis 1) is flattened into the bank's two
+        channel axes. The transforms of an exact group (axis permutation, flip, rot90) only
+        move entries, so the positions they move them to were computed once — by applying the
+        very same transforms to a tensor of entry numbers — and the bank is one gather by
         them, bit for bit equal to the stack. Interpolated groups apply one matrix per element.
         """
         if not self.group.exact:
-            return self._interpolated_stack(source)
-        index, order, rows = self.bank_index, self.bank_order, self._bank_rows
-        # The plain gather (autograd's own scatter-add adjoint) where the custom backward is
-        # not needed (no gradient), not applicable (not an exact cover, which exact groups do
-        # not produce), or not supported (torch.compile traces the plain gather; torch.func
-        # transforms need a transform-aware Function).
-        if (
-            order is None
-            or not (source.requires_grad and torch.is_grad_enabled())
-            or torch.compiler.is_compiling()
-            or torch._C._are_functorch_transforms_active()
-        ):
-            return _gather(source, index, rows, self._bank_shape)
-        return _GatherBank.apply(source, index, order, rows, self._bank_copies, self._bank_shape)
+            stack = self._interpolated_stack(source)
+            return stack.reshape(stack.shape[0] * stack.shape[1], -1, *stack.shape[-2:])
+        return _gather(source, self.bank_index, self._bank_rows, self._bank_shape)
 
     def _interpolated_stack(self, source: torch.Tensor) -> torch.Tensor:
         n, k = self.group.order, source.shape[-1]
@@ -297,26 +263,19 @@ class GroupConvBase(DeclaresEquivariance, nn.Module, ABC):
             self.transform_filter(g, block, regular=regular)
             for g, block in zip(self.group.elements(), blocks, strict=True)
         ]
-        index = torch.stack(parts, dim=1)
-        shape = (index.shape[0] * rows, *index.shape[1:])
-        flat = index.reshape(-1)
-        size = math.prod(source_shape) // rows
-        copies = flat.numel() // size
-        counts = torch.bincount(flat, minlength=size)
-        order = None
-        if bool((counts == copies).all()):
-            # A stable sort lists the `copies` bank positions of each source entry together;
-            # transposed, copy r of every entry is one contiguous row.
-            order = torch.argsort(flat, stable=True).view(size, copies).T.reshape(-1)
-        return _GatherPlan(flat, shape, order, copies, rows)
+        index = torch.stack(parts, dim=1)  # (C_out or 1, |G|, C_in[, |G_in|], k, k)
+        # Gathered straight into the bank's final 4-d shape: no reshape (and no view node in
+        # the autograd graph) after the gather.
+        k = index.shape[-1]
+        shape = (index.shape[0] * rows * index.shape[1], math.prod(index.shape[2:-2]), k, k)
+        return _GatherPlan(index.reshape(-1), shape, rows)
 
     def _expanded_bias(self) -> torch.Tensor | None:
         if self.bias is None:
             return None
-        size = self.out_rep.size or 1
-        # b_c repeated over the group axis (c·|G| + g); expand + reshape is one copy, cheaper
-        # than repeat_interleave, and its backward is the same sum over g.
-        return self.bias[:, None].expand(-1, size).reshape(-1)
+        # b_c repeated over the group axis (c·|G| + g) by one index_select: one autograd node
+        # (backward: index_add), cheaper than expand + reshape or repeat_interleave (three).
+        return self.bias.index_select(0, self.bias_index)
 
     def sampling_plan(self, height: int, width: int) -> tuple[AxisPlan, AxisPlan]:
         """Effective window, symmetric padding and output size along each axis."""

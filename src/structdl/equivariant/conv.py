@@ -82,8 +82,7 @@ class LiftingConv2d(GroupConvBase):
 
     def filter_bank(self) -> torch.Tensor:
         """``(C_out·|G|, C_in, k, k)``: row ``c·|G| + g`` is ``T_g ψ_c``."""
-        bank = self._transformed_stack(self._masked(self.weight))
-        return bank.reshape(-1, self.in_channels, *bank.shape[-2:])
+        return self._transformed_stack(self._masked(self.weight))
 
 
 class GroupConv2d(GroupConvBase):
@@ -153,7 +152,4 @@ class GroupConv2d(GroupConvBase):
 
     def filter_bank(self) -> torch.Tensor:
         """``(C_out·|G|, C_in·|G|, k, k)``: row block ``g`` is ``L_g ψ`` (regular action)."""
-        base = self._masked(self.weight)
-        c_out, c_in, n, k, _ = base.shape
-        bank = self._transformed_stack(base)
-        return bank.reshape(c_out * n, c_in * n, *bank.shape[-2:])
+        return self._transformed_stack(self._masked(self.weight))

@@ -114,8 +114,7 @@ class RelaxedGroupConv2d(GroupConvBase):
         """``(C_out·|G|, C_in[·|G|], k, k)``: row block ``g`` is ``L_g(ψ + λΔ_g)``."""
         # One source block per group element: ψ + λΔ_g (computed for all g at once).
         sources = self._masked(self.weight + self._relaxation * self.deviation)
-        bank = self._transformed_stack(sources)
-        return bank.reshape(bank.shape[0] * bank.shape[1], -1, *bank.shape[-2:])
+        return self._transformed_stack(sources)
 
     def extra_repr(self) -> str:
         return super().extra_repr() + f", relaxation={self._relaxation:g}, lifting={self.lifting}"
