@@ -1,6 +1,6 @@
 """Manifold constraints and Riemannian optimisers against geoopt 0.5.1 and geotorch 0.4.0.
 
-Three questions, one section each (``--section``):
+Five questions, one section each (``--section``):
 
 - ``drift``: orthogonality drift ``max|WᵀW − I|`` (float32) of a square Stiefel weight after
   N Adam steps at lr 1e-2 on ``‖W − T‖²`` (T a fixed Gaussian target), with no periodic
@@ -12,6 +12,13 @@ Three questions, one section each (``--section``):
 - ``time``: one optimiser step (zero_grad, forward, backward, step) on the same loss,
   interleaved rounds: ours (QR and Cayley) against unconstrained torch Adam, geoopt (canonical)
   and geotorch; ratios ``t_ours / t_other``.
+- ``train``: a different measure — a whole training step (forward, backward, step) of the
+  orthogonal RNN of the riemannian-training experiment (copy task, ``T = 40``, batch 64) with
+  a 128² / 256² recurrent weight: ours (RiemannianAdam, QR and Cayley) against the same RNN
+  with a free weight and torch Adam, and against geoopt.
+- ``floor``: single-call times of what a square Stiefel step cannot avoid (an ``n × n``
+  product, the LU solve of the Cayley map, a QR) against ``Adam.step`` and a whole Adam
+  training step, to show where the ``time`` ratio comes from.
 - ``register``: registration of a tall 30000 × 50 Stiefel weight on ``nn.Linear(50, 30000)``
   — ours ``constrain(..., Stiefel())`` against ``geotorch.orthogonal`` (geotorch issue #30
   reports 20 minutes).
@@ -212,6 +219,128 @@ def time_section(sizes: list[int], rounds: int, warmup: int, seed: int) -> list[
     return rows
 
 
+def _rnn_side(name: str, n: int, seed: int):  # noqa: ANN202
+    """One copy-task training step of an orthogonal RNN (hidden n): model, optimiser."""
+    from structdl.manifolds import OrthogonalRNN
+
+    torch.manual_seed(seed)
+    if name.startswith("ours-"):
+        rnn = OrthogonalRNN(6, n, 5, mode="riemannian", retraction=name[5:], all_outputs=True)
+        return rnn, RiemannianAdam(rnn.parameters(), lr=LR)
+    rnn = OrthogonalRNN(6, n, 5, mode="free", all_outputs=True)
+    if name == "geoopt-canonical":
+        start = rnn.recurrent.detach().clone()
+        rnn.recurrent = geoopt.ManifoldParameter(start, manifold=geoopt.Stiefel(canonical=True))
+        return rnn, geoopt.optim.RiemannianAdam(rnn.parameters(), lr=LR, stabilize=None)
+    return rnn, torch.optim.Adam(rnn.parameters(), lr=LR)
+
+
+def train_section(
+    sizes: list[int], rounds: int, warmup: int, seed: int, batch: int, delay: int
+) -> list[dict[str, Any]]:
+    """A full training step (forward, backward, step) of an orthogonal RNN on the copy task.
+
+    A different measure from ``time``: the optimiser step inside a model's step. Task of the
+    riemannian-training experiment (alphabet 4, K = 5 symbols, delay ``delay``, so
+    ``T = 10 + delay`` steps; one-hot inputs of width 6, 5 classes, outputs at every step),
+    batch ``batch``, hidden ``n``. Ours (``OrthogonalRNN(mode="riemannian")`` +
+    ``RiemannianAdam``, QR and Cayley) against the same RNN with an unconstrained recurrent
+    weight and torch's Adam, and geoopt's canonical Stiefel + its RiemannianAdam.
+    """
+    gen = torch.Generator().manual_seed(seed)
+    k, alphabet = 5, 4
+    length = 2 * k + delay
+    symbols = torch.randint(0, alphabet, (batch, k), generator=gen)
+    inputs = torch.full((batch, length), alphabet, dtype=torch.long)
+    inputs[:, :k] = symbols
+    inputs[:, k + delay - 1] = alphabet + 1
+    targets = torch.full((batch, length), alphabet, dtype=torch.long)
+    targets[:, k + delay :] = symbols
+    x = torch.nn.functional.one_hot(inputs, alphabet + 2).float()
+    y = targets.reshape(-1)
+    names = ["ours-qr", "ours-cayley", "adam-unconstrained"]
+    names += ["geoopt-canonical"] if geoopt is not None else []
+    rows = []
+    for n in sizes:
+        sides = {}
+        for name in names:
+            rnn, opt = _rnn_side(name, n, seed)
+
+            def step(rnn=rnn, opt=opt) -> None:  # noqa: ANN001
+                opt.zero_grad()
+                logits = rnn(x)
+                torch.nn.functional.cross_entropy(logits.reshape(-1, 5), y).backward()
+                opt.step()
+
+            sides[name] = step
+        times = interleaved_times(sides, rounds=rounds, warmup=warmup)
+        for ours in ("ours-qr", "ours-cayley"):
+            for other in sides:
+                if other.startswith("ours"):
+                    continue
+                ratio = ratio_from_times(times, ours, other)
+                rows.append(
+                    {
+                        "n": n,
+                        "T": length,
+                        "batch": batch,
+                        "ours": ours,
+                        "other": other,
+                        "median": round(ratio.median, 3),
+                        "min": round(ratio.min, 3),
+                        "ours_ms": round(1e3 * ratio.as_dict()["median_seconds_a"], 3),
+                        "other_ms": round(1e3 * ratio.as_dict()["median_seconds_b"], 3),
+                    }
+                )
+                print(f"train n={n} {ours}/{other}: {ratio.median:.3f}", flush=True)
+    return rows
+
+
+def _floor_parts(n: int, seed: int) -> dict[str, Any]:
+    gen = torch.Generator().manual_seed(seed)
+    x = Stiefel().random_point(n, n, generator=gen)
+    g = torch.randn(n, n, generator=gen)
+    omega = 0.01 * (g - g.T)
+    lhs = torch.eye(n) - 0.5 * omega
+    w = torch.nn.Parameter(x.clone())
+    w.grad = g.clone()
+    adam = torch.optim.Adam([w], lr=LR)
+    adam.step()
+    sides = _sides(n, seed, ["adam-unconstrained", "ours-qr", "ours-cayley"])
+    return {
+        "matmul n×n": lambda: x @ g,
+        "LU solve X(I−Ω/2)⁻¹": lambda: torch.linalg.solve(lhs, x, left=False),
+        "Householder QR": lambda: torch.linalg.qr(x + omega),
+        "Adam.step alone": adam.step,
+        "Adam training step": sides["adam-unconstrained"][0],
+        "ours-qr training step": sides["ours-qr"][0],
+        "ours-cayley training step": sides["ours-cayley"][0],
+    }
+
+
+def floor_section(sizes: list[int], seed: int) -> list[dict[str, Any]]:
+    """What a square Stiefel step cannot avoid, against an Adam step (median of 31 windows).
+
+    Single calls at ``n × n`` (float32): one matrix product (the Riemannian gradient
+    ``X sym(XᵀG)`` needs two, the transport of Adam's first moment two more), an LU solve
+    ``X (I − Ω/2)⁻¹`` (the Cayley map), a QR factorisation; against torch's ``Adam.step`` alone
+    and a whole unconstrained training step on ``‖W − T‖²`` (zero_grad, forward, backward,
+    step) — the denominator of the ``time`` section — and our whole Riemannian step.
+    """
+    from _common import time_once
+
+    rows = []
+    for n in sizes:
+        parts = _floor_parts(n, seed)
+        for name, fn in parts.items():
+            fn()
+            inner = 20 if n <= 256 else 5
+            samples = sorted(time_once(fn, inner) for _ in range(31))
+            rows.append({"n": n, "part": name, "us": round(1e6 * samples[15], 1)})
+            print(f"floor n={n} {name}: {rows[-1]['us']} us", flush=True)
+    return rows
+
+
 _GEOTORCH_REGISTER = """
 import time, torch, geotorch
 torch.set_num_threads({threads})
@@ -268,7 +397,9 @@ def register_section(
 
 def main() -> None:
     parser = common_parser(__doc__.splitlines()[0])
-    parser.add_argument("--section", choices=["drift", "time", "register", "all"], default="all")
+    parser.add_argument(
+        "--section", choices=["drift", "time", "train", "floor", "register", "all"], default="all"
+    )
     parser.add_argument("--steps", type=int, default=None, help="drift steps (default 10000)")
     parser.add_argument("--sizes", type=int, nargs="+", default=None, help="Stiefel n × n sizes")
     parser.add_argument("--tag", default="", help="suffix of the result file name")
@@ -276,6 +407,8 @@ def main() -> None:
         "--stiefel-only", action="store_true", help="drift: skip sphere, oblique and SO(n)"
     )
     parser.add_argument("--sides", nargs="+", default=None, help="drift: only these sides")
+    parser.add_argument("--batch", type=int, default=64, help="train: batch size")
+    parser.add_argument("--delay", type=int, default=30, help="train: copy-task delay")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
@@ -295,6 +428,18 @@ def main() -> None:
         time_sizes = sorted({min(s, 256) for s in sizes} | ({256} if not args.quick else set()))
         payload["time"] = time_section(time_sizes, rounds, args.warmup, args.seed)
         print_table(payload["time"], ["n", "ours", "other", "median", "min", "ours_ms", "other_ms"])
+    if args.section in ("train", "all"):
+        train_sizes = [64] if args.quick else sorted({min(s, 256) for s in sizes} | {256})
+        payload["train"] = train_section(
+            train_sizes, rounds, args.warmup, args.seed, args.batch, args.delay
+        )
+        print_table(
+            payload["train"], ["n", "T", "ours", "other", "median", "min", "ours_ms", "other_ms"]
+        )
+    if args.section in ("floor", "all"):
+        floor_sizes = [64] if args.quick else sorted({min(s, 256) for s in sizes} | {256})
+        payload["floor"] = floor_section(floor_sizes, args.seed)
+        print_table(payload["floor"], ["n", "part", "us"])
     if args.section in ("register", "all"):
         shape = (3000, 50) if args.quick else (30000, 50)
         payload["register"] = register_section(

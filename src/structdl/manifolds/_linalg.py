@@ -8,7 +8,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-__all__ = ["newton_schulz", "polar", "qf", "skew", "sym"]
+__all__ = ["newton_schulz", "polar", "qf", "qf_well_conditioned", "skew", "sym"]
 
 
 def sym(a: Tensor) -> Tensor:
@@ -51,15 +51,40 @@ def polar(a: Tensor) -> Tensor:
 
 
 def newton_schulz(y: Tensor) -> Tensor:
-    """One Newton–Schulz step towards the polar factor: ``Y (3I − YᵀY)/2``.
+    """One Newton–Schulz step towards the polar factor: ``Y (3I − YᵀY)/2 = Y + Y (I − YᵀY)/2``.
 
     For ``YᵀY = I + E`` it returns a matrix with ``YᵀY = I + O(E²)``: applied after a
     retraction whose result is orthonormal in exact arithmetic (Cayley, exponential), it removes
     the round-off of that step instead of letting it accumulate over thousands of steps. The
-    Gram matrix is formed in float64 so that the correction itself adds no float32 round-off
-    beyond the final rounding of ``Y``. Cost ``O(n p²)``.
+    products run in the input's precision; only the diagonal of the Gram matrix (the squared
+    column norms, sums of ``n`` positive terms whose float32 round-off grows like ``√n·eps``)
+    is accumulated in float64, at ``O(np)`` cost. The off-diagonal entries are sums of terms of
+    both signs that cancel to ``O(E)``, so their float32 round-off stays ``O(eps)``, and the
+    correction is added to ``Y`` rather than multiplied into it, so it is rounded only
+    relative to its own small size. Cost: two products, ``O(np²)``.
     """
-    wide = y.to(torch.float64)
-    gram = wide.transpose(-1, -2) @ wide
-    eye = torch.eye(y.shape[-1], dtype=torch.float64, device=y.device)
-    return (wide @ (1.5 * eye - 0.5 * gram)).to(y.dtype)
+    gram = y.transpose(-1, -2) @ y
+    # Squares rounded in float32 (relative eps each), summed in float64: error ~ eps/√n.
+    norms = torch.sum(y * y, dim=-2, dtype=torch.float64)
+    half_defect = gram.mul_(-0.5)  # (I − YᵀY)/2 off the diagonal
+    half_defect.diagonal(dim1=-2, dim2=-1).copy_((0.5 - 0.5 * norms).to(y.dtype))
+    if y.dim() == 2:
+        return torch.addmm(y, y, half_defect)
+    return y + y @ half_defect
+
+
+def qf_well_conditioned(y: Tensor) -> Tensor:
+    """:func:`qf` by Cholesky QR, for a well-conditioned tall ``Y``: ``Q = Y R⁻¹``, ``RᵀR = YᵀY``.
+
+    The Cholesky factor has a positive diagonal, so this is the same ``Q`` as :func:`qf` in
+    exact arithmetic; its loss of orthogonality grows like ``cond(Y)²·eps``. A retraction
+    step ``Y = X + U`` (``X`` orthonormal, ``U`` tangent) has ``YᵀY = I + UᵀU``, so
+    ``cond(Y) = √(1 + ‖U‖²)`` stays close to 1, and one Gram product, a ``p × p`` Cholesky and
+    a triangular solve (``O(np²)``) replace Householder QR. If the Cholesky factorisation
+    fails (a rank-deficient ``Y``), Householder QR is used instead.
+    """
+    gram = y.transpose(-1, -2) @ y
+    upper, info = torch.linalg.cholesky_ex(gram, upper=True)
+    if bool((info != 0).any()):
+        return qf(y)
+    return torch.linalg.solve_triangular(upper, y, upper=True, left=False)

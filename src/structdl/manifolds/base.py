@@ -228,6 +228,14 @@ class Manifold(ABC):
     def _retract(self, x: Tensor, u: Tensor, method: str) -> Tensor:
         return getattr(self, f"_retract_{method}")(x, u)
 
+    def _retract_ambient(self, x: Tensor, u: Tensor, method: str) -> Tensor:
+        """``R_x(P_x u)`` for an ambient ``u`` (optimisers' steps leave the tangent space).
+
+        A retraction that reads ``u`` only through its tangent part overrides this to skip
+        the projection.
+        """
+        return self._retract(x, self._proj_tangent(x, u), method)
+
     def transport(self, x: Tensor, y: Tensor, v: Tensor) -> Tensor:
         """Vector transport of ``v ∈ T_xM`` to ``T_yM`` (projection onto ``T_yM``)."""
         self._validate_pair(x, v)

@@ -8,7 +8,7 @@ import torch
 from torch import Tensor
 
 from .._errors import ShapeError
-from ._linalg import newton_schulz, polar, qf, skew, sym
+from ._linalg import newton_schulz, polar, qf, qf_well_conditioned, skew
 from .base import Manifold
 
 __all__ = ["Grassmann", "SpecialOrthogonal", "Stiefel"]
@@ -37,12 +37,24 @@ def _cayley(x: Tensor, u: Tensor) -> Tensor:
     ``P U = U − ½ X XᵀU`` (Wen & Yin 2013), so that ``A X = U`` for tangent ``U``. ``A`` has
     rank ``2p``: writing ``A = L Rᵀ`` with ``L = [PU, X]``, ``R = [X, −PU]``, the Woodbury
     identity gives ``Y = X + L (I − ½ RᵀL)⁻¹ RᵀX`` at cost ``O(n p²)`` (used for ``n > 2p``, so
-    tall weights are cheap; squarer frames use the dense ``n × n`` solve).
+    tall weights are cheap; squarer frames use the dense ``n × n`` solve, square ones the
+    group form ``X (I − Ω/2)⁻¹(I + Ω/2)``, ``Ω = skew(XᵀU)``).
+
+    ``A`` depends on ``U`` only through its tangent part (``A(XS) = 0`` for symmetric ``S``),
+    so the map applied to an ambient ``U`` is the retraction of ``P_X U``: callers may skip the
+    tangent projection (:meth:`Stiefel._retract_ambient`).
     """
+    n, p = x.shape[-2], x.shape[-1]
+    if n == p:
+        # Square frames (the orthogonal group): A = X Ω Xᵀ with Ω = skew(XᵀU), and
+        # X (I − Ω/2)⁻¹(I + Ω/2) = 2 X (I − Ω/2)⁻¹ − X: one product and one LU solve.
+        a = x.transpose(-1, -2) @ u
+        lhs = (a.transpose(-1, -2) - a).mul_(0.25)  # −Ω/2
+        lhs.diagonal(dim1=-2, dim2=-1).add_(1.0)  # I − Ω/2
+        return torch.linalg.solve(lhs, x, left=False).mul_(2.0).sub_(x)
     pu = u - 0.5 * x @ (x.transpose(-1, -2) @ u)
     left = torch.cat([pu, x], dim=-1)
     right = torch.cat([x, -pu], dim=-1)
-    n = x.shape[-2]
     if n <= left.shape[-1]:
         # Square-ish frames: the dense n × n solve is smaller than the 2p × 2p one.
         a = 0.5 * left @ right.transpose(-1, -2)
@@ -78,7 +90,8 @@ class Stiefel(Manifold):
     Orthonormal frames; ``n = p`` gives the orthogonal group ``O(n)``. Embedded metric: tangent
     space ``{U : XᵀU + UᵀX = 0}``, Riemannian gradient ``G − X sym(XᵀG)``. Retractions:
 
-    - ``"qr"``: ``qf(X + U)`` (Q factor with positive ``diag R``);
+    - ``"qr"``: ``qf(X + U)`` (Q factor with positive ``diag R``), by Cholesky QR: ``X + U`` is
+      well conditioned (``(X + U)ᵀ(X + U) = I + UᵀU``);
     - ``"polar"``: the orthonormal polar factor of ``X + U``;
     - ``"cayley"``: ``(I − A/2)⁻¹(I + A/2) X`` with skew ``A`` of rank ``2p`` (Wen & Yin 2013),
       evaluated by Woodbury in ``O(np²)``;
@@ -118,10 +131,21 @@ class Stiefel(Manifold):
         return polar(x)
 
     def _proj_tangent(self, x: Tensor, u: Tensor) -> Tensor:
-        return u - x @ sym(x.transpose(-1, -2) @ u)
+        a = x.transpose(-1, -2) @ u
+        twice_sym = a + a.transpose(-1, -2)
+        if x.dim() == 2:
+            return torch.addmm(u, x, twice_sym, alpha=-0.5)  # one fused pass over u
+        return u - 0.5 * (x @ twice_sym)
+
+    def _retract_ambient(self, x: Tensor, u: Tensor, method: str) -> Tensor:
+        # Cayley, and the exponential on square frames (X expm(skew(XᵀU))), see only the
+        # tangent part of U: the projection would be computed and then discarded.
+        if method == "cayley" or (method == "exponential" and x.shape[-2] == x.shape[-1]):
+            return self._retract(x, u, method)
+        return super()._retract_ambient(x, u, method)
 
     def _retract_qr(self, x: Tensor, u: Tensor) -> Tensor:
-        return newton_schulz(qf(x + u))
+        return newton_schulz(qf_well_conditioned(x + u))
 
     def _retract_polar(self, x: Tensor, u: Tensor) -> Tensor:
         return newton_schulz(polar(x + u))
@@ -178,7 +202,7 @@ class Grassmann(Manifold):
         return u - x @ (x.transpose(-1, -2) @ u)
 
     def _retract_qr(self, x: Tensor, u: Tensor) -> Tensor:
-        return newton_schulz(qf(x + u))
+        return newton_schulz(qf_well_conditioned(x + u))
 
     def _retract_polar(self, x: Tensor, u: Tensor) -> Tensor:
         return newton_schulz(polar(x + u))
@@ -266,12 +290,19 @@ class SpecialOrthogonal(Manifold):
         return newton_schulz(x @ torch.linalg.matrix_exp(self._omega(x, u)))
 
     def _retract_cayley(self, x: Tensor, u: Tensor) -> Tensor:
-        half = 0.5 * self._omega(x, u)
-        eye = torch.eye(x.shape[-1], dtype=x.dtype, device=x.device)
-        return newton_schulz(x @ torch.linalg.solve(eye - half, eye + half))
+        # X (I − Ω/2)⁻¹(I + Ω/2) = 2 X (I − Ω/2)⁻¹ − X: one LU solve, no product.
+        lhs = self._omega(x, u).mul_(-0.5)
+        lhs.diagonal(dim1=-2, dim2=-1).add_(1.0)  # I − Ω/2
+        return newton_schulz(torch.linalg.solve(lhs, x, left=False).mul_(2.0).sub_(x))
+
+    def _retract_ambient(self, x: Tensor, u: Tensor, method: str) -> Tensor:
+        # The exponential and Cayley maps read U only through Ω = skew(XᵀU), its tangent part.
+        if method in ("exponential", "cayley"):
+            return self._retract(x, u, method)
+        return super()._retract_ambient(x, u, method)
 
     def _retract_qr(self, x: Tensor, u: Tensor) -> Tensor:
-        return newton_schulz(qf(x + u))
+        return newton_schulz(qf_well_conditioned(x + u))
 
     def _retract_polar(self, x: Tensor, u: Tensor) -> Tensor:
         return newton_schulz(polar(x + u))

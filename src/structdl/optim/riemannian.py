@@ -15,6 +15,7 @@ construction (up to round-off of the retraction; see the manifolds' docs).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -122,8 +123,9 @@ class RiemannianAdam(torch.optim.Optimizer):
         d = P_x( m̂ / (√v̂ + ε) ),      x₊ = R_x(−lr d),      m ← T_{x→x₊}(m)
 
     with bias corrections ``m̂ = m/(1 − β₁ᵗ)``, ``v̂ = v/(1 − β₂ᵗ)`` and ``P_x`` the tangent
-    projection (the element-wise scaling leaves the tangent space). Euclidean parameters get
-    torch's Adam update.
+    projection (the element-wise scaling leaves the tangent space; a retraction that reads its
+    argument only through the tangent part — Stiefel's Cayley map — skips the explicit
+    ``P_x``). Euclidean parameters get torch's Adam update.
 
     Args:
         params: parameters or parameter groups.
@@ -201,13 +203,15 @@ class RiemannianAdam(torch.optim.Optimizer):
                 exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1.0 - beta2)
                 t = state["step"]
                 step_size = group["lr"] / (1.0 - beta1**t)
-                denom = (exp_avg_sq / (1.0 - beta2**t)).sqrt_().add_(group["eps"])
-                direction = exp_avg / denom
+                # √(v / (1 − β₂ᵗ)) + ε, then −step_size · m / that, in place on one buffer.
+                step = exp_avg_sq.sqrt().div_(math.sqrt(1.0 - beta2**t)).add_(group["eps"])
+                step = torch.div(exp_avg, step, out=step).mul_(-step_size)
                 if manifold is None:
-                    p.add_(direction, alpha=-step_size)
+                    p.add_(step)
                     continue
-                direction = manifold._proj_tangent(p, direction)
-                new = manifold._retract(p, -step_size * direction, manifold.retraction)
+                # The step leaves the tangent space (element-wise scaling): R_x(P_x step),
+                # with the projection skipped by retractions that only read the tangent part.
+                new = manifold._retract_ambient(p, step, manifold.retraction)
                 state["exp_avg"] = manifold._transport(p, new, exp_avg)
                 p.copy_(new)
         return loss
