@@ -284,3 +284,72 @@ def test_in_place_activation_and_shared_layer_are_refused() -> None:
         KFAC(layer).step(lambda: (layer(layer(x)), torch.randn(5, 3)))
     with pytest.raises(ConfigError, match="factor_every"):
         KFAC(layer, factor_every=0)
+
+
+def _layer_matrix(net: torch.nn.Linear) -> torch.Tensor:
+    return torch.cat([net.weight.detach(), net.bias.detach().unsqueeze(1)], dim=1).clone()
+
+
+def test_pi_damping_first_step_is_the_balanced_kronecker_solve() -> None:
+    torch.manual_seed(12)
+    net = torch.nn.Linear(3, 2).double()
+    x, y = 3 * torch.randn(10, 3, dtype=torch.float64), torch.randn(10, 2, dtype=torch.float64)
+    lam, lr = 1e-2, 0.5
+    before = _layer_matrix(net)
+    loss = 0.5 * ((net(x) - y) ** 2).sum(1).mean()
+    gw, gb = torch.autograd.grad(loss, [net.weight, net.bias])
+    grad = torch.cat([gw, gb.unsqueeze(1)], dim=1)
+    opt = KFAC(net, lr=lr, damping=lam, pi_damping=True)
+    a, g = opt.curvature_factors(lambda: (net(x), y))[net]
+    opt.step(lambda: (net(x), y))
+    pi = ((a.trace() / 4) / (g.trace() / 2)).sqrt()
+    assert pi > 1.5  # the inputs are large: the balance is far from 1
+    r = lam**0.5
+    kron = torch.kron(
+        g + r / pi * torch.eye(2, dtype=g.dtype), a + r * pi * torch.eye(4, dtype=a.dtype)
+    )
+    expected = before.reshape(-1) - lr * torch.linalg.solve(kron, grad.reshape(-1))
+    assert torch.allclose(_layer_matrix(net).reshape(-1), expected, rtol=0, atol=1e-12)
+
+
+def test_momentum_adds_the_previous_direction() -> None:
+    torch.manual_seed(13)
+    net = torch.nn.Linear(3, 2).double()
+    twin = copy.deepcopy(net)
+    x, y = torch.randn(12, 3, dtype=torch.float64), torch.randn(12, 2, dtype=torch.float64)
+    settings = {"lr": 0.3, "damping": 1e-2, "ema": 0.0, "inverse_every": 1}
+    ours = KFAC(net, momentum=0.5, **settings)
+    plain = KFAC(twin, **settings)
+    theta0 = _layer_matrix(net)
+    ours.step(lambda: (net(x), y))
+    plain.step(lambda: (twin(x), y))
+    theta1 = _layer_matrix(net)
+    assert torch.equal(theta1, _layer_matrix(twin))  # v₀ = d₀
+    plain.step(lambda: (twin(x), y))  # θ₁ − lr·d₁
+    ours.step(lambda: (net(x), y))  # θ₁ − lr·(μ d₀ + d₁)
+    d0 = (theta0 - theta1) / 0.3
+    expected = _layer_matrix(twin) - 0.3 * 0.5 * d0
+    assert torch.allclose(_layer_matrix(net), expected, rtol=0, atol=1e-12)
+
+
+def test_kl_clip_shrinks_the_step_to_the_budget() -> None:
+    torch.manual_seed(14)
+    net = torch.nn.Linear(3, 2).double()
+    twin = copy.deepcopy(net)
+    x, y = torch.randn(12, 3, dtype=torch.float64), 5 + torch.randn(12, 2, dtype=torch.float64)
+    loss = 0.5 * ((net(x) - y) ** 2).sum(1).mean()
+    gw, gb = torch.autograd.grad(loss, [net.weight, net.bias])
+    grad = torch.cat([gw, gb.unsqueeze(1)], dim=1)
+    lr, budget = 0.5, 1e-4
+    theta0 = _layer_matrix(net)
+    KFAC(twin, lr=lr, damping=1e-2).step(lambda: (twin(x), y))
+    KFAC(net, lr=lr, damping=1e-2, kl_clip=budget).step(lambda: (net(x), y))
+    free, clipped = theta0 - _layer_matrix(twin), theta0 - _layer_matrix(net)
+    predicted = lr * float((free * grad).sum())  # lr²·dᵀ∇L with d = free/lr
+    assert predicted > budget
+    scale = (budget / predicted) ** 0.5
+    assert torch.allclose(clipped, scale * free, rtol=0, atol=1e-12)
+    with pytest.raises(ConfigError, match="kl_clip"):
+        KFAC(net, kl_clip=0.0)
+    with pytest.raises(ConfigError, match="momentum"):
+        KFAC(net, momentum=1.0)

@@ -153,6 +153,13 @@ class KFAC(torch.optim.Optimizer):
             step). Steps in between reuse the running factors and do no curvature work.
         factors: ``"exact"`` (the columns of ``L^{1/2}``: as many back-propagated vectors as
             outputs) or ``"sampled"`` (one vector per sample).
+        momentum: heavy-ball coefficient μ in ``[0, 1)`` on the preconditioned direction
+            (``v ← μv + d``, ``θ ← θ − lr·v``); 0 (default) is plain K-FAC.
+        pi_damping: split the damping between the factors by their scales,
+            ``A + π√λ I`` and ``G + (√λ/π) I`` with ``π² = (tr A/dim A)/(tr G/dim G)``
+            (Martens & Grosse 2015, §6.3); off by default (``π = 1``).
+        kl_clip: if set, shrink each step so that ``lr²·dᵀ∇L ≤ kl_clip`` (the KL clipping of
+            Ba et al. 2017, as in kfac-pytorch); off by default.
         generator: optional ``torch.Generator`` for ``factors="sampled"``.
 
     Each layer must run once per forward pass, and its output must not be modified in place
@@ -187,6 +194,9 @@ class KFAC(torch.optim.Optimizer):
         inverse_every: int = 10,
         factor_every: int = 1,
         factors: str = "exact",
+        momentum: float = 0.0,
+        pi_damping: bool = False,
+        kl_clip: float | None = None,
         generator: torch.Generator | None = None,
     ) -> None:
         who = "KFAC"
@@ -222,6 +232,9 @@ class KFAC(torch.optim.Optimizer):
         self.damping = float(damping)
         self.ema = in_unit_interval(ema, "ema", who)
         self.inverse_every, self.factor_every = inverse_every, factor_every
+        self.momentum = in_unit_interval(momentum, "momentum", who)
+        self.pi_damping = bool(pi_damping)
+        self.kl_clip = None if kl_clip is None else positive(kl_clip, "kl_clip", who)
         modules = [m for m in model.modules() if _supported(m) and m.weight.requires_grad]
         self.layers = modules
         self._records = [_Layer(m) for m in modules]
@@ -412,27 +425,62 @@ class KFAC(torch.optim.Optimizer):
                     self._update_factors(self.state[record.weight], a, record.output_rows(j), n)
             if steps % self.inverse_every == 0:
                 self._refresh_inverses()
-            updated, directions = [], []
+            directions, products = [], []
             for record, a, cotangent in zip(records, rows, back, strict=False):
                 state = self.state[record.weight]
                 g_rows = record.output_rows(cotangent)
                 # (G + √λI)⁻¹ ∇_W̃L (A + √λI)⁻¹ with ∇_W̃L = (∂L/∂s)ᵀ ã, in one call that picks
                 # the cheapest order of the products.
-                direction = torch.linalg.multi_dot([state["G_inv"], g_rows.T, a, state["A_inv"]])
+                if self.kl_clip is None:
+                    factors = [state["G_inv"], g_rows.T, a, state["A_inv"]]
+                    directions.append(torch.linalg.multi_dot(factors))
+                else:
+                    gradient_w = g_rows.T @ a
+                    direction = torch.linalg.multi_dot([state["G_inv"], gradient_w, state["A_inv"]])
+                    products.append(torch.vdot(direction.view(-1), gradient_w.view(-1)))
+                    directions.append(direction)
+            others = [
+                (param, grad)
+                for param, grad in zip(self._others, back[len(records) :], strict=True)
+                if grad is not None
+            ]
+            directions.extend(grad for _, grad in others)
+            scale = 1.0
+            if self.kl_clip is not None:
+                # KL clipping (Ba et al. 2017): shrink the step so that lr²·dᵀ∇L ≤ kl_clip.
+                products.extend(torch.vdot(g.reshape(-1), g.reshape(-1)) for _, g in others)
+                predicted = lr * lr * float(torch.stack(products).sum())
+                if predicted > self.kl_clip:
+                    scale = (self.kl_clip / predicted) ** 0.5
+            if self.momentum > 0:
+                directions = self._heavy_ball(directions, records, others)
+            updated, pieces = [], []
+            for record, direction in zip(records, directions, strict=False):
                 updated.append(record.matrix())
                 if record.bias is None:
-                    directions.append(direction)
+                    pieces.append(direction)
                 else:
-                    directions.append(direction[:, : record.fan_in])
+                    pieces.append(direction[:, : record.fan_in])
                     updated.append(record.bias)
-                    directions.append(direction[:, record.fan_in])
-            for param, grad in zip(self._others, back[len(records) :], strict=True):
-                if grad is not None:
-                    directions.append(grad)
-                    updated.append(param)
-            torch._foreach_add_(updated, directions, alpha=-lr)  # one call for every tensor
+                    pieces.append(direction[:, record.fan_in])
+            updated.extend(param for param, _ in others)
+            pieces.extend(directions[len(records) :])
+            torch._foreach_add_(updated, pieces, alpha=-lr * scale)  # one call for every tensor
         group["steps"] = steps + 1
         return loss
+
+    def _heavy_ball(self, directions: list, records: list, others: list) -> list:
+        """``v ← μ v + d`` per tensor (the buffers live in ``self.state``)."""
+        keys = [r.weight for r in records] + [param for param, _ in others]
+        buffers = [self.state[key].get("momentum") for key in keys]
+        if any(b is None or b.shape != d.shape for b, d in zip(buffers, directions, strict=True)):
+            buffers = [d.clone() for d in directions]
+            for key, buffer in zip(keys, buffers, strict=True):
+                self.state[key]["momentum"] = buffer
+            return buffers
+        torch._foreach_mul_(buffers, self.momentum)
+        torch._foreach_add_(buffers, directions)
+        return buffers
 
     def _update_factors(self, state: dict, a: Tensor, j: Tensor, n: int) -> None:
         """Fused in-place running averages: ``A ← ema·A + (1 − ema)·ãᵀã/rows`` (same for G)."""
@@ -450,8 +498,16 @@ class KFAC(torch.optim.Optimizer):
         root = self.damping**0.5
         for record in self._records:
             state = self.state[record.weight]
-            state["A_inv"] = _damped_inverse(state["A"], root)
-            state["G_inv"] = _damped_inverse(state["G"], root)
+            a, g = state["A"], state["G"]
+            balance = 1.0
+            if self.pi_damping:
+                # π = √((tr A / dim A) / (tr G / dim G)) splits √λ between the factors in
+                # proportion to their scales (Martens & Grosse 2015, §6.3).
+                mean_a, mean_g = float(a.diagonal().mean()), float(g.diagonal().mean())
+                if mean_a > 0 and mean_g > 0:
+                    balance = (mean_a / mean_g) ** 0.5
+            state["A_inv"] = _damped_inverse(a, root * balance)
+            state["G_inv"] = _damped_inverse(g, root / balance)
 
 
 def _damped_inverse(factor: Tensor, shift: float) -> Tensor:
