@@ -42,6 +42,12 @@ def test_smoke_run(tmp_path: Path) -> None:
     assert m["reversible/MiB_per_layer"] == 0.0
     assert m["plain/MiB_per_layer"] > 0.0
     assert m["grad_rel_error/float64/depth4"] <= 1e-12
+    # Fixed-point blocks: bit-exact round trips, gradients of plain backprop, BN equal.
+    assert m["round_trip_max_abs/float32/depth4/fixed16"] == 0.0
+    assert m["round_trip_max_abs/float32/depth8/fixed16"] == 0.0
+    assert m["grad_rel_error/float32/depth4/fixed16"] <= 1e-6
+    assert m["fixed16/bn_stats_max_diff"] <= 1e-6
+    assert m["reversible_fixed/MiB_per_layer"] == 0.0
     assert m["bn_stats_max_diff"] <= 1e-5
     assert m["ode_grad_rel_error"] <= 1e-10
     assert m["ode_memory_ratio"] <= 1 / 50
