@@ -16,8 +16,10 @@
 #                               (--no-deps), revlib 1.7.2, structdl
 #   benchmarks/.envs/flows      torch==2.13.0 (CPU), zuko 1.6, normflows 1.7, nflows 0.14
 #                               (--no-deps: it declares tensorboard), FrEIA 0.2, structdl
+#   benchmarks/.envs/kfac       torch==2.13.0 (CPU), curvlinops-for-pytorch 3.0.1 (--no-deps:
+#                               it declares backpack-for-pytorch, which declares torchvision)
 #
-# Usage:  bash benchmarks/setup-peers.sh [peers|escnn|manifolds|reversible|flows|all] (default: all)
+# Usage:  bash benchmarks/setup-peers.sh [peers|escnn|manifolds|reversible|flows|kfac|all] (default: all)
 # Environment: PYTHON (interpreter used to create the venvs; default python3.11 or python3),
 #              FRESH=1 to delete an existing environment first.
 set -euo pipefail
@@ -129,6 +131,18 @@ build_flows() {
     "$py" -c "import torch, zuko, normflows, nflows, FrEIA, structdl; print('flows ok: torch', torch.__version__, 'zuko', zuko.__version__, 'normflows', normflows.__version__, 'structdl', structdl.__version__)"
 }
 
+build_kfac() {
+    local py="$ENVS/kfac/bin/python"
+    make_env kfac
+    echo "== kfac: curvlinops-for-pytorch 3.0.1 (--no-deps) + its light dependencies + structdl"
+    # Its own dependencies minus backpack-for-pytorch, which the KFAC operator never imports.
+    "$py" -m pip install -q numpy scipy einops einconv opt-einsum linear_operator tqdm pytest
+    "$py" -m pip install -q matplotlib scikit-learn rich
+    "$py" -m pip install -q --no-deps "curvlinops-for-pytorch==3.0.1"
+    "$py" -m pip install -q --no-deps -e "$ROOT"
+    "$py" -c "import importlib.metadata as m, torch, curvlinops, structdl; print('kfac ok: torch', torch.__version__, 'curvlinops', m.version('curvlinops-for-pytorch'), 'structdl', structdl.__version__)"
+}
+
 mkdir -p "$ENVS"
 case "$WHICH" in
     peers) build_peers ;;
@@ -136,7 +150,8 @@ case "$WHICH" in
     manifolds) build_manifolds ;;
     reversible) build_reversible ;;
     flows) build_flows ;;
-    all) build_peers; build_escnn; build_manifolds; build_reversible; build_flows ;;
-    *) echo "usage: $0 [peers|escnn|manifolds|reversible|flows|all]" >&2; exit 2 ;;
+    kfac) build_kfac ;;
+    all) build_peers; build_escnn; build_manifolds; build_reversible; build_flows; build_kfac ;;
+    *) echo "usage: $0 [peers|escnn|manifolds|reversible|flows|kfac|all]" >&2; exit 2 ;;
 esac
 echo "== done: $WHICH"
