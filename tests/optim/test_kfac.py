@@ -207,15 +207,14 @@ def test_conv_first_step_is_damped_kronecker_solve_of_the_autograd_gradient() ->
 def test_other_parameters_take_a_plain_gradient_step() -> None:
     torch.manual_seed(9)
     net = torch.nn.Sequential(
-        torch.nn.Linear(3, 4), torch.nn.LayerNorm(4), torch.nn.Linear(4, 2)
+        torch.nn.Linear(3, 4), torch.nn.PReLU(4, init=0.3), torch.nn.Linear(4, 2)
     ).double()
     x, y = torch.randn(8, 3, dtype=torch.float64), torch.randn(8, 2, dtype=torch.float64)
     loss = 0.5 * ((net(x) - y) ** 2).sum() / 8
-    gw, gb = torch.autograd.grad(loss, [net[1].weight, net[1].bias])
-    before = net[1].weight.detach().clone(), net[1].bias.detach().clone()
+    (grad,) = torch.autograd.grad(loss, [net[1].weight])
+    before = net[1].weight.detach().clone()
     KFAC(net, lr=0.1).step(lambda: (net(x), y))
-    assert torch.allclose(net[1].weight, before[0] - 0.1 * gw, rtol=0, atol=1e-14)
-    assert torch.allclose(net[1].bias, before[1] - 0.1 * gb, rtol=0, atol=1e-14)
+    assert torch.allclose(net[1].weight, before - 0.1 * grad, rtol=0, atol=1e-14)
 
 
 def test_factor_every_reuses_the_running_factors_in_between() -> None:
@@ -353,3 +352,80 @@ def test_kl_clip_shrinks_the_step_to_the_budget() -> None:
         KFAC(net, kl_clip=0.0)
     with pytest.raises(ConfigError, match="momentum"):
         KFAC(net, momentum=1.0)
+
+
+def _exact_block(net, x, names, likelihood):
+    """(1/N) Σ J_nᵀ L_n J_n over the named parameters (flattened, in order), by torch.func."""
+    params = {k: v.detach() for k, v in net.named_parameters()}
+
+    def out(*chosen):
+        p = dict(params)
+        p.update(dict(zip(names, chosen, strict=True)))
+        return functional_call(net, p, (x,))
+
+    jac = jacrev(out, argnums=tuple(range(len(names))))(*(params[k] for k in names))
+    n = x.shape[0]
+    j = torch.cat(
+        [t.reshape(n, -1, params[k].numel()) for t, k in zip(jac, names, strict=True)], dim=-1
+    )
+    if likelihood == "gaussian":
+        return torch.einsum("nci,ncj->ij", j, j) / n
+    p = torch.softmax(out(*(params[k] for k in names)).detach(), dim=-1)
+    hessian = torch.diag_embed(p) - p.unsqueeze(2) * p.unsqueeze(1)
+    return torch.einsum("nci,ncd,ndj->ij", j, hessian, j) / n
+
+
+@pytest.mark.parametrize("likelihood", ["gaussian", "categorical"])
+def test_layer_norm_block_is_the_exact_ggn_block(likelihood: str) -> None:
+    # y = γ ⊙ x̂ + β acts per sample: with the exact columns of L^{1/2} the kept block
+    # (1/N) Σ v vᵀ, v = [Σ x̂ ⊙ j, Σ j], is the GGN block of (γ, β) wherever the layer sits.
+    torch.manual_seed(15)
+    net = torch.nn.Sequential(
+        torch.nn.Linear(3, 5), torch.nn.LayerNorm(5), torch.nn.Tanh(), torch.nn.Linear(5, 4)
+    ).double()
+    with torch.no_grad():
+        net[1].weight.uniform_(0.5, 1.5)
+        net[1].bias.normal_()
+    x = torch.randn(9, 3, dtype=torch.float64)
+    y = torch.randint(0, 4, (9,)) if likelihood == "categorical" else torch.randn(9, 4).double()
+    (block,) = KFAC(net, likelihood=likelihood).curvature_factors(lambda: (net(x), y))[net[1]]
+    exact = _exact_block(net, x, ["1.weight", "1.bias"], likelihood)
+    assert torch.allclose(block, exact, rtol=0, atol=GGN_TOL)
+
+
+def test_batch_norm_in_eval_is_exact_and_in_training_takes_the_plain_step() -> None:
+    torch.manual_seed(16)
+    net = torch.nn.Sequential(
+        torch.nn.Conv2d(1, 3, 3, padding=1),
+        torch.nn.BatchNorm2d(3),
+        torch.nn.Tanh(),
+        torch.nn.Flatten(),
+        torch.nn.Linear(3 * 16, 2),
+    ).double()
+    images = torch.randn(6, 1, 4, 4, dtype=torch.float64)
+    net.train()
+    net(images)  # running statistics away from their initial values
+    net.eval()
+    with torch.no_grad():
+        net[1].weight.uniform_(0.5, 1.5)
+    target = torch.randn(6, 2, dtype=torch.float64)
+    opt = KFAC(net, lr=0.1, damping=1e-3)
+    (block,) = opt.curvature_factors(lambda: (net(images), target))[net[1]]
+    exact = _exact_block(net, images, ["1.weight", "1.bias"], "gaussian")
+    assert torch.allclose(block, exact, rtol=0, atol=GGN_TOL)
+    # The first step in eval mode is the damped solve with that block.
+    loss = 0.5 * ((net(images) - target) ** 2).sum() / 6
+    grad = torch.cat(torch.autograd.grad(loss, [net[1].weight, net[1].bias]))
+    before = torch.cat([net[1].weight.detach(), net[1].bias.detach()]).clone()
+    opt.step(lambda: (net(images), target))
+    after = torch.cat([net[1].weight.detach(), net[1].bias.detach()])
+    expected = before - 0.1 * torch.linalg.solve(exact + 1e-3 * torch.eye(6).double(), grad)
+    assert torch.allclose(after, expected, rtol=0, atol=1e-10)
+    # Training mode (batch statistics couple the samples): the plain gradient step.
+    net.train()
+    loss = 0.5 * ((net(images) - target) ** 2).sum() / 6
+    grad = torch.cat(torch.autograd.grad(loss, [net[1].weight, net[1].bias]))
+    before = torch.cat([net[1].weight.detach(), net[1].bias.detach()]).clone()
+    opt.step(lambda: (net(images), target))
+    after = torch.cat([net[1].weight.detach(), net[1].bias.detach()])
+    assert torch.allclose(after, before - 0.1 * grad, rtol=0, atol=1e-12)

@@ -1,4 +1,4 @@
-"""K-FAC: Kronecker-factored natural gradient for ``nn.Linear`` and ``nn.Conv2d`` layers.
+"""K-FAC: Kronecker-factored natural gradient for Linear/Conv2d and normalisation layers.
 
 For a linear layer ``s = W̃ ã`` (``W̃ = [W, b]``, ``ã = (a, 1)``) the generalised Gauss–Newton
 block of a loss averaged over ``N`` samples is
@@ -30,8 +30,17 @@ cases). ``nn.Conv2d`` (one group, numeric zero padding) is treated as a linear l
 unfolded patches, one row per output location; ``A`` also averages over the ``L`` locations
 (``A = (1/NL) Σ_{n,l} ã ãᵀ``, ``G = (1/N) Σ_{n,l,c} j jᵀ``, the KFC factors of Grosse &
 Martens 2016); a Linear layer applied to ``(N, T, d)`` inputs is treated the same way, with
-``T`` in place of ``L`` (the "expand" convention of Eschenhagen et al. 2023). Parameters of
-other layers take a plain gradient step.
+``T`` in place of ``L`` (the "expand" convention of Eschenhagen et al. 2023).
+
+Normalisation layers (``nn.LayerNorm``, and ``nn.BatchNorm*`` in eval mode with running
+statistics) compute ``y = γ ⊙ x̂ + β`` sample by sample, with ``x̂`` independent of
+``(γ, β)``; their Jacobian-transpose maps an output cotangent ``j`` to
+``v = [Σ_loc x̂ ⊙ j, Σ_loc j]`` (sums over the positions sharing a feature), so the whole
+``2d × 2d`` block ``F = (1/N) Σ_n Σ_c v_nc v_ncᵀ`` is cheap to keep, and with the exact columns
+it *is* the GGN block of ``(γ, β)`` wherever the layer sits (tested against ``torch.func``).
+Their step is ``(F + λI)⁻¹ ∇L``. BatchNorm on batch statistics (training mode) couples the
+samples, so it takes the plain gradient step ``∇_γ L = Σ x̂ ⊙ ∂L/∂y``, ``∇_β L = Σ ∂L/∂y``.
+Parameters of other layers take a plain gradient step.
 
 How a step is computed:
 
@@ -132,6 +141,66 @@ class _Layer:
         return self.weight.view(self.weight.shape[0], -1) if self.conv else self.weight
 
 
+def _affine(module: torch.nn.Module) -> bool:
+    """LayerNorm and BatchNorm with a trainable per-feature scale."""
+    norms = (torch.nn.LayerNorm, torch.nn.modules.batchnorm._BatchNorm)
+    weight = getattr(module, "weight", None)
+    return isinstance(module, norms) and weight is not None and weight.requires_grad
+
+
+class _Affine:
+    """A normalisation layer ``y = γ ⊙ x̂ + β``: its whole GGN block over ``(γ, β)`` is kept."""
+
+    __slots__ = ("bias", "features", "input", "layer_norm", "module", "output", "version", "weight")
+
+    def __init__(self, module: torch.nn.Module) -> None:
+        self.module = module
+        self.layer_norm = isinstance(module, torch.nn.LayerNorm)
+        self.weight: Tensor = module.weight  # type: ignore[assignment]
+        bias = module.bias
+        self.bias: Tensor | None = bias if bias is not None and bias.requires_grad else None  # type: ignore[assignment]
+        self.features = self.weight.numel()
+        self.input: Tensor | None = None
+        self.output: Tensor | None = None
+        self.version = 0
+
+    def per_sample(self) -> bool:
+        """Whether each output depends on its own sample only (then the block is the GGN's).
+
+        LayerNorm always; BatchNorm in eval mode with running statistics. BatchNorm on batch
+        statistics couples the samples: it gets the plain gradient step.
+        """
+        m = self.module
+        return self.layer_norm or (not m.training and m.running_mean is not None)
+
+    def normalised(self) -> Tensor:
+        """``x̂`` as ``(N, locations, features)``."""
+        x: Tensor = self.input  # type: ignore[assignment]  # set by the forward hook
+        m = self.module
+        n = x.shape[0]
+        if self.layer_norm:
+            hat = torch.nn.functional.layer_norm(x, m.normalized_shape, None, None, m.eps)
+            return hat.reshape(n, -1, self.features)
+        if self.per_sample():
+            hat = torch.nn.functional.batch_norm(
+                x, m.running_mean, m.running_var, None, None, False, 0.0, m.eps
+            )
+        else:  # batch statistics, without touching the running ones
+            hat = torch.nn.functional.batch_norm(x, None, None, None, None, True, 0.0, m.eps)
+        return hat.reshape(n, self.features, -1).transpose(1, 2)
+
+    def vectors(self, hat: Tensor, back: Tensor) -> Tensor:
+        """``[Σ_loc x̂ ⊙ j, Σ_loc j]`` per (column, sample): the rows of ``J_θᵀ`` applied."""
+        n, locations, features = hat.shape
+        if self.layer_norm:
+            j = back.reshape(-1, n, locations, features)
+        else:
+            j = back.reshape(-1, n, features, locations).transpose(2, 3)
+        scale = (j * hat).sum(2)
+        v = scale if self.bias is None else torch.cat([scale, j.sum(2)], dim=-1)
+        return v.reshape(-1, v.shape[-1])
+
+
 class KFAC(torch.optim.Optimizer):
     """Kronecker-factored approximate natural gradient (GGN) for ``nn.Linear``/``nn.Conv2d``.
 
@@ -142,8 +211,9 @@ class KFAC(torch.optim.Optimizer):
     back-propagates itself; ``.grad`` fields are not used).
 
     Args:
-        model: the module; its ``nn.Linear`` and ``nn.Conv2d`` layers are preconditioned,
-            every other trainable parameter takes a plain gradient step.
+        model: the module; its ``nn.Linear`` and ``nn.Conv2d`` layers get the Kronecker
+            factors, its ``nn.LayerNorm`` and eval-mode ``nn.BatchNorm*`` layers their whole
+            ``(γ, β)`` block; every other trainable parameter takes a plain gradient step.
         lr: step size (> 0).
         damping: λ > 0; each factor gets ``√λ I``.
         likelihood: ``"gaussian"`` or ``"categorical"``.
@@ -238,13 +308,15 @@ class KFAC(torch.optim.Optimizer):
         modules = [m for m in model.modules() if _supported(m) and m.weight.requires_grad]
         self.layers = modules
         self._records = [_Layer(m) for m in modules]
-        covered = {id(r.weight) for r in self._records}
-        covered |= {id(r.bias) for r in self._records if r.bias is not None}
+        self._affines = [_Affine(m) for m in model.modules() if _affine(m)]
+        tracked = [*self._records, *self._affines]
+        covered = {id(r.weight) for r in tracked}
+        covered |= {id(r.bias) for r in tracked if r.bias is not None}
         params = [p for p in model.parameters() if p.requires_grad]
         # Parameters outside the preconditioned layers: a plain gradient step.
         self._others = [p for p in params if id(p) not in covered]
         self._recording = False
-        for record in self._records:
+        for record in tracked:
             record.module.register_forward_hook(partial(self._capture, record))
         super().__init__(params, {"lr": positive(lr, "lr", who, step=True), "steps": 0})
 
@@ -255,7 +327,11 @@ class KFAC(torch.optim.Optimizer):
 
     # ----------------------------------------------------------------------------- forward
     def _capture(
-        self, record: _Layer, module: torch.nn.Module, inputs: tuple[Tensor, ...], out: Tensor
+        self,
+        record: _Layer | _Affine,
+        module: torch.nn.Module,
+        inputs: tuple[Tensor, ...],
+        out: Tensor,
     ) -> None:
         if not self._recording or not torch.is_grad_enabled():
             return
@@ -269,7 +345,8 @@ class KFAC(torch.optim.Optimizer):
         record.input, record.output, record.version = inputs[0], out, out._version
 
     def _forward(self, closure: Closure) -> tuple[Tensor, Tensor]:
-        for record in self._records:
+        tracked = [*self._records, *self._affines]
+        for record in tracked:
             record.input = record.output = None
         self._recording = True
         try:
@@ -277,15 +354,15 @@ class KFAC(torch.optim.Optimizer):
                 outputs, targets = closure()
         finally:
             self._recording = False
-        missing = [r for r in self._records if r.output is None]
+        missing = [r for r in tracked if r.output is None]
         if missing:
             raise ConfigError(
-                f"KFAC: {len(missing)} Linear/Conv2d layer(s) did not run in the closure — "
+                f"KFAC: {len(missing)} preconditioned layer(s) did not run in the closure — "
                 f"expected every preconditioned layer of the model to be used once per forward "
                 f"— received a closure that skips them — build KFAC on the sub-module that is "
                 f"trained"
             )
-        for record in self._records:
+        for record in tracked:
             if record.output._version != record.version:  # type: ignore[union-attr]
                 raise ConfigError(
                     f"KFAC: the output of {record.module} was modified in place after the layer "
@@ -368,7 +445,7 @@ class KFAC(torch.optim.Optimizer):
                 is_grads_batched=batched,
             )
         )
-        for k, record in enumerate(self._records):
+        for k, record in enumerate([*self._records, *self._affines]):
             if back[k] is None:  # the layer ran but does not reach the outputs
                 out: Tensor = record.output  # type: ignore[assignment]
                 shape = (cotangents.shape[0], *out.shape) if batched else out.shape
@@ -376,21 +453,29 @@ class KFAC(torch.optim.Optimizer):
         return back
 
     # ---------------------------------------------------------------------------- the step
-    def curvature_factors(self, closure: Closure) -> dict[torch.nn.Module, tuple[Tensor, Tensor]]:
-        """The batch estimates ``(A, G)`` per layer (no running average, no step)."""
+    def curvature_factors(self, closure: Closure) -> dict[torch.nn.Module, tuple[Tensor, ...]]:
+        """The batch estimates per layer (no running average, no step).
+
+        ``(A, G)`` for a Linear/Conv2d layer; ``(F,)`` for a normalisation layer, its whole
+        curvature block over ``(vec γ, vec β)``.
+        """
         outputs, targets = self._forward(closure)
         _, _, p = self._loss_and_gradient(outputs, targets)
-        layer_outputs = [r.output for r in self._records]
+        tracked = [*self._records, *self._affines]
+        layer_outputs = [r.output for r in tracked]
         if self.factors == "exact":
             back = self._grad(outputs, layer_outputs, self._exact_roots(outputs, p), batched=True)
         else:
             back = self._grad(outputs, layer_outputs, self._sampled_root(outputs, p))
         n = outputs.shape[0]
-        factors = {}
+        factors: dict[torch.nn.Module, tuple[Tensor, ...]] = {}
         with torch.no_grad():
-            for record, cotangent in zip(self._records, back, strict=True):
+            for record, cotangent in zip(self._records, back, strict=False):
                 a, j = record.rows(), record.output_rows(cotangent)
                 factors[record.module] = (a.T @ a / a.shape[0], j.T @ j / n)
+            for affine, cotangent in zip(self._affines, back[len(self._records) :], strict=True):
+                v = affine.vectors(affine.normalised(), cotangent)
+                factors[affine.module] = (v.T @ v / n,)
         return factors
 
     def step(self, closure: Closure | None = None) -> Tensor:  # type: ignore[override]
@@ -400,8 +485,9 @@ class KFAC(torch.optim.Optimizer):
         lr, steps = group["lr"], group["steps"]
         outputs, targets = self._forward(closure)  # type: ignore[arg-type]
         loss, gradient, p = self._loss_and_gradient(outputs, targets)
-        records = self._records
-        layer_outputs = [r.output for r in records]
+        records, affines = self._records, self._affines
+        tracked = len(records) + len(affines)
+        layer_outputs = [r.output for r in records] + [f.output for f in affines]
         inputs = layer_outputs + self._others
         estimate = steps % self.factor_every == 0
         curvature: list | None = None
@@ -409,7 +495,7 @@ class KFAC(torch.optim.Optimizer):
             # One batched backward pass: the loss gradient (index 0) and the C columns.
             cotangents = torch.cat([gradient.unsqueeze(0), self._exact_roots(outputs, p)])
             batched = self._grad(outputs, inputs, cotangents, batched=True)
-            curvature = [b[1:] for b in batched[: len(records)]]
+            curvature = [b[1:] for b in batched[:tracked]]
             back = [None if b is None else b[0] for b in batched]
         else:
             # A single sampled vector: two plain backward passes beat one batched pass of two
@@ -420,9 +506,13 @@ class KFAC(torch.optim.Optimizer):
         n = outputs.shape[0]
         with torch.no_grad():
             rows = [record.rows() for record in records]
+            hats = [affine.normalised() for affine in affines]
             if curvature is not None:
-                for record, a, j in zip(records, rows, curvature, strict=True):
+                for record, a, j in zip(records, rows, curvature, strict=False):
                     self._update_factors(self.state[record.weight], a, record.output_rows(j), n)
+                for affine, hat, j in zip(affines, hats, curvature[len(records) :], strict=True):
+                    if affine.per_sample():
+                        self._update_block(self.state[affine.weight], affine.vectors(hat, j), n)
             if steps % self.inverse_every == 0:
                 self._refresh_inverses()
             directions, products = [], []
@@ -439,9 +529,17 @@ class KFAC(torch.optim.Optimizer):
                     direction = torch.linalg.multi_dot([state["G_inv"], gradient_w, state["A_inv"]])
                     products.append(torch.vdot(direction.view(-1), gradient_w.view(-1)))
                     directions.append(direction)
+            for affine, hat, cotangent in zip(affines, hats, back[len(records) :], strict=False):
+                state = self.state[affine.weight]
+                gradient_f = affine.vectors(hat, cotangent).sum(0)  # ∇_(γ, β) L
+                inverse = state.get("F_inv")
+                use = inverse is not None and affine.per_sample()
+                direction = inverse @ gradient_f if use else gradient_f  # type: ignore[operator]
+                products.append(torch.vdot(direction, gradient_f))
+                directions.append(direction)
             others = [
                 (param, grad)
-                for param, grad in zip(self._others, back[len(records) :], strict=True)
+                for param, grad in zip(self._others, back[tracked:], strict=True)
                 if grad is not None
             ]
             directions.extend(grad for _, grad in others)
@@ -453,7 +551,7 @@ class KFAC(torch.optim.Optimizer):
                 if predicted > self.kl_clip:
                     scale = (self.kl_clip / predicted) ** 0.5
             if self.momentum > 0:
-                directions = self._heavy_ball(directions, records, others)
+                directions = self._heavy_ball(directions, [*records, *affines], others)
             updated, pieces = [], []
             for record, direction in zip(records, directions, strict=False):
                 updated.append(record.matrix())
@@ -463,8 +561,14 @@ class KFAC(torch.optim.Optimizer):
                     pieces.append(direction[:, : record.fan_in])
                     updated.append(record.bias)
                     pieces.append(direction[:, record.fan_in])
+            for affine, direction in zip(affines, directions[len(records) :], strict=False):
+                updated.append(affine.weight)
+                pieces.append(direction[: affine.features].view(affine.weight.shape))
+                if affine.bias is not None:
+                    updated.append(affine.bias)
+                    pieces.append(direction[affine.features :].view(affine.bias.shape))
             updated.extend(param for param, _ in others)
-            pieces.extend(directions[len(records) :])
+            pieces.extend(directions[tracked:])
             torch._foreach_add_(updated, pieces, alpha=-lr * scale)  # one call for every tensor
         group["steps"] = steps + 1
         return loss
@@ -481,6 +585,14 @@ class KFAC(torch.optim.Optimizer):
         torch._foreach_mul_(buffers, self.momentum)
         torch._foreach_add_(buffers, directions)
         return buffers
+
+    def _update_block(self, state: dict, v: Tensor, n: int) -> None:
+        """Running average of a normalisation layer's block ``F = (1/N) Σ v vᵀ``."""
+        decay = self.ema
+        if "F" not in state:
+            state["F"] = v.new_zeros(v.shape[1], v.shape[1])
+            decay = 0.0
+        state["F"].addmm_(v.T, v, beta=decay, alpha=(1.0 - decay) / n)
 
     def _update_factors(self, state: dict, a: Tensor, j: Tensor, n: int) -> None:
         """Fused in-place running averages: ``A ← ema·A + (1 − ema)·ãᵀã/rows`` (same for G)."""
@@ -508,6 +620,10 @@ class KFAC(torch.optim.Optimizer):
                     balance = (mean_a / mean_g) ** 0.5
             state["A_inv"] = _damped_inverse(a, root * balance)
             state["G_inv"] = _damped_inverse(g, root / balance)
+        for affine in self._affines:
+            state = self.state[affine.weight]
+            if "F" in state:  # the whole block, damped by λ (not a Kronecker product)
+                state["F_inv"] = _damped_inverse(state["F"], self.damping)
 
 
 def _damped_inverse(factor: Tensor, shift: float) -> Tensor:
