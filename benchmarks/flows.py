@@ -15,7 +15,8 @@ Questions (one process, same data stream, same optimiser and steps, seeds 0–4)
    spline interval (``--robust-steps`` steps).
 
 Contenders (each built from its library's public API):
-    ours-spline     structdl SplineCoupling × L (bins 8, bound 5), alternating halves
+    ours-spline     structdl SplineCoupling × L (bins 8, bound 4: the sets lie in [−4, 4]²;
+                    the peers keep tail bound 5), alternating halves
     ours-affine     structdl AffineCoupling × 2L, alternating halves
     zuko-NSF        zuko.flows.NSF(2, transforms=L, bins=8)
     normflows-NSF   CoupledRationalQuadraticSpline × L (tail bound 5) + LULinearPermute

