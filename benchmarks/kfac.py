@@ -341,7 +341,7 @@ def part_race(args: Any, payload: dict[str, Any]) -> None:
     }
     grids = {
         "adam": [{"lr": lr} for lr in (1e-3, 3e-3, 1e-2, 3e-2)],
-        "kfac": [{"lr": lr, "damping": damping} for lr in (0.1, 0.3) for damping in (1e-3, 1e-2)],
+        "kfac": [{"lr": lr, "damping": damping} for lr in (0.01, 0.03) for damping in (0.1, 0.3)],
     }
     budget = cfg["budget_cpu_s"]
     tuning: dict[str, list[dict[str, Any]]] = {}
