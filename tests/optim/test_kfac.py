@@ -429,3 +429,15 @@ def test_batch_norm_in_eval_is_exact_and_in_training_takes_the_plain_step() -> N
     opt.step(lambda: (net(images), target))
     after = torch.cat([net[1].weight.detach(), net[1].bias.detach()])
     assert torch.allclose(after, before - 0.1 * grad, rtol=0, atol=1e-12)
+
+
+def test_damped_inverse_falls_back_to_a_clipped_spectrum() -> None:
+    from structdl.optim.kfac import _damped_inverse
+
+    spd = torch.tensor([[2.0, 0.5], [0.5, 1.0]], dtype=torch.float64)
+    expected = torch.linalg.inv(spd + 0.1 * torch.eye(2, dtype=torch.float64))
+    assert torch.allclose(_damped_inverse(spd, 0.1), expected, rtol=0, atol=1e-14)
+    # Indefinite after damping (as rounding can leave a factor): eigenvalues clipped at 0.
+    indefinite = torch.diag(torch.tensor([-1.0, 1.0], dtype=torch.float64))
+    clipped = torch.diag(torch.tensor([1 / 0.1, 1 / 1.1], dtype=torch.float64))
+    assert torch.allclose(_damped_inverse(indefinite, 0.1), clipped, rtol=0, atol=1e-14)
