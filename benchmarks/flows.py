@@ -13,6 +13,12 @@ Questions (one process, same data stream, same optimiser and steps, seeds 0–4)
    means a ratio ``≤ 1/1.2 ≈ 0.83`` against it.
 3. Robustness: NaN/inf count of our spline flow trained with 5 % of the inputs outside the
    spline interval (``--robust-steps`` steps).
+4. Digits (``--parts digits``): bits per dimension on the test split of the dequantised 8×8
+   digits (``x = (k + u)/17``), every model on ``y = logit(0.05 + 0.9x)`` with the logit's
+   log-determinant added outside the model (the same for all), each library's standard
+   autoregressive spline flow (FrEIA: its affine AllInOne coupling) with ``--digits-layers``
+   transforms, widths matched to ours (≤ 1M parameters), the same minibatches and Adam steps
+   (``--digits-steps``, batch 128, learning rate 1e-3); test dequantisation fixed per seed.
 
 Contenders (each built from its library's public API):
     ours-spline     structdl SplineCoupling × L (bins 8, bound 4: the sets lie in [−4, 4]²;
@@ -23,6 +29,15 @@ Contenders (each built from its library's public API):
     normflows-RealNVP  MaskedAffineFlow × 2L (MLP s, t) + ActNorm
     nflows-NSF      PiecewiseRationalQuadraticCouplingTransform × L (tail bound 5) + reverse
     FrEIA-AllInOne  AllInOneBlock × 2L (affine coupling, soft permutation, ActNorm)
+
+Digits contenders (64 features, spline interval ``[−3, 3]`` where the library takes one; the
+logit data lie within ±2.95):
+    ours-MAF-spline   structdl MaskedAutoregressive(transform="spline") + Reverse, × L
+    zuko-NSF          zuko.flows.NSF(64, transforms=L) (its fixed interval [−5, 5])
+    normflows-NSF     AutoregressiveRationalQuadraticSpline + LULinearPermute, × L
+    nflows-NSF        MaskedPiecewiseRationalQuadraticAutoregressiveTransform (residual MADE)
+                      + ReversePermutation, × L
+    FrEIA-AllInOne    AllInOneBlock × 2L
 
 Run: ``benchmarks/.envs/flows/bin/python benchmarks/flows.py [--quick]``
 (environment: ``bash benchmarks/setup-peers.sh flows``).
@@ -176,6 +191,188 @@ CONTENDERS: dict[str, Callable[[int, int], _LogProb]] = {
 PEERS = ("zuko-NSF", "normflows-NSF", "normflows-RealNVP", "nflows-NSF", "FrEIA-AllInOne")
 
 
+DIGITS_BOUND = 3.0
+
+
+def digits_ours(hidden: int, layers: int) -> _LogProb:
+    from structdl.invertible import Flow, MaskedAutoregressive, Reverse
+
+    parts: list[nn.Module] = []
+    for _ in range(layers):
+        parts += [
+            MaskedAutoregressive(
+                64, transform="spline", hidden=hidden, bins=BINS, bound=DIGITS_BOUND
+            ),
+            Reverse(),
+        ]
+    flow = Flow(64, parts)
+    return _LogProb(flow, lambda m, x: m.log_prob(x))
+
+
+def digits_zuko(hidden: int, layers: int) -> _LogProb:
+    import zuko
+
+    flow = zuko.flows.NSF(64, transforms=layers, bins=BINS, hidden_features=(hidden, hidden))
+    return _LogProb(flow, lambda m, x: m().log_prob(x))
+
+
+def digits_normflows(hidden: int, layers: int) -> _LogProb:
+    import normflows as nf
+
+    flows = []
+    for _ in range(layers):
+        flows.append(
+            nf.flows.AutoregressiveRationalQuadraticSpline(
+                64, 2, hidden, num_bins=BINS, tail_bound=DIGITS_BOUND
+            )
+        )
+        flows.append(nf.flows.LULinearPermute(64))
+    model = nf.NormalizingFlow(nf.distributions.DiagGaussian(64, trainable=False), flows)
+    return _LogProb(model, lambda m, x: m.log_prob(x))
+
+
+def digits_nflows(hidden: int, layers: int) -> _LogProb:
+    from nflows.distributions.normal import StandardNormal
+    from nflows.flows.base import Flow
+    from nflows.transforms.autoregressive import (
+        MaskedPiecewiseRationalQuadraticAutoregressiveTransform,
+    )
+    from nflows.transforms.base import CompositeTransform
+    from nflows.transforms.permutations import ReversePermutation
+
+    transforms = []
+    for _ in range(layers):
+        transforms.append(
+            MaskedPiecewiseRationalQuadraticAutoregressiveTransform(
+                64, hidden, num_bins=BINS, tails="linear", tail_bound=DIGITS_BOUND, num_blocks=2
+            )
+        )
+        transforms.append(ReversePermutation(64))
+    flow = Flow(CompositeTransform(transforms), StandardNormal([64]))
+    return _LogProb(flow, lambda m, x: m.log_prob(x))
+
+
+def digits_freia(hidden: int, layers: int) -> _LogProb:
+    import FrEIA.framework as Ff
+    import FrEIA.modules as Fm
+
+    inn = Ff.SequenceINN(64)
+    for _ in range(2 * layers):
+        inn.append(
+            Fm.AllInOneBlock,
+            subnet_constructor=lambda c_in, c_out: _mlp(c_in, c_out, hidden),
+            permute_soft=True,
+        )
+
+    def log_prob(m: nn.Module, x: torch.Tensor) -> torch.Tensor:
+        z, log_jac = m(x)
+        return -0.5 * (z**2).sum(1) - 32 * math.log(2 * math.pi) + log_jac
+
+    return _LogProb(inn, log_prob)
+
+
+DIGITS_CONTENDERS: dict[str, Callable[[int, int], _LogProb]] = {
+    "ours-MAF-spline": digits_ours,
+    "zuko-NSF": digits_zuko,
+    "normflows-NSF": digits_normflows,
+    "nflows-NSF": digits_nflows,
+    "FrEIA-AllInOne": digits_freia,
+}
+
+
+def _digits_width(
+    build: Callable[[int, int], _LogProb], target: int, layers: int
+) -> tuple[int, int]:
+    """The hidden width (multiple of 8) whose parameter count is closest to ``target``."""
+    low, high = 8, 1024
+    while high - low > 8:  # parameter counts grow with the width
+        mid = (low + high) // 16 * 8
+        if _count(build(mid, layers)) < target:
+            low = mid
+        else:
+            high = mid
+    counts = {w: _count(build(w, layers)) for w in (low, high)}
+    width = min(counts, key=lambda w: abs(counts[w] - target))
+    return width, counts[width]
+
+
+def digits_part(args: Any) -> dict[str, Any]:
+    """Bits per dimension on the digits test split for every digits contender."""
+    from structdl.data import digits_split
+    from structdl.experiments.digits_density import _dequantise, _to_logit, bits_per_dim
+
+    layers, hidden, steps, batch, lr = (
+        args.digits_layers,
+        args.digits_hidden,
+        args.digits_steps,
+        128,
+        1e-3,
+    )
+    target = _count(digits_ours(hidden, layers))
+    widths = {"ours-MAF-spline": (hidden, target)}
+    for name, build in DIGITS_CONTENDERS.items():
+        if name != "ours-MAF-spline":
+            widths[name] = _digits_width(build, target, layers)
+    print("digits parameters:", {k: v for k, v in widths.items()}, flush=True)
+    results: dict[str, list[float]] = {}
+    seconds: dict[str, list[float]] = {}
+    for seed in range(args.digits_seeds):
+        split = digits_split(seed=seed, flatten=True)
+        x_test = _dequantise(split.x_test, torch.Generator().manual_seed(10_000 + seed))
+        y_test, logdet_test = _to_logit(x_test)
+        for name, build in DIGITS_CONTENDERS.items():
+            torch.manual_seed(seed)
+            model = build(widths[name][0], layers)
+            optimiser = torch.optim.Adam(model.parameters(), lr=lr)
+            gen = torch.Generator().manual_seed(seed)
+            start = time.process_time()
+            for _ in range(steps):
+                rows = torch.randint(0, split.x_train.shape[0], (batch,), generator=gen)
+                y, logdet = _to_logit(_dequantise(split.x_train[rows], gen))
+                optimiser.zero_grad()
+                loss = -(model.log_prob(y) + logdet).mean()
+                loss.backward()
+                optimiser.step()
+            seconds.setdefault(name, []).append(time.process_time() - start)
+            with torch.no_grad():
+                bpd = float(bits_per_dim(model.log_prob(y_test) + logdet_test).mean())
+            results.setdefault(name, []).append(bpd)
+            print(f"digits seed {seed} {name:16s} bits/dim {bpd:.4f}", flush=True)
+    means = {name: sum(v) / len(v) for name, v in results.items()}
+    peers = [n for n in means if n != "ours-MAF-spline"]
+    best_peer = min(peers, key=means.__getitem__)
+    table = [
+        {
+            "model": name,
+            "hidden": widths[name][0],
+            "parameters": widths[name][1],
+            "bits/dim": f"{means[name]:.4f}",
+            "train CPU s": f"{sum(seconds[name]) / len(seconds[name]):.0f}",
+        }
+        for name in DIGITS_CONTENDERS
+    ]
+    print_table(table, ["model", "hidden", "parameters", "bits/dim", "train CPU s"])
+    print(
+        f"best peer {best_peer}; ours ≤ best peer: {means['ours-MAF-spline'] <= means[best_peer]}"
+    )
+    return {
+        "settings": {
+            "layers": layers,
+            "steps": steps,
+            "batch": batch,
+            "lr": lr,
+            "seeds": args.digits_seeds,
+        },
+        "parameters": {k: {"hidden": v[0], "count": v[1]} for k, v in widths.items()},
+        "bits_per_dim_per_seed": results,
+        "bits_per_dim_mean": means,
+        "train_cpu_seconds": seconds,
+        "best_peer": best_peer,
+        "ours_at_most_best_peer": means["ours-MAF-spline"] <= means[best_peer],
+        "table": table,
+    }
+
+
 def _count(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
@@ -245,12 +442,18 @@ def main() -> None:
     parser.add_argument("--sets", nargs="*", default=None, help="density sets")
     parser.add_argument("--robust-steps", type=int, default=None)
     parser.add_argument(
-        "--parts", default="nll,throughput,robust", help="comma list of nll,throughput,robust"
+        "--parts",
+        default="nll,throughput,robust",
+        help="comma list of nll,throughput,robust,digits",
     )
     parser.add_argument("--tag", default="", help="suffix of the JSON name (parallel parts)")
     parser.add_argument(
         "--nll-contenders", nargs="*", default=None, help="contenders of the NLL part (all)"
     )
+    parser.add_argument("--digits-steps", type=int, default=1000, help="Adam steps (digits)")
+    parser.add_argument("--digits-layers", type=int, default=4, help="transforms (digits)")
+    parser.add_argument("--digits-hidden", type=int, default=128, help="our MADE width (digits)")
+    parser.add_argument("--digits-seeds", type=int, default=1, help="seeds (digits)")
     args = parser.parse_args()
     parts = set(args.parts.split(","))
     torch.set_num_threads(args.threads)
@@ -316,6 +519,8 @@ def main() -> None:
         payload["non_finite_training_steps"] = non_finite
     if "throughput" in parts:
         payload["throughput_moons"] = throughput_part(widths, layers, lr, batch, rounds, args)
+    if "digits" in parts:
+        payload["digits"] = digits_part(args)
     if "robust" in parts:
         payload["robustness_outside_interval"] = robustness(robust_steps, hidden, layers)
         print("robustness:", payload["robustness_outside_interval"])
