@@ -12,6 +12,14 @@ training case), against
 * escnn's ``R2Conv`` between the same numbers of C4 / D4 regular fields (training mode, so it
   expands its filter from its basis on every call, as ours does).
 
+``--forms`` also times other ways of building the same bank (forward + backward of the bank
+alone, interleaved, each checked equal to ours bit for bit): our gather (one ``index_select``,
+backward autograd's ``index_add``); the same gather with a hand-written gather-and-sum backward
+in a Python ``autograd.Function`` (the previous implementation); stacking the ``|G|``
+transformed copies (``act_regular``: ``rot90``/``flip`` and the group-axis permutation, then
+``torch.stack``); and a precomputed 0/1 permutation matrix applied as one matmul (escnn's way:
+a basis expansion is a matmul) followed by the transpose into the bank's layout.
+
 Plus layer construction time: ``GroupConv2d(256, 256, 3, D4)`` against escnn's
 ``R2Conv`` between 256 D4 regular fields.
 
@@ -23,7 +31,10 @@ larger speed-up over escnn, which runs the same dense convolution, is not a targ
 All three sides run in one process, interleaved round by round (order rotated every round), on
 the same input tensor (the layouts agree: field ``c``, group element ``g`` is channel
 ``c·|G| + g`` for all three). One side's work per call: forward, then ``torch.autograd.grad`` of
-``<out, g>`` (fixed random ``g``) with respect to the input and every parameter.
+``<out, g>`` (fixed random ``g``) with respect to the input and every parameter. Each side
+takes the input in its own layout, as a user would hold it — ours the field
+``(B, C, |G|, H, W)`` (a view of the same memory), Conv2d the flat ``(B, |G|·C, H, W)``, escnn a
+``GeometricTensor`` around it — so that no reshape done by the harness is charged to one side.
 
 Run it with the interpreter of the escnn environment (``benchmarks/setup-peers.sh escnn``,
 which also installs structdl there)::
@@ -59,7 +70,7 @@ from _common import (  # noqa: E402
     write_result,
 )
 
-from structdl.equivariant import C4, D4, GroupConv2d  # noqa: E402
+from structdl.equivariant import C4, D4, GroupConv2d, act_regular  # noqa: E402
 
 GROUPS = {"p4": C4, "p4m": D4}
 
@@ -135,6 +146,80 @@ def time_bank_only(layer: GroupConv2d, times: dict, args: object) -> dict[str, o
     }
 
 
+class _GatherSumBank(torch.autograd.Function):
+    """The previous bank: the same gather, backward = inverse gather + sum over the copies."""
+
+    @staticmethod
+    def forward(ctx, source, index, order, rows, copies, shape):
+        ctx.save_for_backward(order)
+        ctx.rows, ctx.copies, ctx.source_shape = rows, copies, source.shape
+        return source.reshape(rows, -1).index_select(1, index).view(shape)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (order,) = ctx.saved_tensors
+        picked = grad.reshape(ctx.rows, -1).index_select(1, order)
+        summed = picked.view(ctx.rows, ctx.copies, -1).sum(1).view(ctx.source_shape)
+        return summed, None, None, None, None, None
+
+
+def bank_forms(layer: GroupConv2d) -> dict[str, Callable[[], torch.Tensor]]:
+    """Ways of building ``layer.filter_bank()`` (regular fields, exact group), each a thunk."""
+    group, weight = layer.group, layer.weight
+    c_out, c_in, n, k, _ = weight.shape
+    index, rows, shape = layer.bank_index, layer._bank_rows, layer._bank_shape
+    # Inverse positions for the gather-and-sum backward: copy r of every source entry.
+    size = weight.numel() // rows
+    order = torch.argsort(index, stable=True).view(size, n).T.reshape(-1)
+    # The transforms act on the (input element, pixel) axis of length t = |G|·k² alone, the
+    # same for every (c_out, c_in): one t × |G|·t permutation matrix, read off the index.
+    t = n * k * k
+    moved = index.view(n, c_in, t)[:, 0]  # source position of every bank entry, c_in = 0
+    perm = torch.zeros(t, n * t)
+    perm[moved.reshape(-1), torch.arange(n * t)] = 1.0
+
+    def stacked() -> torch.Tensor:
+        bank = torch.stack([act_regular(g, weight, group) for g in group.elements()], dim=1)
+        return bank.reshape(shape)
+
+    def matmul() -> torch.Tensor:
+        out = (weight.reshape(c_out * c_in, t) @ perm).view(c_out, c_in, n, t)
+        return out.transpose(1, 2).reshape(shape)
+
+    return {
+        "gather (ours)": layer.filter_bank,
+        "gather + gather-sum backward": lambda: _GatherSumBank.apply(
+            weight, index, order, rows, n, shape
+        ),
+        "stack of rot90/flip + permutation": stacked,
+        "permutation matrix (matmul)": matmul,
+    }
+
+
+def time_bank_forms(layer: GroupConv2d, times: dict, args: object) -> dict[str, object]:
+    """Diagnostic: forward + backward of each bank form, interleaved, vs the Conv2d median."""
+    forms = bank_forms(layer)
+    reference = layer.filter_bank()
+    for name, build in forms.items():
+        if not torch.equal(build(), reference):
+            raise RuntimeError(f"bank form {name!r} differs from filter_bank()")
+    cotangent = torch.randn_like(reference)
+    sides = {
+        name: (lambda build=build: torch.autograd.grad(build(), [layer.weight], cotangent))
+        for name, build in forms.items()
+    }
+    bank_times = interleaved_times(sides, rounds=args.rounds, warmup=args.warmup)
+    conv = statistics.median(times["seconds"]["conv2d"])
+    return {
+        "inner": bank_times["inner"],
+        "seconds": bank_times["seconds"],
+        "median_seconds": {k: statistics.median(v) for k, v in bank_times["seconds"].items()},
+        "median_vs_conv2d_median": {
+            k: statistics.median(v) / conv for k, v in bank_times["seconds"].items()
+        },
+    }
+
+
 def compare_fwd_bwd(
     name: str,
     fields: int,
@@ -155,18 +240,21 @@ def compare_fwd_bwd(
     x = torch.randn(batch, channels, size, size, requires_grad=True)
     grad_out = torch.randn(batch, channels, size, size)
 
+    # Our layer takes the same memory in its own layout, a field (B, C, |G|, H, W): a leaf of
+    # its own (so no reshape of the harness is timed on our side only), as each side gets its
+    # input in its own natural form (escnn: wrapped in a GeometricTensor).
+    field_shape = (batch, fields, group.order, size, size)
+    field = x.detach().view(field_shape).requires_grad_(True)
+    grad_field = grad_out.view(field_shape)
+
     # Same arithmetic check: our layer and the exported Conv2d must agree before timing.
     with torch.no_grad():
-        ours_out = ours(x.view(batch, fields, group.order, size, size)).reshape(x.shape)
-        gap = float((ours_out - plain(x)).abs().max())
+        gap = float((ours(field).reshape(x.shape) - plain(x)).abs().max())
     if gap > 1e-4:
         raise RuntimeError(f"GroupConv2d disagrees with its exported Conv2d ({gap:.2e})")
 
-    def ours_forward(inp: torch.Tensor) -> torch.Tensor:
-        return ours(inp.view(batch, fields, group.order, size, size)).reshape(inp.shape)
-
     sides = {
-        "ours": fwd_bwd(ours_forward, x, grad_out, list(ours.parameters())),
+        "ours": fwd_bwd(ours, field, grad_field, list(ours.parameters())),
         "conv2d": fwd_bwd(plain, x, grad_out, list(plain.parameters())),
     }
     escnn_params = None
@@ -204,6 +292,8 @@ def compare_fwd_bwd(
         record["ours_vs_escnn"] = ratio_from_times(times, "ours", "escnn").as_dict()
     if args.diagnose:
         record["bank_only"] = time_bank_only(ours, times, args)
+    if args.forms:
+        record["bank_forms"] = time_bank_forms(ours, times, args)
     return record
 
 
@@ -295,6 +385,12 @@ def main() -> None:
         help="also time building our filter bank alone (forward + backward of filter_bank())",
     )
     parser.add_argument(
+        "--forms",
+        action="store_true",
+        help="also time other ways of building the same bank (gather, gather with a "
+        "hand-written backward, stacked rot90/flip, permutation matmul)",
+    )
+    parser.add_argument(
         "--clock",
         choices=("wall", "cpu"),
         default="wall",
@@ -345,6 +441,9 @@ def main() -> None:
             rows[-1]["bank only/conv2d (medians)"] = "{:.3f}".format(
                 rec["bank_only"]["median_vs_conv2d_median"]
             )
+        if args.forms:
+            for form, share in rec["bank_forms"]["median_vs_conv2d_median"].items():
+                rows[-1][f"{form}/conv2d"] = f"{share:.4f}"
         print_table(rows[-1:], list(rows[-1]))  # progress, one row at a time
     print()
     print_table(rows, list(rows[0]))

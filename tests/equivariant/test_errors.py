@@ -187,3 +187,16 @@ def test_meta_device_gives_shapes_and_a_device_mismatch_is_named():
         LiftingConv2d(1, 4, 3, D4).to("meta")(torch.randn(1, 1, 9, 9))
     with pytest.raises(ShapeError, match="different devices"):
         GroupBatchNorm(2, C4).to("meta")(torch.randn(2, 2, 4, 5, 5))
+
+
+def test_the_sum_screen_neither_misses_nor_invents_a_non_finite_entry() -> None:
+    # The input check screens with one sum. Opposite infinities sum to NaN (caught); finite
+    # entries whose sum overflows to inf must pass (the exact check clears them).
+    layer = GroupConv2d(1, 1, 3, C4)
+    x = torch.zeros(1, 1, 4, 5, 5)
+    x[0, 0, 0, 0, 0], x[0, 0, 1, 2, 2] = float("inf"), float("-inf")
+    with pytest.raises(NonFiniteError, match="contains 2 NaN or infinite entries"):
+        layer(x)
+    huge = torch.full((1, 1, 4, 5, 5), 3e38)
+    assert not torch.isfinite(huge.sum())
+    assert layer(huge).shape == (1, 1, 4, 5, 5)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 from .._errors import ConfigError, IncompatibleSchemeError, NonFiniteError, ShapeError
@@ -74,17 +76,28 @@ def require_finite(x: torch.Tensor, owner: str, what: str = "input") -> torch.Te
     3–5× cheaper than the exact min/max check on a layer's input, which runs only when the sum
     is not finite (a non-finite entry, or finite entries whose sum overflows).
     """
-    if torch.compiler.is_compiling():
-        return x  # nothing can be read while tracing; keep the traced graph free of the screen
-    values = x.detach()
-    if finite_or_unknown(values.sum()) is False and finite_or_unknown(values) is False:
-        count = int((~torch.isfinite(x.detach())).sum())
-        raise NonFiniteError(
-            f"{owner}: the {what} contains {count} NaN or infinite entries — expected finite "
-            f"values — received a {tuple(x.shape)} tensor — clean it (torch.nan_to_num) or "
-            "find where it diverged"
-        )
-    return x
+    if torch.compiler.is_compiling() or x.device.type == "meta" or not x.is_floating_point():
+        # Nothing can be read (tracing, meta) or nothing can be non-finite (integers): the
+        # shared check decides, without emitting a screen into a traced graph.
+        screened = None
+    else:
+        try:
+            screened = math.isfinite(x.detach().sum().item())
+        except RuntimeError:  # values cannot be read inside torch.func transforms
+            return x
+    if screened or finite_or_unknown(x) is not False:
+        return x
+    count = int((~torch.isfinite(x.detach())).sum())
+    raise NonFiniteError(
+        f"{owner}: the {what} contains {count} NaN or infinite entries — expected finite "
+        f"values — received a {tuple(x.shape)} tensor — clean it (torch.nan_to_num) or "
+        "find where it diverged"
+    )
+
+
+def _layout(rep: Representation) -> str:
+    """The expected input layout of a field of ``rep``, for messages."""
+    return "(B, C, H, W)" if rep.size is None else f"(B, C, {rep.size}, H, W)"
 
 
 def check_field(
@@ -109,16 +122,15 @@ def check_field(
     Returns:
         ``x`` itself.
     """
-    layout = "(B, C, H, W)" if rep.size is None else f"(B, C, {rep.size}, H, W)"
     if not isinstance(x, torch.Tensor):
         raise ShapeError(
-            f"{owner} needs a tensor — expected {layout} — received {type(x).__name__} — "
+            f"{owner} needs a tensor — expected {_layout(rep)} — received {type(x).__name__} — "
             "convert with torch.as_tensor"
         )
     if x.ndim != rep.field_ndim:
         raise ShapeError(
-            f"{owner}: wrong number of axes for a {rep!r} field — expected {layout} — received "
-            f"shape {tuple(x.shape)} — "
+            f"{owner}: wrong number of axes for a {rep!r} field — expected {_layout(rep)} — "
+            f"received shape {tuple(x.shape)} — "
             + ("lift images with LiftingConv2d first" if rep.size else "pool the group axis first")
         )
     if not x.is_floating_point():
@@ -127,7 +139,8 @@ def check_field(
         )
     if x.shape[1] != channels:
         raise ShapeError(
-            f"{owner}: wrong channel count — expected {channels} channels at axis 1 of {layout} — "
+            f"{owner}: wrong channel count — expected {channels} channels at axis 1 of "
+            f"{_layout(rep)} — "
             f"received {x.shape[1]} (shape {tuple(x.shape)}) — match in_channels to the input"
         )
     if device is not None and x.device != device:
