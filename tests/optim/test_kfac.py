@@ -441,3 +441,33 @@ def test_damped_inverse_falls_back_to_a_clipped_spectrum() -> None:
     indefinite = torch.diag(torch.tensor([-1.0, 1.0], dtype=torch.float64))
     clipped = torch.diag(torch.tensor([1 / 0.1, 1 / 1.1], dtype=torch.float64))
     assert torch.allclose(_damped_inverse(indefinite, 0.1), clipped, rtol=0, atol=1e-14)
+
+
+def test_embedding_factors_equal_exact_ggn_and_first_step_is_the_damped_solve() -> None:
+    # A table E (vocab × dim) is a linear layer on one-hot inputs with W̃ = Eᵀ; shared over T
+    # positions, a lone table under the squared loss has K-FAC(-expand) = the GGN block.
+    torch.manual_seed(17)
+    table = torch.nn.Embedding(6, 3, padding_idx=5).double()
+    tokens = torch.randint(0, 6, (5, 4))
+    tokens[0, 0] = 5  # the padding row is used once: it must not move
+    y = torch.randn(5, 4, 3, dtype=torch.float64)
+    opt = KFAC(table, lr=0.5, damping=1e-2)
+    a, g = opt.curvature_factors(lambda: (table(tokens), y))[table]
+    weight = table.weight.detach()
+
+    def out(w: torch.Tensor) -> torch.Tensor:
+        return functional_call(table, {"weight": w}, (tokens,))
+
+    jac = jacrev(out)(weight)  # (N, T, dim, vocab, dim): reorder to vec(Eᵀ), dim-major
+    j = jac.transpose(-1, -2).reshape(5, 4 * 3, -1)
+    exact = torch.einsum("nci,ncj->ij", j, j) / 5
+    assert torch.allclose(torch.kron(g, a), exact, rtol=0, atol=GGN_TOL)
+    loss = 0.5 * ((table(tokens) - y) ** 2).sum() / 5
+    (grad,) = torch.autograd.grad(loss, [table.weight])
+    before = weight.clone()
+    opt.step(lambda: (table(tokens), y))
+    r = 1e-2**0.5
+    kron = torch.kron(g + r * torch.eye(3).double(), a + r * torch.eye(6).double())
+    step = torch.linalg.solve(kron, grad.T.reshape(-1)).reshape(3, 6).T
+    assert torch.allclose(table.weight.detach(), before - 0.5 * step, rtol=0, atol=1e-12)
+    assert torch.equal(table.weight.detach()[5], before[5])

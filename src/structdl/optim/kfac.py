@@ -1,4 +1,4 @@
-"""K-FAC: Kronecker-factored natural gradient for Linear/Conv2d and normalisation layers.
+"""K-FAC: Kronecker-factored natural gradient for Linear, Conv2d, Embedding, norm layers.
 
 For a linear layer ``s = W̃ ã`` (``W̃ = [W, b]``, ``ã = (a, 1)``) the generalised Gauss–Newton
 block of a loss averaged over ``N`` samples is
@@ -30,7 +30,11 @@ cases). ``nn.Conv2d`` (one group, numeric zero padding) is treated as a linear l
 unfolded patches, one row per output location; ``A`` also averages over the ``L`` locations
 (``A = (1/NL) Σ_{n,l} ã ãᵀ``, ``G = (1/N) Σ_{n,l,c} j jᵀ``, the KFC factors of Grosse &
 Martens 2016); a Linear layer applied to ``(N, T, d)`` inputs is treated the same way, with
-``T`` in place of ``L`` (the "expand" convention of Eschenhagen et al. 2023).
+``T`` in place of ``L`` (the "expand" convention of Eschenhagen et al. 2023). An
+``nn.Embedding`` table ``E`` is a linear layer on one-hot inputs with ``W̃ = Eᵀ``: its ``A`` is
+the diagonal of token frequencies (the padding row, which torch never trains, counts zero),
+its gradient a scatter of the output cotangents, and its step
+``E ← E − lr·(A + √λI)⁻¹ ∇_E L (G + √λI)⁻¹``.
 
 Normalisation layers (``nn.LayerNorm``, and ``nn.BatchNorm*`` in eval mode with running
 statistics) compute ``y = γ ⊙ x̂ + β`` sample by sample, with ``x̂`` independent of
@@ -89,9 +93,12 @@ Closure = Callable[[], tuple[Tensor, Tensor]]
 
 
 def _supported(module: torch.nn.Module) -> bool:
-    """Linear layers, and Conv2d with one group and numeric zero padding (unfold's cases)."""
+    """Linear layers, Conv2d with one group and numeric zero padding (unfold's cases), and
+    dense Embedding tables without max-norm renormalisation."""
     if isinstance(module, torch.nn.Linear):
         return True
+    if isinstance(module, torch.nn.Embedding):
+        return module.max_norm is None and not module.sparse
     return (
         isinstance(module, torch.nn.Conv2d)
         and module.groups == 1
@@ -104,6 +111,7 @@ class _Layer:
     """What the optimiser keeps per preconditioned layer (plain attributes: cheap to read)."""
 
     __slots__ = ("bias", "conv", "fan_in", "input", "module", "output", "version", "weight")
+    table = False  # an embedding table (see _Embedding)
 
     def __init__(self, module: torch.nn.Module) -> None:
         self.module = module
@@ -139,6 +147,43 @@ class _Layer:
     def matrix(self) -> Tensor:
         """The weight as the ``(out, fan_in)`` matrix the step updates (a view)."""
         return self.weight.view(self.weight.shape[0], -1) if self.conv else self.weight
+
+
+class _Embedding(_Layer):
+    """An embedding table ``y = E[i]``: a linear layer on one-hot inputs, ``W̃ = Eᵀ``.
+
+    Its input factor is diagonal, ``A = diag(counts)/R`` (kept as a vector), its gradient a
+    scatter of the output cotangents into the rows of the indices used, and its direction
+    ``(A + √λI)⁻¹ ∇_E L (G + √λI)⁻¹`` (``∇_E L`` is ``(∇_W̃ L)ᵀ``; both factors symmetric).
+    """
+
+    table = True
+
+    def __init__(self, module: torch.nn.Module) -> None:
+        self.module = module
+        self.weight: Tensor = module.weight
+        self.conv, self.bias = False, None
+        self.fan_in: int = module.num_embeddings  # type: ignore[assignment]
+        self.input = self.output = None
+        self.version = 0
+
+    def rows(self) -> Tensor:
+        """The indices, one per row."""
+        return self.input.reshape(-1)  # type: ignore[union-attr]
+
+    def counts(self, indices: Tensor) -> Tensor:
+        counts = torch.bincount(indices, minlength=self.fan_in).to(self.weight.dtype)
+        padding = self.module.padding_idx
+        if padding is not None:  # the padding row is not trained: no curvature either
+            counts[padding] = 0.0
+        return counts
+
+    def gradient(self, indices: Tensor, g_rows: Tensor) -> Tensor:
+        grad = g_rows.new_zeros(self.fan_in, g_rows.shape[1]).index_add_(0, indices, g_rows)
+        padding = self.module.padding_idx
+        if padding is not None:  # torch's embedding never updates the padding row
+            grad[padding] = 0.0
+        return grad
 
 
 def _affine(module: torch.nn.Module) -> bool:
@@ -211,9 +256,10 @@ class KFAC(torch.optim.Optimizer):
     back-propagates itself; ``.grad`` fields are not used).
 
     Args:
-        model: the module; its ``nn.Linear`` and ``nn.Conv2d`` layers get the Kronecker
-            factors, its ``nn.LayerNorm`` and eval-mode ``nn.BatchNorm*`` layers their whole
-            ``(γ, β)`` block; every other trainable parameter takes a plain gradient step.
+        model: the module; its ``nn.Linear``, ``nn.Conv2d`` and ``nn.Embedding`` layers get
+            the Kronecker factors, its ``nn.LayerNorm`` and eval-mode ``nn.BatchNorm*``
+            layers their whole ``(γ, β)`` block; every other trainable parameter takes a
+            plain gradient step.
         lr: step size (> 0).
         damping: λ > 0; each factor gets ``√λ I``.
         likelihood: ``"gaussian"`` or ``"categorical"``.
@@ -307,7 +353,9 @@ class KFAC(torch.optim.Optimizer):
         self.kl_clip = None if kl_clip is None else positive(kl_clip, "kl_clip", who)
         modules = [m for m in model.modules() if _supported(m) and m.weight.requires_grad]
         self.layers = modules
-        self._records = [_Layer(m) for m in modules]
+        self._records = [
+            _Embedding(m) if isinstance(m, torch.nn.Embedding) else _Layer(m) for m in modules
+        ]
         self._affines = [_Affine(m) for m in model.modules() if _affine(m)]
         tracked = [*self._records, *self._affines]
         covered = {id(r.weight) for r in tracked}
@@ -472,7 +520,11 @@ class KFAC(torch.optim.Optimizer):
         with torch.no_grad():
             for record, cotangent in zip(self._records, back, strict=False):
                 a, j = record.rows(), record.output_rows(cotangent)
-                factors[record.module] = (a.T @ a / a.shape[0], j.T @ j / n)
+                if record.table:
+                    a_factor = torch.diag(record.counts(a) / a.shape[0])  # type: ignore[attr-defined]
+                else:
+                    a_factor = a.T @ a / a.shape[0]
+                factors[record.module] = (a_factor, j.T @ j / n)
             for affine, cotangent in zip(self._affines, back[len(self._records) :], strict=True):
                 v = affine.vectors(affine.normalised(), cotangent)
                 factors[affine.module] = (v.T @ v / n,)
@@ -509,7 +561,11 @@ class KFAC(torch.optim.Optimizer):
             hats = [affine.normalised() for affine in affines]
             if curvature is not None:
                 for record, a, j in zip(records, rows, curvature, strict=False):
-                    self._update_factors(self.state[record.weight], a, record.output_rows(j), n)
+                    state, j_rows = self.state[record.weight], record.output_rows(j)
+                    if record.table:
+                        self._update_table(state, record.counts(a) / a.shape[0], j_rows, n)  # type: ignore[attr-defined]
+                    else:
+                        self._update_factors(state, a, j_rows, n)
                 for affine, hat, j in zip(affines, hats, curvature[len(records) :], strict=True):
                     if affine.per_sample():
                         self._update_block(self.state[affine.weight], affine.vectors(hat, j), n)
@@ -521,7 +577,12 @@ class KFAC(torch.optim.Optimizer):
                 g_rows = record.output_rows(cotangent)
                 # (G + √λI)⁻¹ ∇_W̃L (A + √λI)⁻¹ with ∇_W̃L = (∂L/∂s)ᵀ ã, in one call that picks
                 # the cheapest order of the products.
-                if self.kl_clip is None:
+                if record.table:
+                    gradient_w = record.gradient(a, g_rows)  # type: ignore[attr-defined]
+                    direction = (gradient_w * state["A_inv"].unsqueeze(1)) @ state["G_inv"]
+                    products.append(torch.vdot(direction.view(-1), gradient_w.view(-1)))
+                    directions.append(direction)
+                elif self.kl_clip is None:
                     factors = [state["G_inv"], g_rows.T, a, state["A_inv"]]
                     directions.append(torch.linalg.multi_dot(factors))
                 else:
@@ -586,6 +647,15 @@ class KFAC(torch.optim.Optimizer):
         torch._foreach_add_(buffers, directions)
         return buffers
 
+    def _update_table(self, state: dict, a: Tensor, j: Tensor, n: int) -> None:
+        """An embedding's running factors: ``A`` as the vector of its diagonal."""
+        decay = self.ema
+        if "A" not in state:
+            state["A"], state["G"] = torch.zeros_like(a), j.new_zeros(j.shape[1], j.shape[1])
+            decay = 0.0
+        state["A"].mul_(decay).add_(a, alpha=1.0 - decay)
+        state["G"].addmm_(j.T, j, beta=decay, alpha=(1.0 - decay) / n)
+
     def _update_block(self, state: dict, v: Tensor, n: int) -> None:
         """Running average of a normalisation layer's block ``F = (1/N) Σ v vᵀ``."""
         decay = self.ema
@@ -615,10 +685,14 @@ class KFAC(torch.optim.Optimizer):
             if self.pi_damping:
                 # π = √((tr A / dim A) / (tr G / dim G)) splits √λ between the factors in
                 # proportion to their scales (Martens & Grosse 2015, §6.3).
-                mean_a, mean_g = float(a.diagonal().mean()), float(g.diagonal().mean())
+                diagonal = a if record.table else a.diagonal()
+                mean_a, mean_g = float(diagonal.mean()), float(g.diagonal().mean())
                 if mean_a > 0 and mean_g > 0:
                     balance = (mean_a / mean_g) ** 0.5
-            state["A_inv"] = _damped_inverse(a, root * balance)
+            if record.table:  # diagonal: its inverse entry by entry
+                state["A_inv"] = 1.0 / (a + root * balance)
+            else:
+                state["A_inv"] = _damped_inverse(a, root * balance)
             state["G_inv"] = _damped_inverse(g, root / balance)
         for affine in self._affines:
             state = self.state[affine.weight]
