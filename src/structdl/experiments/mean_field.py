@@ -76,7 +76,7 @@ class Config:
     control_h: float = 300.0
     timing_particles: int = 10_000
     timing_samples: int = 256
-    timing_rounds: int = 15
+    timing_rounds: int = 30
 
     @classmethod
     def quick(cls) -> Config:
@@ -86,7 +86,7 @@ class Config:
     @classmethod
     def full(cls) -> Config:
         """The bar's setting: 3000 steps, three seeds, 256 samples."""
-        return cls(seeds=3, samples=256, steps=3000, timing_rounds=30)
+        return cls(seeds=3, samples=256, steps=3000)
 
     def validate(self) -> None:
         """Raise :class:`ConfigError` for bad numbers."""
