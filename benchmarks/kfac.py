@@ -324,6 +324,15 @@ def _train(
     return {"method": method, "hyper": hyper, "seed": seed, "curve": curve}
 
 
+def _thin(run: dict[str, Any], points: int = 120) -> dict[str, Any]:
+    """The run with its curve cut to about ``points`` evenly spaced entries for the JSON
+    (the figures are computed from the full curve first); the last entry is kept."""
+    curve = run["curve"]
+    stride = max(1, len(curve) // points)
+    kept = curve[::stride] + ([curve[-1]] if (len(curve) - 1) % stride else [])
+    return {**run, "curve": [[round(t, 3), k, float(f"{loss:.5g}")] for t, k, loss in kept]}
+
+
 def _time_to(curve: list[tuple[float, int, float]], target: float) -> float:
     return next((t for t, _, loss in curve if loss <= target), math.inf)
 
@@ -356,7 +365,7 @@ def part_race(args: Any, payload: dict[str, Any]) -> None:
     target = best["adam"]["curve"][-1][2]
     print(f"race: target loss {target:.4g} (tuned Adam {best['adam']['hyper']} at {budget} s)")
     seeds = [args.seed + k for k in (1, 2, 3)]
-    runs, rows, speedups = [], [], []
+    runs, rows, speedups, times_to_target = [], [], [], []
     for seed in seeds:
         times = {}
         for method in ("adam", "kfac"):
@@ -365,6 +374,7 @@ def part_race(args: Any, payload: dict[str, Any]) -> None:
             runs.append(run)
         speedup = times["adam"] / times["kfac"]
         speedups.append(speedup)
+        times_to_target.append({"seed": seed, **times})
         rows.append(
             {
                 "seed": seed,
@@ -380,11 +390,15 @@ def part_race(args: Any, payload: dict[str, Any]) -> None:
         "config": cfg,
         "grids": grids,
         "clock": "time.process_time (CPU seconds of this process, 1 thread), evaluations excluded",
-        "tuning": tuning,
+        "tuning_time_to_target": {
+            m: [_time_to(t["curve"], target) for t in trials] for m, trials in tuning.items()
+        },
+        "tuning": {m: [_thin(t) for t in trials] for m, trials in tuning.items()},
         "best": {m: b["hyper"] for m, b in best.items()},
         "target_loss": target,
         "seeds": seeds,
-        "runs": runs,
+        "runs": [_thin(run) for run in runs],
+        "times_to_target": times_to_target,
         "speedups": speedups,
         "median_speedup": median,
     }
