@@ -18,7 +18,6 @@ exactness on a GPU. (Only the CPU path has been measured.)
 from __future__ import annotations
 
 import math
-from abc import ABC, abstractmethod
 from typing import NamedTuple
 
 import torch
@@ -63,7 +62,7 @@ def _gather(source: torch.Tensor, index: torch.Tensor, rows: int, shape: tuple) 
     return source.reshape(rows, -1).index_select(1, index).view(shape)
 
 
-class GroupConvBase(DeclaresEquivariance, nn.Module, ABC):
+class GroupConvBase(DeclaresEquivariance, nn.Module):
     """Abstract base of lifting, group and relaxed group convolutions (not for direct use).
 
     Args:
@@ -135,10 +134,14 @@ class GroupConvBase(DeclaresEquivariance, nn.Module, ABC):
         else:
             self.disc = None
 
-    # -- to be defined by each layer --------------------------------------------------------
-    @abstractmethod
     def filter_bank(self) -> torch.Tensor:
-        """The expanded bank ``(C_out·|G|, C_in·|G_in|, k', k')``, ``k' = bank_size``."""
+        """The expanded bank ``(C_out·|G|, C_in·|G_in|, k', k')``, ``k' = bank_size``.
+
+        Row ``c·|G| + g`` is the base filter ``ψ_c`` transformed by ``g``: ``T_g ψ_c`` from
+        images (lifting), ``L_g ψ_c`` (spatial transform and Cayley permutation of the input
+        group axis) from regular fields.
+        """
+        return self._transformed_stack(self._masked(self.weight))
 
     # -- shared -----------------------------------------------------------------------------
     def _kernel_taps(self) -> int:
@@ -151,14 +154,22 @@ class GroupConvBase(DeclaresEquivariance, nn.Module, ABC):
             return self.kernel_size * self.kernel_size
         return int(self.disc.sum().item())
 
-    def _init_uniform(self, weight: torch.Tensor, fan_in: int) -> None:
-        # He-uniform: keeps activations of ReLU networks at unit scale through depth. With
-        # unit-mass interpolation bumps (see _interp) each base weight keeps its mass in every
-        # rotated copy, so the fan-in of an interpolated bank is the count of base weights
-        # used (_kernel_taps), exactly as for an exact group.
-        bound = math.sqrt(6.0 / fan_in)
+    def _new_filter(self, *leading: int, regular: bool) -> nn.Parameter:
+        """A He-uniform base filter ``(*leading, C_out, C_in[, |G|], k, k)``.
+
+        ``regular``: the input is a regular field, so the filter has an input group axis.
+        He-uniform keeps activations of ReLU networks at unit scale through depth. With
+        unit-mass interpolation bumps (see _interp) each base weight keeps its mass in every
+        rotated copy, so the fan-in of an interpolated bank is the count of base weights used
+        (``C_in·|G_in|·``:meth:`_kernel_taps`), exactly as for an exact group.
+        """
+        k = self.kernel_size
+        in_axis = (self.in_channels, self.group.order) if regular else (self.in_channels,)
+        weight = torch.empty(*leading, self.out_channels, *in_axis, k, k)
+        bound = math.sqrt(6.0 / (math.prod(in_axis) * self._kernel_taps()))
         with torch.no_grad():
             weight.uniform_(-bound, bound)
+        return nn.Parameter(weight)
 
     def _masked(self, weight: torch.Tensor) -> torch.Tensor:
         return weight if self.disc is None else weight * self.disc

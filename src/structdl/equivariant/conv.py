@@ -9,8 +9,6 @@ at construction (see ``GroupConvBase._prepare_bank``).
 
 from __future__ import annotations
 
-import torch
-
 from ._conv_base import GroupConvBase
 from .actions import RegularRep, TrivialRep
 from .groups import FiniteGroup
@@ -75,14 +73,8 @@ class LiftingConv2d(GroupConvBase):
             bias=bias,
             require_exact=require_exact,
         )
-        k = self.kernel_size
-        self.weight = torch.nn.Parameter(torch.empty(self.out_channels, self.in_channels, k, k))
-        self._init_uniform(self.weight, self.in_channels * self._kernel_taps())
+        self.weight = self._new_filter(regular=False)  # (C_out, C_in, k, k)
         self._prepare_bank(tuple(self.weight.shape), regular=False)
-
-    def filter_bank(self) -> torch.Tensor:
-        """``(C_out·|G|, C_in, k, k)``: row ``c·|G| + g`` is ``T_g ψ_c``."""
-        return self._transformed_stack(self._masked(self.weight))
 
 
 class GroupConv2d(GroupConvBase):
@@ -145,11 +137,5 @@ class GroupConv2d(GroupConvBase):
             bias=bias,
             require_exact=require_exact,
         )
-        k, n = self.kernel_size, self.group.order
-        self.weight = torch.nn.Parameter(torch.empty(self.out_channels, self.in_channels, n, k, k))
-        self._init_uniform(self.weight, self.in_channels * n * self._kernel_taps())
+        self.weight = self._new_filter(regular=True)  # (C_out, C_in, |G|, k, k)
         self._prepare_bank(tuple(self.weight.shape), regular=True)
-
-    def filter_bank(self) -> torch.Tensor:
-        """``(C_out·|G|, C_in·|G|, k, k)``: row block ``g`` is ``L_g ψ`` (regular action)."""
-        return self._transformed_stack(self._masked(self.weight))

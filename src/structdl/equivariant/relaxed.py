@@ -71,13 +71,8 @@ class RelaxedGroupConv2d(GroupConvBase):
         )
         self.lifting = bool(lifting)
         self.relaxation = relaxation
-        k, n = self.kernel_size, self.group.order
-        in_axis = (self.in_channels,) if lifting else (self.in_channels, n)
-        self.weight = torch.nn.Parameter(torch.empty(self.out_channels, *in_axis, k, k))
-        self.deviation = torch.nn.Parameter(torch.empty(n, self.out_channels, *in_axis, k, k))
-        fan_in = math.prod(in_axis) * self._kernel_taps()
-        self._init_uniform(self.weight, fan_in)
-        self._init_uniform(self.deviation, fan_in)
+        self.weight = self._new_filter(regular=not lifting)
+        self.deviation = self._new_filter(self.group.order, regular=not lifting)  # one per g
         self._prepare_bank(tuple(self.deviation.shape), regular=not lifting, per_element=True)
 
     @property
