@@ -66,11 +66,11 @@ from _common import (  # noqa: E402
     interleaved_times,
     print_table,
     ratio_from_times,
-    time_once,
     write_result,
 )
 
 from structdl.equivariant import C4, D4, GroupConv2d, act_regular  # noqa: E402
+from structdl.equivariant._validate import require_finite  # noqa: E402
 
 GROUPS = {"p4": C4, "p4m": D4}
 
@@ -121,22 +121,18 @@ def fwd_bwd(
     return run
 
 
-def time_bank_only(layer: GroupConv2d, times: dict, args: object) -> dict[str, object]:
-    """Diagnostic: forward + backward of ``filter_bank()`` alone, against the Conv2d median.
+def time_alone(work: Callable[[], object], times: dict, args: object) -> dict[str, object]:
+    """Diagnostic: one part of our layer's work timed alone, against the Conv2d median.
 
-    Timed on its own (a bank costs far less than a convolution, and one interleaved inner
+    Timed on its own (a part costs far less than a convolution, and one interleaved inner
     count for both would make the convolution run hundreds of times per round); reported as
-    the ratio of its median to the median Conv2d call of the interleaved run.
+    the ratio of its median to the median Conv2d call of the interleaved run. Uses the clock
+    chosen by ``--clock``.
     """
-    cotangent = torch.randn_like(layer.filter_bank())
-
-    def bank_only() -> object:
-        return torch.autograd.grad(layer.filter_bank(), [layer.weight], cotangent)
-
     for _ in range(args.warmup):
-        bank_only()
-    inner = calibrate_inner(bank_only, 0.05)
-    seconds = [time_once(bank_only, inner) for _ in range(args.rounds)]
+        work()
+    inner = calibrate_inner(work, 0.05)
+    seconds = [_common.time_once(work, inner) for _ in range(args.rounds)]
     median = statistics.median(seconds)
     return {
         "inner": inner,
@@ -144,6 +140,26 @@ def time_bank_only(layer: GroupConv2d, times: dict, args: object) -> dict[str, o
         "median_seconds": median,
         "median_vs_conv2d_median": median / statistics.median(times["seconds"]["conv2d"]),
     }
+
+
+def time_bank_only(layer: GroupConv2d, times: dict, args: object) -> dict[str, object]:
+    """Forward + backward of ``filter_bank()`` alone (see :func:`time_alone`)."""
+    cotangent = torch.randn_like(layer.filter_bank())
+
+    def bank_only() -> object:
+        return torch.autograd.grad(layer.filter_bank(), [layer.weight], cotangent)
+
+    return time_alone(bank_only, times, args)
+
+
+def time_input_check(field: torch.Tensor, times: dict, args: object) -> dict[str, object]:
+    """The finite-input check of our layer alone (see :func:`time_alone`).
+
+    escnn does not check its input for NaN/inf; our layers refuse non-finite input (one sum
+    over the input, see ``equivariant._validate.require_finite``), one pass over the input
+    that grows with the map size.
+    """
+    return time_alone(lambda: require_finite(field, "GroupConv2d"), times, args)
 
 
 class _GatherSumBank(torch.autograd.Function):
@@ -292,6 +308,7 @@ def compare_fwd_bwd(
         record["ours_vs_escnn"] = ratio_from_times(times, "ours", "escnn").as_dict()
     if args.diagnose:
         record["bank_only"] = time_bank_only(ours, times, args)
+        record["input_check_only"] = time_input_check(field, times, args)
     if args.forms:
         record["bank_forms"] = time_bank_forms(ours, times, args)
     return record
@@ -438,8 +455,11 @@ def main() -> None:
             }
         )
         if args.diagnose:
-            rows[-1]["bank only/conv2d (medians)"] = "{:.3f}".format(
+            rows[-1]["bank only/conv2d (medians)"] = "{:.4f}".format(
                 rec["bank_only"]["median_vs_conv2d_median"]
+            )
+            rows[-1]["input check/conv2d"] = "{:.4f}".format(
+                rec["input_check_only"]["median_vs_conv2d_median"]
             )
         if args.forms:
             for form, share in rec["bank_forms"]["median_vs_conv2d_median"].items():
