@@ -528,6 +528,7 @@ class KFAC(torch.optim.Optimizer):
             for affine, cotangent in zip(self._affines, back[len(self._records) :], strict=True):
                 v = affine.vectors(affine.normalised(), cotangent)
                 factors[affine.module] = (v.T @ v / n,)
+        self._release()
         return factors
 
     def step(self, closure: Closure | None = None) -> Tensor:  # type: ignore[override]
@@ -632,7 +633,13 @@ class KFAC(torch.optim.Optimizer):
             pieces.extend(directions[tracked:])
             torch._foreach_add_(updated, pieces, alpha=-lr * scale)  # one call for every tensor
         group["steps"] = steps + 1
+        self._release()
         return loss
+
+    def _release(self) -> None:
+        """Drop the recorded inputs and outputs (they would keep a batch's activations)."""
+        for record in [*self._records, *self._affines]:
+            record.input = record.output = None
 
     def _heavy_ball(self, directions: list, records: list, others: list) -> list:
         """``v ← μ v + d`` per tensor (the buffers live in ``self.state``)."""
