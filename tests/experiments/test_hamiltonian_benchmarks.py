@@ -24,6 +24,7 @@ def test_smoke_run_writes_figure_tables_metrics_and_checks(tmp_path: Path) -> No
         rollout_steps=12,
         long_steps=12,
         henon_trajectories=2,
+        henon_iterations=4,
     )
     result = run(config, tmp_path, NullProgress())
     assert result.figures == ["hamiltonian.png"]
