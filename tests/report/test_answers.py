@@ -124,9 +124,11 @@ LATER = {
             "plain/MiB_per_layer": 1.28,
             "depth128/reversible_MiB": 0.5,
             "depth128/plain_MiB": 164.0,
+            "grad_rel_error/float32/depth128": 6.6e-5,
+            "grad_rel_error/float32/depth128/fixed16": 0.0,
         },
         "yes",
-        ("reversible/MiB_per_layer", 0.5, "no"),
+        ("reversible/MiB_per_layer", 0.5, "partly"),
     ),
     "mean-field": (
         {
@@ -202,6 +204,14 @@ LATER = {
         ("digits/parametrize/final_drift", 1e-3, "no"),
     ),
 }
+
+
+def test_reversible_memory_asks_for_exact_float32_gradients_where_measured():
+    metrics, _, _ = LATER["reversible-memory"]
+    drifting = {**metrics, "grad_rel_error/float32/depth128/fixed16": 3e-5}
+    assert derive_answer(BUILT_IN_ANSWERS["reversible-memory"], drifting).verdict == "partly"
+    older = {k: v for k, v in metrics.items() if not k.startswith("grad_rel_error")}
+    assert derive_answer(BUILT_IN_ANSWERS["reversible-memory"], older).verdict == "yes"
 
 
 def test_a_run_that_misses_the_tolerance_counts_as_slower_than_nesterov():
