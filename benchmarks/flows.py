@@ -160,11 +160,12 @@ def nflows_nsf(hidden: int, layers: int) -> _LogProb:
     return _LogProb(flow, lambda m, x: m.log_prob(x))
 
 
-def freia_allinone(hidden: int, layers: int) -> _LogProb:
+def _freia_allinone(dim: int, hidden: int, layers: int) -> _LogProb:
+    """FrEIA's AllInOneBlock stack on ``dim`` features (2-D sets and digits alike)."""
     import FrEIA.framework as Ff
     import FrEIA.modules as Fm
 
-    inn = Ff.SequenceINN(2)
+    inn = Ff.SequenceINN(dim)
     for _ in range(2 * layers):
         inn.append(
             Fm.AllInOneBlock,
@@ -174,9 +175,13 @@ def freia_allinone(hidden: int, layers: int) -> _LogProb:
 
     def log_prob(m: nn.Module, x: torch.Tensor) -> torch.Tensor:
         z, log_jac = m(x)
-        return -0.5 * (z**2).sum(1) - math.log(2 * math.pi) + log_jac
+        return -0.5 * (z**2).sum(1) - 0.5 * dim * math.log(2 * math.pi) + log_jac
 
     return _LogProb(inn, log_prob)
+
+
+def freia_allinone(hidden: int, layers: int) -> _LogProb:
+    return _freia_allinone(2, hidden, layers)
 
 
 CONTENDERS: dict[str, Callable[[int, int], _LogProb]] = {
@@ -253,22 +258,7 @@ def digits_nflows(hidden: int, layers: int) -> _LogProb:
 
 
 def digits_freia(hidden: int, layers: int) -> _LogProb:
-    import FrEIA.framework as Ff
-    import FrEIA.modules as Fm
-
-    inn = Ff.SequenceINN(64)
-    for _ in range(2 * layers):
-        inn.append(
-            Fm.AllInOneBlock,
-            subnet_constructor=lambda c_in, c_out: _mlp(c_in, c_out, hidden),
-            permute_soft=True,
-        )
-
-    def log_prob(m: nn.Module, x: torch.Tensor) -> torch.Tensor:
-        z, log_jac = m(x)
-        return -0.5 * (z**2).sum(1) - 32 * math.log(2 * math.pi) + log_jac
-
-    return _LogProb(inn, log_prob)
+    return _freia_allinone(64, hidden, layers)
 
 
 DIGITS_CONTENDERS: dict[str, Callable[[int, int], _LogProb]] = {
