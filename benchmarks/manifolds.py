@@ -194,28 +194,37 @@ def drift_section(
     return rows
 
 
+def _ours_over_others(
+    times: dict[str, Any], names: list[str], setting: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """One row per (our QR/Cayley side, other side): median and min ratio, and the times."""
+    rows = []
+    for ours in ("ours-qr", "ours-cayley"):
+        for other in names:
+            if other.startswith("ours"):
+                continue
+            ratio = ratio_from_times(times, ours, other)
+            rows.append(
+                {
+                    **setting,
+                    "ours": ours,
+                    "other": other,
+                    "median": round(ratio.median, 3),
+                    "min": round(ratio.min, 3),
+                    "ours_ms": round(1e3 * ratio.as_dict()["median_seconds_a"], 3),
+                    "other_ms": round(1e3 * ratio.as_dict()["median_seconds_b"], 3),
+                }
+            )
+    return rows
+
+
 def time_section(sizes: list[int], rounds: int, warmup: int, seed: int) -> list[dict[str, Any]]:
     rows = []
     names = ["ours-qr", "ours-cayley", "adam-unconstrained", "geoopt-canonical", "geotorch"]
     for n in sizes:
         sides = {name: fn for name, (fn, _) in _sides(n, seed, names).items()}
         times = interleaved_times(sides, rounds=rounds, warmup=warmup)
-        for ours in ("ours-qr", "ours-cayley"):
-            for other in sides:
-                if other.startswith("ours"):
-                    continue
-                ratio = ratio_from_times(times, ours, other)
-                rows.append(
-                    {
-                        "n": n,
-                        "ours": ours,
-                        "other": other,
-                        "median": round(ratio.median, 3),
-                        "min": round(ratio.min, 3),
-                        "ours_ms": round(1e3 * ratio.as_dict()["median_seconds_a"], 3),
-                        "other_ms": round(1e3 * ratio.as_dict()["median_seconds_b"], 3),
-                    }
-                )
+        rows.extend(_ours_over_others(times, list(sides), {"n": n}))
     return rows
 
 
@@ -274,25 +283,9 @@ def train_section(
 
             sides[name] = step
         times = interleaved_times(sides, rounds=rounds, warmup=warmup)
-        for ours in ("ours-qr", "ours-cayley"):
-            for other in sides:
-                if other.startswith("ours"):
-                    continue
-                ratio = ratio_from_times(times, ours, other)
-                rows.append(
-                    {
-                        "n": n,
-                        "T": length,
-                        "batch": batch,
-                        "ours": ours,
-                        "other": other,
-                        "median": round(ratio.median, 3),
-                        "min": round(ratio.min, 3),
-                        "ours_ms": round(1e3 * ratio.as_dict()["median_seconds_a"], 3),
-                        "other_ms": round(1e3 * ratio.as_dict()["median_seconds_b"], 3),
-                    }
-                )
-                print(f"train n={n} {ours}/{other}: {ratio.median:.3f}", flush=True)
+        for row in _ours_over_others(times, list(sides), {"n": n, "T": length, "batch": batch}):
+            rows.append(row)
+            print(f"train n={n} {row['ours']}/{row['other']}: {row['median']:.3f}", flush=True)
     return rows
 
 
