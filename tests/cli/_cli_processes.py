@@ -11,6 +11,15 @@ from collections.abc import Callable
 from pathlib import Path
 
 
+def default_sigint() -> None:
+    """Give the child Ctrl-C's default action (a KeyboardInterrupt in Python).
+
+    A shell starts background jobs with SIGINT ignored, and children inherit that: tests run
+    from such a job (``.ci/run &``) would otherwise send a SIGINT the driver never sees.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def start(driver: Path, *argv: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
     """Run ``python driver argv…`` in its own session (so Ctrl-C can reach its whole group)."""
     return subprocess.Popen(
@@ -20,6 +29,7 @@ def start(driver: Path, *argv: str, env: dict[str, str] | None = None) -> subpro
         text=True,
         env=env,
         start_new_session=True,
+        preexec_fn=default_sigint,
     )
 
 

@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 import pytest
+from _cli_processes import default_sigint
 
 from structdl.report import build_report
 
@@ -72,6 +73,7 @@ def _start(tmp_path: Path, *argv: str) -> subprocess.Popen[str]:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=default_sigint,  # SIGINT as at a terminal, also when pytest runs in a job
     )
 
 
