@@ -31,8 +31,10 @@ from typing import Any
 
 __all__ = [
     "RatioResult",
+    "add_clock_argument",
     "calibrate_inner",
     "common_parser",
+    "cpu_time_once",
     "environment",
     "interleaved_ratio",
     "interleaved_times",
@@ -40,6 +42,7 @@ __all__ = [
     "ratio_from_times",
     "summarise",
     "time_once",
+    "use_clock",
     "write_result",
 ]
 
@@ -91,7 +94,7 @@ def summarise(ratios: Sequence[float]) -> dict[str, float]:
     }
 
 
-def time_once(fn: Callable[[], object], inner: int) -> float:
+def _wall_time_once(fn: Callable[[], object], inner: int) -> float:
     """Seconds per call of ``fn``, averaged over ``inner`` back-to-back calls (GC off)."""
     enabled = gc.isenabled()
     gc.disable()  # a collection landing in one side's window would bias that round
@@ -103,6 +106,40 @@ def time_once(fn: Callable[[], object], inner: int) -> float:
     finally:
         if enabled:
             gc.enable()
+
+
+#: The timer of every timed window; wall clock unless :func:`use_clock` says otherwise.
+time_once = _wall_time_once
+
+
+def cpu_time_once(fn: Callable[[], object], inner: int) -> float:
+    """CPU seconds of this process per call of ``fn``, averaged over ``inner`` calls.
+
+    On a machine shared with other jobs a wall-clock window absorbs every other process's time
+    slices; the CPU time of this (single-threaded) process does not, so its ratios stay readable
+    under load (cache and memory-bandwidth contention remain).
+    """
+    start = time.process_time()
+    for _ in range(inner):
+        fn()
+    return (time.process_time() - start) / inner
+
+
+def add_clock_argument(parser: argparse.ArgumentParser, default: str = "wall") -> None:
+    """``--clock wall|cpu``: the timer of every timed window (see :func:`use_clock`)."""
+    parser.add_argument(
+        "--clock",
+        choices=("wall", "cpu"),
+        default=default,
+        help=f"seconds per call by the wall clock or by this process's CPU clock (readable on a "
+        f"loaded machine; use with --threads 1); default {default}",
+    )
+
+
+def use_clock(clock: str) -> None:
+    """Time every later window (:func:`interleaved_times`, :func:`calibrate_inner`) by ``clock``."""
+    global time_once
+    time_once = cpu_time_once if clock == "cpu" else _wall_time_once
 
 
 def calibrate_inner(fn: Callable[[], object], min_seconds: float, max_inner: int = 10_000) -> int:

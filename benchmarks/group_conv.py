@@ -60,12 +60,14 @@ from torch import nn
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common  # noqa: E402  (the harness sits next to this script)
 from _common import (  # noqa: E402
+    add_clock_argument,
     calibrate_inner,
     common_parser,
     environment,
     interleaved_times,
     print_table,
     ratio_from_times,
+    use_clock,
     write_result,
 )
 
@@ -381,19 +383,6 @@ def report_construction(build: dict[str, int], escnn: tuple[object, object] | No
     return built
 
 
-def cpu_time_once(fn: Callable[[], object], inner: int) -> float:
-    """CPU seconds of this process per call of ``fn`` (``--clock cpu``).
-
-    On a machine shared with other jobs, wall-clock windows absorb every other process's time
-    slices; the CPU time of this (single-threaded) process does not, so its ratios stay
-    readable under load (cache and memory-bandwidth contention still remain).
-    """
-    start = time.process_time()
-    for _ in range(inner):
-        fn()
-    return (time.process_time() - start) / inner
-
-
 def main() -> None:
     parser = common_parser(__doc__.splitlines()[0])
     parser.add_argument(
@@ -407,13 +396,7 @@ def main() -> None:
         help="also time other ways of building the same bank (gather, gather with a "
         "hand-written backward, stacked rot90/flip, permutation matmul)",
     )
-    parser.add_argument(
-        "--clock",
-        choices=("wall", "cpu"),
-        default="wall",
-        help="time per call in wall-clock seconds (default) or in CPU seconds of this process "
-        "(robust on a loaded machine; use with --threads 1)",
-    )
+    add_clock_argument(parser)
     parser.add_argument(
         "--no-construction",
         action="store_true",
@@ -421,9 +404,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    if args.clock == "cpu":
-        # The harness reads its per-call timer from its module at call time.
-        _common.time_once = cpu_time_once
+    use_clock(args.clock)
     if args.rounds is None:
         args.rounds = 10 if args.quick else 20
     escnn = load_escnn()

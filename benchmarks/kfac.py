@@ -58,13 +58,14 @@ import torch
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import _common  # noqa: E402  (the harness sits next to this script)
 from _common import (  # noqa: E402
+    add_clock_argument,
     common_parser,
     environment,
     interleaved_times,
     print_table,
     ratio_from_times,
+    use_clock,
     write_result,
 )
 
@@ -404,30 +405,14 @@ def part_race(args: Any, payload: dict[str, Any]) -> None:
     }
 
 
-def cpu_time_once(fn: Callable[[], object], inner: int) -> float:
-    """CPU seconds of this process per call of ``fn``: unlike a wall-clock window it does not
-    absorb the time slices of other processes on a shared machine."""
-    start = time.process_time()
-    for _ in range(inner):
-        fn()
-    return (time.process_time() - start) / inner
-
-
 def main() -> None:
     parser = common_parser(__doc__.splitlines()[0])
     parser.add_argument("--parts", default="time,peer,race", help="comma-separated parts")
-    parser.add_argument(
-        "--clock",
-        choices=("cpu", "wall"),
-        default="cpu",
-        help="time part: CPU seconds of this process (default; readable on a loaded machine "
-        "with --threads 1) or wall-clock seconds",
-    )
+    add_clock_argument(parser, default="cpu")
     args = parser.parse_args()
     args.rounds = args.rounds or (10 if args.quick else 20)
     torch.set_num_threads(args.threads)
-    if args.clock == "cpu":
-        _common.time_once = cpu_time_once  # the harness reads its timer at call time
+    use_clock(args.clock)
     payload: dict[str, Any] = {
         "environment": environment(["curvlinops-for-pytorch"], args.threads, "float32/float64"),
         "quick": args.quick,

@@ -43,7 +43,6 @@ import contextlib
 import importlib
 import statistics
 import sys
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from unittest import mock
@@ -52,13 +51,14 @@ import torch
 from torch import Tensor, nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import _common  # noqa: E402  (the harness sits next to this script)
 from _common import (  # noqa: E402
+    add_clock_argument,
     common_parser,
     environment,
     interleaved_times,
     print_table,
     ratio_from_times,
+    use_clock,
     write_result,
 )
 
@@ -362,24 +362,9 @@ def profile(scheme: str, width: int, depth: int, batch: int, rows: int = 25) -> 
     return prof.key_averages().table(sort_by="self_cpu_time_total", row_limit=rows)
 
 
-def cpu_time_once(fn: Callable[[], object], inner: int) -> float:
-    """CPU seconds of this process per call of ``fn`` (``--clock cpu``): unlike wall-clock
-    windows, it does not absorb other processes' time slices on a shared machine."""
-    start = time.process_time()
-    for _ in range(inner):
-        fn()
-    return (time.process_time() - start) / inner
-
-
 def main() -> None:
     parser = common_parser(__doc__.splitlines()[0])
-    parser.add_argument(
-        "--clock",
-        choices=("wall", "cpu"),
-        default="wall",
-        help="wall-clock seconds per call (default) or CPU seconds of this process (readable on "
-        "a loaded machine; use with --threads 1)",
-    )
+    add_clock_argument(parser)
     parser.add_argument("--profile", action="store_true", help="add an operator profile")
     parser.add_argument(
         "--diagnose", action="store_true", help="attribute the ODENet/loop gap (see docstring)"
@@ -388,8 +373,7 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=None, help="batch size (default 128)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    if args.clock == "cpu":
-        _common.time_once = cpu_time_once  # the harness reads its timer at call time
+    use_clock(args.clock)
     if args.rounds is None:
         args.rounds = 10 if args.quick else 20
     batch = args.batch or 128
