@@ -5,9 +5,11 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from .._errors import ConfigError, StepSizeError
+from torch import Tensor
 
-__all__ = ["in_unit_interval", "non_negative", "positive", "require_closure"]
+from .._errors import ConfigError, ShapeError, StepSizeError
+
+__all__ = ["check_outputs", "in_unit_interval", "non_negative", "positive", "require_closure"]
 
 
 def _number(value: Any) -> float | None:
@@ -59,4 +61,25 @@ def require_closure(closure: Any, who: str) -> None:
             f"{who}: this method evaluates the gradient inside the step — expected "
             f"step(closure) with a closure that zeroes the gradients, computes the loss and "
             f"calls backward() — received no closure — pass one, as for torch.optim.LBFGS"
+        )
+
+
+def check_outputs(outputs: Tensor, targets: Tensor, likelihood: str, who: str) -> None:
+    """Raise :class:`ShapeError` unless a closure's ``(outputs, targets)`` fit the likelihood.
+
+    ``"categorical"``: ``(N, C)`` logits with ``(N,)`` labels; ``"gaussian"``: one shape
+    ``(N, …)`` for both.
+    """
+    if likelihood == "categorical":
+        if outputs.dim() != 2 or targets.shape != outputs.shape[:1]:
+            raise ShapeError(
+                f"{who}: categorical outputs must be (N, C) logits with (N,) targets — received "
+                f"{tuple(outputs.shape)} and {tuple(targets.shape)} — return (logits, labels) "
+                "from the closure"
+            )
+    elif outputs.shape != targets.shape or outputs.dim() < 1:
+        raise ShapeError(
+            f"{who}: gaussian outputs and targets must have one shape (N, …) — received "
+            f"{tuple(outputs.shape)} and {tuple(targets.shape)} — return (outputs, targets) "
+            "of one shape from the closure"
         )

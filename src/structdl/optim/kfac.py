@@ -84,8 +84,8 @@ from typing import ClassVar
 import torch
 from torch import Tensor
 
-from .._errors import ConfigError, ShapeError
-from ._validate import in_unit_interval, positive, require_closure
+from .._errors import ConfigError
+from ._validate import check_outputs, in_unit_interval, positive, require_closure
 
 __all__ = ["KFAC"]
 
@@ -417,22 +417,8 @@ class KFAC(torch.optim.Optimizer):
                     f"ran — expected it untouched (its cotangent is read from it) — received an "
                     f"in-place operation such as ReLU(inplace=True) — use inplace=False"
                 )
-        self._check_shapes(outputs, targets)
+        check_outputs(outputs, targets, self.likelihood, "KFAC")
         return outputs, targets
-
-    def _check_shapes(self, outputs: Tensor, targets: Tensor) -> None:
-        if self.likelihood == "categorical":
-            if outputs.dim() != 2 or targets.shape != outputs.shape[:1]:
-                raise ShapeError(
-                    f"KFAC: categorical outputs must be (N, C) logits with (N,) targets — "
-                    f"received {tuple(outputs.shape)} and {tuple(targets.shape)} — return "
-                    f"(logits, labels) from the closure"
-                )
-        elif outputs.shape != targets.shape or outputs.dim() < 1:
-            raise ShapeError(
-                f"KFAC: gaussian outputs and targets must have one shape (N, …) — received "
-                f"{tuple(outputs.shape)} and {tuple(targets.shape)}"
-            )
 
     # ------------------------------------------------------------------ output-space algebra
     def _loss_and_gradient(

@@ -35,10 +35,10 @@ from typing import Any, ClassVar
 import torch
 from torch import Tensor
 
-from .._errors import ConfigError, ShapeError
+from .._errors import ConfigError
 from ..structure.declarations import AttributeEquals, Claim
 from ..structure.properties import ReparametrisationInvariant
-from ._validate import non_negative, positive, require_closure
+from ._validate import check_outputs, non_negative, positive, require_closure
 
 __all__ = ["NaturalGradient"]
 
@@ -143,19 +143,9 @@ class NaturalGradient(torch.optim.Optimizer):
         return lambda u: r * (r * u).sum(-1, keepdim=True) / n
 
     def _loss(self, outputs: Tensor, targets: Tensor) -> Tensor:
+        check_outputs(outputs, targets, self.likelihood, "NaturalGradient")
         if self.likelihood == "categorical":
-            if outputs.dim() != 2 or targets.shape != outputs.shape[:1]:
-                raise ShapeError(
-                    f"NaturalGradient: categorical outputs must be (N, C) logits with (N,) "
-                    f"targets — received {tuple(outputs.shape)} and {tuple(targets.shape)} — "
-                    f"return (logits, labels) from the closure"
-                )
             return torch.nn.functional.cross_entropy(outputs, targets)
-        if outputs.shape != targets.shape:
-            raise ShapeError(
-                f"NaturalGradient: gaussian outputs and targets must have one shape — received "
-                f"{tuple(outputs.shape)} and {tuple(targets.shape)}"
-            )
         return 0.5 * ((outputs - targets) ** 2).reshape(outputs.shape[0], -1).sum(1).mean()
 
     def step(self, closure: Closure | None = None) -> Tensor:  # type: ignore[override]
