@@ -17,14 +17,6 @@ from structdl.structure import (
 )
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def _mlp(depth: int, width: int, seed: int = 0, **options) -> list[RevNetBlock]:
     """The reversible MLP of the memory study: F, G = Linear(w/2, w/2) + tanh."""
     torch.manual_seed(seed)

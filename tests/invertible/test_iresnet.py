@@ -25,15 +25,6 @@ from structdl.structure import (
 F64 = torch.float64
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # Small tensors: torch's intra-op threads only add contention on a shared machine.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def _block(dim: int = 3, coefficient: float = 0.9, seed: int = 0, **options) -> IResNetBlock:
     torch.manual_seed(seed)
     return IResNetBlock(dim, hidden=8, coefficient=coefficient, **options).double()

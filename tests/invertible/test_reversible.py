@@ -36,15 +36,6 @@ from structdl.structure import (
 F64 = torch.float64
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # Small tensors: torch's intra-op threads only add contention on a shared machine.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def _saved_bytes(fn) -> tuple[int, object]:
     total = 0
 
