@@ -30,6 +30,11 @@ _ORDER_SLACK = 0.15  # an empirical order within 0.15 of the declared one counts
 _SYMPLECTIC_TOL = 1e-10
 
 
+def _all_or_some(*answered: bool) -> str:
+    """ "yes" when every part of the question is answered yes, "partly" when some are, else "no"."""
+    return "yes" if all(answered) else "partly" if any(answered) else "no"
+
+
 def _number(value: Any) -> float:
     # Non-finite values are saved as the strings "inf" / "nan".
     return float(value)
@@ -58,7 +63,7 @@ def symplectic_structure(metrics: Metrics) -> Answer:
     euler = max(v for (_, m), v in energy.items() if m == "euler")
     structure = worst_symplectic <= _SYMPLECTIC_TOL < best_other
     orders = worst_order <= _ORDER_SLACK
-    verdict = "yes" if structure and orders else "partly" if structure or orders else "no"
+    verdict = _all_or_some(structure, orders)
     text = (
         f"The symplectic methods keep DΦᵀJDΦ = J to {worst_symplectic:.1e} at worst, while "
         f"Euler and RK4 miss it by at least {best_other:.1e}; Störmer–Verlet's largest energy "
@@ -95,7 +100,7 @@ def nonexpansive_robustness(metrics: Metrics) -> Answer:
     clean_resnet = _number(metrics["digits/resnet/clean_accuracy"])
     sharp = lipschitz <= 1 + 1e-6
     robust = radius > radius_resnet and clean >= clean_resnet - 0.02
-    verdict = "yes" if sharp and robust else "partly" if sharp or robust else "no"
+    verdict = _all_or_some(sharp, robust)
     text = (
         f"The network built with h = 2/(L‖A‖²) has measured Lipschitz constant {lipschitz:.4f} "
         f"(bound 1) on its features; its median certified ℓ2 radius is {radius:.3f} against "
@@ -115,7 +120,7 @@ def sphere_features(metrics: Metrics) -> Answer:
     rmse_resnet = _number(metrics["resnet/test_rmse"])
     on_sphere = lie <= 1e-12
     as_well = rmse <= 1.25 * rmse_resnet
-    verdict = "yes" if on_sphere and as_well else "partly" if on_sphere or as_well else "no"
+    verdict = _all_or_some(on_sphere, as_well)
     text = (
         f"Lie–Euler and RKMK features stay on S² to {lie:.1e} after 1000 layers while the "
         f"ResNet's hidden features leave it by up to {resnet_off:.2f}; their test RMSE is "
@@ -276,7 +281,7 @@ def reversible_memory(metrics: Metrics) -> Answer:
     memory = slope <= 0.01 and at_128 <= 1.5
     gradients = _float32_gradient_errors(metrics)
     exact = gradients is None or gradients[1] <= 1e-5
-    verdict = "yes" if memory and exact else "partly" if memory or exact else "no"
+    verdict = _all_or_some(memory, exact)
     text = (
         "Does inverting the blocks in the backward pass make activation memory flat in depth? "
         f"The reversible stack grows by {slope:.3f} MiB per layer (bar 0.01) against "
@@ -316,7 +321,7 @@ def iresnet_inverse(metrics: Metrics) -> Answer:
     worst_z = _number(metrics["bar/roulette_max_abs_z"])
     fast = min(newton, anderson) <= 8
     unbiased = worst_z <= 2.0
-    verdict = "yes" if fast and unbiased else "partly" if fast or unbiased else "no"
+    verdict = _all_or_some(fast, unbiased)
     text = (
         "How many iterations invert an i-ResNet block to a residual of 1e-6 at Lip(g) = 0.9, and "
         f"is the Russian-roulette log-det unbiased? Newton needs at most {newton} iterations and "
@@ -337,7 +342,7 @@ def msa_training(metrics: Metrics) -> Answer:
     ternary = bool(digits["all_weights_ternary"])
     continuous = leads and ratio <= 1.10
     discrete = ternary and accuracy >= 0.90 and gap <= 1.0
-    verdict = "yes" if continuous and discrete else "partly" if continuous or discrete else "no"
+    verdict = _all_or_some(continuous, discrete)
     text = (
         "Does extended MSA train a deep residual network, and discrete MSA a ternary MLP? E-MSA's "
         f"training loss is {'below' if leads else 'not below'} Adam's in each of the first 10 "
@@ -355,7 +360,7 @@ def deep_limits(metrics: Metrics) -> Answer:
     gap = _number(metrics["max_relative_gap_multilevel_vs_scratch"])
     epochs = _number(metrics["epoch_ratio"])
     multilevel = gap <= 0.01 and epochs <= 0.5
-    verdict = "yes" if converges and multilevel else "partly" if converges or multilevel else "no"
+    verdict = _all_or_some(converges, multilevel)
     text = (
         "Do the H¹-regularised controls θ_K(t) converge as the depth K doubles, and does "
         "multilevel training pay? The level-to-level distance "
