@@ -157,9 +157,11 @@ def time_bank_only(layer: GroupConv2d, times: dict, args: object) -> dict[str, o
 def time_input_check(field: torch.Tensor, times: dict, args: object) -> dict[str, object]:
     """The finite-input check of our layer alone (see :func:`time_alone`).
 
-    escnn does not check its input for NaN/inf; our layers refuse non-finite input (one sum
-    over the input, see ``equivariant._validate.require_finite``), one pass over the input
-    that grows with the map size.
+    escnn does not check its input for NaN/inf; our layers refuse non-finite input. A strided
+    layer checks the whole input (one sum, ``equivariant._validate.require_finite``: one pass
+    over the input that grows with the map size, timed here); at stride 1 — every case of this
+    benchmark — the layer screens one output channel instead, which every input entry reaches
+    (``require_finite_behind``), so this pass is what that screen saves.
     """
     return time_alone(lambda: require_finite(field, "GroupConv2d"), times, args)
 

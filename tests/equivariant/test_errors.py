@@ -200,3 +200,45 @@ def test_the_sum_screen_neither_misses_nor_invents_a_non_finite_entry() -> None:
     huge = torch.full((1, 1, 4, 5, 5), 3e38)
     assert not torch.isfinite(huge.sum())
     assert layer(huge).shape == (1, 1, 4, 5, 5)
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), float("-inf")])
+@pytest.mark.parametrize("where", [(0, 0), (0, 6), (6, 6), (3, 0), (3, 3)])
+@pytest.mark.parametrize("padding", ["same", "valid"])
+def test_the_output_screen_sees_every_input_entry_even_through_zero_filters(bad, where, padding):
+    # At stride 1 the convolutions screen one output channel instead of the whole input: a
+    # non-finite entry anywhere (corners and edges included) must reach it, also when every
+    # filter weight is zero (0·NaN and 0·inf are NaN) — this holds only if the convolution
+    # backend multiplies every tap, which this test checks on the platform it runs on.
+    field = torch.randn(2, 3, 4, 7, 7)
+    field[1, 2, 3, where[0], where[1]] = bad
+    image = torch.randn(2, 1, 7, 7)
+    image[1, 0, where[0], where[1]] = bad
+    for layer, x in (
+        (GroupConv2d(3, 2, 3, C4, padding=padding), field),
+        (LiftingConv2d(1, 2, 3, C4, padding=padding), image),
+        (RelaxedGroupConv2d(3, 2, 3, C4, relaxation=0.1, padding=padding), field),
+    ):
+        with torch.no_grad():
+            for p in layer.parameters():
+                p.zero_()
+        with pytest.raises(NonFiniteError, match="NaN or infinite entries"):
+            layer(x)
+
+
+def test_a_strided_layer_checks_the_whole_input() -> None:
+    # Stride 2 with a 1×1 filter skips odd rows and columns: the output cannot witness them,
+    # so a strided layer checks the input itself.
+    field = torch.randn(1, 1, 4, 6, 6)
+    field[0, 0, 1, 1, 1] = float("nan")
+    layer = GroupConv2d(1, 1, 1, C4, stride=2, padding="valid")
+    with pytest.raises(NonFiniteError, match="contains 1 NaN or infinite"):
+        layer(field)
+
+
+def test_finite_input_whose_output_overflows_passes_as_before() -> None:
+    layer = GroupConv2d(1, 1, 3, C4, bias=False)
+    with torch.no_grad():
+        layer.weight.fill_(1.0)
+    out = layer(torch.full((1, 1, 4, 5, 5), 3e37))
+    assert not torch.isfinite(out).all()  # the output overflowed; the input was finite

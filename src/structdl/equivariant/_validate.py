@@ -16,6 +16,7 @@ __all__ = [
     "padding_mode",
     "require_exactness",
     "require_finite",
+    "require_finite_behind",
     "require_group",
 ]
 
@@ -84,6 +85,20 @@ def _layout(rep: Representation) -> str:
     return "(B, C, H, W)" if rep.size is None else f"(B, C, {rep.size}, H, W)"
 
 
+def require_finite_behind(witness: torch.Tensor, x: torch.Tensor, owner: str) -> None:
+    """Raise :class:`NonFiniteError` if ``x`` is not finite, screening ``witness`` first.
+
+    ``witness`` is something the layer computed from ``x`` in which every non-finite entry of
+    ``x`` shows up as a non-finite entry (one output channel of a dense stride-1 convolution:
+    every input entry lies in some window of every output channel, and ``0·NaN`` and ``0·inf``
+    are NaN, so even a zero filter passes it on). Screening the small witness instead of the
+    whole input saves a pass over ``x``; only when the witness is not finite is ``x`` itself
+    checked, so finite input whose output overflows passes exactly as before.
+    """
+    if finite_or_unknown(witness) is False:
+        require_finite(x, owner)
+
+
 def check_field(
     x: object,
     rep: Representation,
@@ -92,6 +107,7 @@ def check_field(
     owner: str,
     *,
     device: torch.device | None = None,
+    finite: bool = True,
 ) -> torch.Tensor:
     """Check that ``x`` is a batched, finite field of ``rep`` with ``channels`` channels.
 
@@ -102,6 +118,8 @@ def check_field(
         group: the layer's group (quarter turns need square grids).
         owner: the layer's name, for messages.
         device: the device of the layer's parameters, if it has any; ``x`` must be on it.
+        finite: check the values here; ``False`` for a layer that screens them through its
+            output instead (:func:`require_finite_behind`).
 
     Returns:
         ``x`` itself.
@@ -144,4 +162,4 @@ def check_field(
             f"{owner}: {group.name} rotates by {360 / group.n:g}°, which maps the grid onto itself "
             f"only if it is square — expected H == W — received {h}×{w} — crop or pad to a square"
         )
-    return require_finite(x, owner)
+    return require_finite(x, owner) if finite else x

@@ -276,10 +276,11 @@ def finite_or_unknown(x: Tensor) -> bool | None:
     if torch.compiler.is_compiling() or x.device.type == "meta":
         return None
     try:
-        flat = x.detach().reshape(-1)
-        if cmath.isfinite(flat.sum().item()):
+        # Summed in place: a strided view (one channel of a layer's output) is not copied.
+        values = x.detach()
+        if cmath.isfinite(values.sum().item()):
             return True
-        low, high = torch.aminmax(flat)  # complex values have no order: None below
+        low, high = torch.aminmax(values.reshape(-1))  # complex values have no order: None below
         return math.isfinite(low.item()) and math.isfinite(high.item())
     except RuntimeError:  # values cannot be read inside torch.func transforms
         return None
