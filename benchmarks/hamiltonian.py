@@ -34,11 +34,13 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import (  # noqa: E402  (the harness sits next to this script)
+    add_clock_argument,
     common_parser,
     environment,
     interleaved_times,
     print_table,
     ratio_from_times,
+    use_clock,
     write_result,
 )
 
@@ -103,8 +105,10 @@ def _training_step(model: nn.Module, x: torch.Tensor, dx: torch.Tensor, *, per_s
 def main() -> None:
     parser = common_parser(__doc__.splitlines()[0])
     parser.add_argument("--no-per-sample", action="store_true", help="skip the per-sample loop")
+    add_clock_argument(parser)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    use_clock(args.clock)
     rounds = args.rounds or (10 if args.quick else 20)
     cases = CASES[:1] if args.quick else CASES
     env = environment(["torch", "numpy"], args.threads, "float32")
@@ -143,7 +147,7 @@ def main() -> None:
         records.append(record)
     columns = list(rows[0])
     print_table(rows, columns)
-    payload = {"environment": env, "rounds": rounds, "cases": records}
+    payload = {"environment": env, "rounds": rounds, "clock": args.clock, "cases": records}
     path = write_result("hamiltonian" + ("_quick" if args.quick else ""), payload, args.out)
     print(f"wrote {path}")
 
