@@ -88,7 +88,7 @@ def test_bad_options(kwargs: dict, match: str) -> None:
     ("x", "h", "match"),
     [
         (torch.zeros(4, 3), None, r"expected \(batch, 2\)"),
-        (torch.zeros(4, 2, dtype=torch.int64), None, "integer or boolean dtype"),
+        (torch.zeros(4, 2, dtype=torch.int64), None, "non-floating dtype"),
         (torch.full((4, 2), float("nan")), None, "NaN"),
         (torch.zeros(4, 2, dtype=F64), None, "dtype torch.float64 but the parameters"),
         (torch.zeros(4, 2), torch.zeros(3, 3), r"expected \(4, 3\)"),

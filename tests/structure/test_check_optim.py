@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from structdl import ConfigError, ShapeError, StructureViolation
+from structdl import ConfigError, NonFiniteError, ShapeError, StructureViolation
 from structdl.structure import (
     assert_conformal_step,
     assert_passivity,
@@ -109,7 +109,7 @@ def test_negative_dissipation_fails():
 def test_passivity_input_errors():
     with pytest.raises(ShapeError, match="lengths"):
         check_passivity([1.0, 0.9], [0.1, 0.1], 0.1)
-    with pytest.raises(ShapeError, match="non-finite"):
+    with pytest.raises(NonFiniteError, match="non-finite"):
         check_passivity([1.0, math.nan], [0.1], 0.1)
 
 

@@ -23,7 +23,7 @@ from typing import Any, ClassVar
 from torch import Tensor, nn
 
 from .._errors import IncompatibleSchemeError, NonFiniteError, ShapeError, StepSizeError
-from ..structure._validate import finite_or_unknown, step_size
+from ..structure._validate import finite_or_unknown, require_float_tensor, step_size
 from ..structure.declarations import Claim, accepts
 from ..structure.guarantees import require_compatible
 
@@ -103,21 +103,7 @@ def check_state(y: State, what: str = "state") -> None:
     """
     parts = y if isinstance(y, tuple) else (y,)
     for part in parts:
-        if not isinstance(part, Tensor):
-            raise ShapeError(
-                f"{what} is not a tensor — expected a torch.Tensor of shape (batch, dim) — "
-                f"received {type(part).__name__} — convert it with torch.as_tensor"
-            )
-        if not part.is_floating_point():
-            raise ShapeError(
-                f"{what} has an integer or boolean dtype — expected float32 or float64 — "
-                f"received {part.dtype} — convert with .double() or .float()"
-            )
-        if part.dim() < 1:
-            raise ShapeError(
-                f"{what} has no batch axis — expected shape (batch, dim) — received a scalar "
-                f"tensor — add a batch axis with x.reshape(1, -1)"
-            )
+        require_float_tensor(part, what, "", "(batch, dim)")
         if part.device.type == "meta":
             raise ShapeError(
                 f"{what} is on the meta device — expected a tensor with data — received a "

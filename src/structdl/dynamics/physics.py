@@ -27,7 +27,7 @@ from typing import ClassVar, final
 import torch
 from torch import Tensor
 
-from .._errors import ConfigError, ShapeError
+from .._errors import ConfigError, NonFiniteError, ShapeError
 from ._base import State, VectorField
 from ._lie_algebra import so3_exp
 
@@ -256,7 +256,7 @@ def _as_square(matrix: Tensor | Sequence[Sequence[float]], what: str, who: str) 
     if m.dim() != 2 or m.shape[0] != m.shape[1]:
         raise ShapeError(f"{who}: {what} must be a square (d, d) matrix, got {tuple(m.shape)}")
     if not torch.isfinite(m).all():
-        raise ShapeError(f"{who}: {what} contains NaN or infinite values")
+        raise NonFiniteError(f"{who}: {what} contains NaN or infinite values")
     return m
 
 

@@ -22,6 +22,7 @@ from collections.abc import Iterable
 from torch import Tensor, nn
 
 from .._errors import ShapeError
+from ..structure._validate import require_float_tensor
 from ..structure.declarations import ALWAYS, Claim, EveryPart, explain
 from ..structure.properties import BiLipschitz, Invertible, VolumePreserving
 
@@ -61,21 +62,7 @@ class Bijection(nn.Module):
         """``(f⁻¹(z), log|det ∂f⁻¹/∂z|)`` on validated input."""
 
     def _validate(self, x: Tensor, what: str) -> None:
-        if not isinstance(x, Tensor):
-            raise ShapeError(
-                f"{type(self).__name__}: {what} must be a torch.Tensor — received "
-                f"{type(x).__name__} — pass a (batch, …) tensor"
-            )
-        if not x.is_floating_point():
-            raise ShapeError(
-                f"{type(self).__name__}: {what} must have a floating dtype — received "
-                f"{x.dtype} — convert with .float() or .double()"
-            )
-        if x.dim() < 1:
-            raise ShapeError(
-                f"{type(self).__name__}: {what} must have a batch axis — received a scalar — "
-                f"pass a (batch, …) tensor"
-            )
+        require_float_tensor(x, what, type(self).__name__)
 
     def forward_and_logdet(self, x: Tensor, context: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """Return ``(f(x), log|det ∂f/∂x|)``; the log-determinant has shape ``(batch,)``."""

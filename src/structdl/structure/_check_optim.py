@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 import torch
 from torch import Tensor
 
-from .._errors import ConfigError, ShapeError
+from .._errors import ConfigError, NonFiniteError, ShapeError
 from ._check_symplectic import check_symplectic
 from ._common import dtype_name, positive_number, verdict
 from ._validate import require_callable, require_int, resolve_tolerance
@@ -115,7 +115,7 @@ def check_passivity(
             f"H before the first step and after every step"
         )
     if not bool(torch.isfinite(energy).all() and torch.isfinite(power).all()):
-        raise ShapeError(
+        raise NonFiniteError(
             f"{check}: non-finite energies or dissipations — expected finite values — received "
             f"NaN or inf — the run diverged; reduce the step size"
         )

@@ -15,7 +15,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from .._errors import ConfigError, ShapeError, StepSizeError
+from .._errors import ConfigError, NonFiniteError, ShapeError, StepSizeError
 
 __all__ = [
     "State",
@@ -25,6 +25,7 @@ __all__ = [
     "call_map",
     "finite_or_unknown",
     "require_callable",
+    "require_float_tensor",
     "require_int",
     "resolve_tolerance",
     "state_max_abs_diff",
@@ -54,6 +55,40 @@ def require_callable(obj: Any, name: str, check: str) -> None:
         )
 
 
+def require_float_tensor(x: Any, what: str, owner: str, layout: str = "(batch, …)") -> Tensor:
+    """Raise :class:`ShapeError` unless ``x`` is a floating tensor with a batch axis.
+
+    The one check, with one wording, that every batched entry point makes first (the structure
+    checks, integrators, bijections); each adds what its own inputs need after it.
+
+    Args:
+        x: the candidate.
+        what: what ``x`` is, for messages (``"input"``, ``"`x`"``).
+        owner: who asks (a check, a class), for messages; empty when ``what`` names it.
+        layout: the expected shape, for messages.
+
+    Returns:
+        ``x`` itself.
+    """
+    prefix = f"{owner}: " if owner else ""
+    if not isinstance(x, Tensor):
+        raise ShapeError(
+            f"{prefix}{what} is not a tensor — expected a floating tensor of shape {layout} — "
+            f"received {_describe(x)} — convert it with torch.as_tensor(…, dtype=torch.float64)"
+        )
+    if not x.is_floating_point():
+        raise ShapeError(
+            f"{prefix}{what} has a non-floating dtype — expected float32 or float64 — received "
+            f"{_describe(x)} — cast it with `.double()` or `.float()`"
+        )
+    if x.ndim < 1:
+        raise ShapeError(
+            f"{prefix}{what} has no batch axis — expected shape {layout} — received a scalar "
+            f"tensor — add a batch axis with `x.reshape(1, -1)`"
+        )
+    return x
+
+
 def as_batch(x: Any, name: str, check: str, *, flat: bool = False) -> Tensor:
     """Validate a batch of sample points and return it detached.
 
@@ -64,20 +99,11 @@ def as_batch(x: Any, name: str, check: str, *, flat: bool = False) -> Tensor:
         flat: require exactly two axes ``(batch, dim)``.
 
     Raises:
-        ShapeError: not a tensor, not floating point, no batch axis, empty, or non-finite.
+        ShapeError: not a tensor, not floating point, no batch axis or empty.
+        NonFiniteError: NaN or infinite entries.
     """
-    if not isinstance(x, Tensor):
-        raise ShapeError(
-            f"{check}: `{name}` is not a tensor — expected a floating tensor of shape "
-            f"(batch, …) — received {_describe(x)} — convert it with torch.as_tensor(…, "
-            f"dtype=torch.float64)"
-        )
-    if not x.is_floating_point():
-        raise ShapeError(
-            f"{check}: `{name}` has a non-floating dtype — expected float32 or float64 — "
-            f"received {_describe(x)} — cast it with `.double()` or `.float()`"
-        )
     expected = "(batch, dim)" if flat else "(batch, …)"
+    require_float_tensor(x, f"`{name}`", check, expected)
     if x.ndim < 2 or (flat and x.ndim != 2) or x.shape[0] == 0 or x[0].numel() == 0:
         raise ShapeError(
             f"{check}: `{name}` has the wrong shape — expected a non-empty batch of shape "
@@ -85,7 +111,7 @@ def as_batch(x: Any, name: str, check: str, *, flat: bool = False) -> Tensor:
         )
     if not bool(torch.isfinite(x).all()):
         bad = int((~torch.isfinite(x)).sum())
-        raise ShapeError(
+        raise NonFiniteError(
             f"{check}: `{name}` contains {bad} non-finite entries (NaN or inf) — expected "
             f"finite sample points — received {_describe(x)} — remove or replace those points"
         )
@@ -155,7 +181,7 @@ def call_map(fn: Callable[[Tensor], Any], x: Tensor, check: str, name: str = "ma
             f"to (batch, …) tensors"
         )
     if not bool(torch.isfinite(y).all()):
-        raise ShapeError(
+        raise NonFiniteError(
             f"{check}: `{name}` returned non-finite values (NaN or inf) on finite inputs — "
             f"expected finite outputs — received {_describe(y)} — check the map's parameters "
             f"and step size"
