@@ -3,13 +3,22 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
+import torch
 from torch import Tensor
 
 from .._errors import ConfigError, ShapeError, StepSizeError
 
-__all__ = ["check_outputs", "in_unit_interval", "non_negative", "positive", "require_closure"]
+__all__ = [
+    "check_outputs",
+    "evaluate_closure",
+    "in_unit_interval",
+    "non_negative",
+    "positive",
+    "require_closure",
+]
 
 
 def _number(value: Any) -> float | None:
@@ -52,6 +61,18 @@ def in_unit_interval(value: Any, name: str, who: str, *, closed_low: bool = True
             f"{value!r} — pass e.g. {name}=0.9"
         )
     return number
+
+
+def evaluate_closure(closure: Callable[[], Tensor] | None) -> Tensor | None:
+    """The loss of ``closure()`` with gradients on (a step runs under ``no_grad``), or ``None``.
+
+    What ``torch.optim`` optimisers do with the optional closure of ``step``: re-evaluate the
+    loss (and its gradients) before the update.
+    """
+    if closure is None:
+        return None
+    with torch.enable_grad():
+        return closure()
 
 
 def require_closure(closure: Any, who: str) -> None:

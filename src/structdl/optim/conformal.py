@@ -32,7 +32,7 @@ from .._errors import ConfigError
 from ..dynamics import StormerVerlet, SymplecticEuler, VectorField
 from ..structure.declarations import ALWAYS, AttributeEquals, Claim
 from ..structure.properties import ConformalSymplectic
-from ._validate import non_negative, positive, require_closure
+from ._validate import evaluate_closure, non_negative, positive, require_closure
 from .kinetic import KineticEnergy, QuadraticKinetic, RelativisticKinetic
 
 __all__ = [
@@ -173,10 +173,7 @@ class _ConformalHamiltonian(torch.optim.Optimizer):
                     f"parameters in one group — received {len(self.param_groups)} groups — "
                     f"use one optimiser per group"
                 )
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
+        loss = evaluate_closure(closure)
         for group in self.param_groups:
             params = [p for p in group["params"] if p.grad is not None]
             if not params:
@@ -484,10 +481,7 @@ class HamiltonianDescent(_ConformalHamiltonian):
                 return super().step(closure)
             return self._staged(closure)
         self._started = True
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
+        loss = evaluate_closure(closure)
         for group in self.param_groups:
             params = [p for p in group["params"] if p.grad is not None]
             if params:

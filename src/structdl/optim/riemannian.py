@@ -23,7 +23,7 @@ import torch
 from torch import Tensor
 
 from .._errors import ConfigError
-from ._validate import in_unit_interval, non_negative, positive
+from ._validate import evaluate_closure, in_unit_interval, non_negative, positive
 
 __all__ = ["RiemannianAdam", "RiemannianSGD"]
 
@@ -79,10 +79,7 @@ class RiemannianSGD(torch.optim.Optimizer):
     @torch.no_grad()
     def step(self, closure: Callable[[], Tensor] | None = None) -> Tensor | None:
         """One step; ``closure`` (optional) re-evaluates the loss."""
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
+        loss = evaluate_closure(closure)
         for group in self.param_groups:
             lr, mu = group["lr"], group["momentum"]
             for p in group["params"]:
@@ -177,10 +174,7 @@ class RiemannianAdam(torch.optim.Optimizer):
     @torch.no_grad()
     def step(self, closure: Callable[[], Tensor] | None = None) -> Tensor | None:
         """One step; ``closure`` (optional) re-evaluates the loss."""
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
+        loss = evaluate_closure(closure)
         for group in self.param_groups:
             beta1, beta2 = group["betas"]
             for p in group["params"]:
