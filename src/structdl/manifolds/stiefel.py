@@ -83,8 +83,35 @@ def _stiefel_exp(x: Tensor, u: Tensor) -> Tensor:
     return torch.cat([x, u], dim=-1) @ (torch.linalg.matrix_exp(block) @ right)
 
 
+class _OrthonormalFrames(Manifold):
+    """What Stiefel and Grassmann share: points are tall ``n × p`` frames with ``XᵀX = I``.
+
+    Both measure the defect ``max |XᵀX − I|``, project by the polar factor, and retract by the
+    QR or polar factor of ``X + U`` finished with one Newton–Schulz step; they differ in the
+    tangent space (and so in the projection of a gradient) and in what a point stands for.
+    """
+
+    point_ndim: ClassVar[int] = 2
+    requires_tall: ClassVar[bool] = True
+
+    def _validate_point_shape(self, shape: tuple[int, ...], who: str) -> None:
+        _require_tall(self.name, shape, who)
+
+    def _defect(self, x: Tensor) -> Tensor:
+        return _orth_defect(x)
+
+    def _project(self, x: Tensor) -> Tensor:
+        return polar(x)
+
+    def _retract_qr(self, x: Tensor, u: Tensor) -> Tensor:
+        return newton_schulz(qf_well_conditioned(x + u))
+
+    def _retract_polar(self, x: Tensor, u: Tensor) -> Tensor:
+        return newton_schulz(polar(x + u))
+
+
 @final
-class Stiefel(Manifold):
+class Stiefel(_OrthonormalFrames):
     """The Stiefel manifold ``St(n, p) = {X ∈ R^{n×p} : XᵀX = I_p}`` (``n ≥ p``).
 
     Orthonormal frames; ``n = p`` gives the orthogonal group ``O(n)``. Embedded metric: tangent
@@ -115,20 +142,9 @@ class Stiefel(Manifold):
         True
     """
 
-    point_ndim: ClassVar[int] = 2
     retractions: ClassVar[tuple[str, ...]] = ("qr", "polar", "cayley", "exponential")
-    requires_tall: ClassVar[bool] = True
     _defect_words = "max |XᵀX − I|"
     _expected = "a tall matrix with orthonormal columns (XᵀX = I)"
-
-    def _validate_point_shape(self, shape: tuple[int, ...], who: str) -> None:
-        _require_tall(self.name, shape, who)
-
-    def _defect(self, x: Tensor) -> Tensor:
-        return _orth_defect(x)
-
-    def _project(self, x: Tensor) -> Tensor:
-        return polar(x)
 
     def _proj_tangent(self, x: Tensor, u: Tensor) -> Tensor:
         a = x.transpose(-1, -2) @ u
@@ -144,12 +160,6 @@ class Stiefel(Manifold):
             return self._retract(x, u, method)
         return super()._retract_ambient(x, u, method)
 
-    def _retract_qr(self, x: Tensor, u: Tensor) -> Tensor:
-        return newton_schulz(qf_well_conditioned(x + u))
-
-    def _retract_polar(self, x: Tensor, u: Tensor) -> Tensor:
-        return newton_schulz(polar(x + u))
-
     def _retract_cayley(self, x: Tensor, u: Tensor) -> Tensor:
         return newton_schulz(_cayley(x, u))
 
@@ -162,7 +172,7 @@ class Stiefel(Manifold):
 
 
 @final
-class Grassmann(Manifold):
+class Grassmann(_OrthonormalFrames):
     """The Grassmann manifold ``Gr(n, p)`` of p-dimensional subspaces of Rⁿ.
 
     A subspace is represented by an orthonormal basis ``X`` (``XᵀX = I``), defined up to
@@ -183,29 +193,12 @@ class Grassmann(Manifold):
         True
     """
 
-    point_ndim: ClassVar[int] = 2
     retractions: ClassVar[tuple[str, ...]] = ("qr", "polar", "exponential")
-    requires_tall: ClassVar[bool] = True
     _defect_words = "max |XᵀX − I| of the basis"
     _expected = "an orthonormal basis of the subspace (XᵀX = I, n ≥ p)"
 
-    def _validate_point_shape(self, shape: tuple[int, ...], who: str) -> None:
-        _require_tall(self.name, shape, who)
-
-    def _defect(self, x: Tensor) -> Tensor:
-        return _orth_defect(x)
-
-    def _project(self, x: Tensor) -> Tensor:
-        return polar(x)
-
     def _proj_tangent(self, x: Tensor, u: Tensor) -> Tensor:
         return u - x @ (x.transpose(-1, -2) @ u)
-
-    def _retract_qr(self, x: Tensor, u: Tensor) -> Tensor:
-        return newton_schulz(qf_well_conditioned(x + u))
-
-    def _retract_polar(self, x: Tensor, u: Tensor) -> Tensor:
-        return newton_schulz(polar(x + u))
 
     def _retract_exponential(self, x: Tensor, u: Tensor) -> Tensor:
         # The SVD in float64: near convergence U ≈ 0 has clustered singular values.
