@@ -37,6 +37,17 @@ EXAMPLES: dict[str, Callable[[], tuple[nn.Module, int]]] = {
         learning.FlowMap(learning.HamiltonianNN(1, width=8), ImplicitMidpoint(), 0.1),
         1,
     ),
+    "ReducedHamiltonian": lambda: (
+        learning.FlowMap(
+            learning.ReducedHamiltonian(
+                lambda z: 0.5 * z.pow(2).sum(dim=1) + 0.1 * z.pow(4).sum(dim=1),
+                learning.SymplecticAutoencoder(3, latent_dim=1, layers=2, width=4),
+            ),
+            ImplicitMidpoint(),
+            0.1,
+        ),
+        1,
+    ),
     "SeparableHamiltonianNN": lambda: (
         learning.FlowMap(learning.SeparableHamiltonianNN(2, width=8), Yoshida4(), 0.1),
         2,

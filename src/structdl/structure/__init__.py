@@ -23,6 +23,7 @@ from .checks import (
     assert_reparametrisation_invariance,
     assert_reversible,
     assert_symplectic,
+    assert_symplectic_embedding,
     assert_volume_preserving,
     canonical_J,
     check_conformal_step,
@@ -36,6 +37,7 @@ from .checks import (
     check_reparametrisation_invariance,
     check_reversible,
     check_symplectic,
+    check_symplectic_embedding,
     check_volume_preserving,
 )
 from .declarations import (
@@ -127,6 +129,7 @@ __all__ = [
     "assert_reparametrisation_invariance",
     "assert_reversible",
     "assert_symplectic",
+    "assert_symplectic_embedding",
     "assert_volume_preserving",
     "canonical_J",
     "check_conformal_step",
@@ -140,6 +143,7 @@ __all__ = [
     "check_reparametrisation_invariance",
     "check_reversible",
     "check_symplectic",
+    "check_symplectic_embedding",
     "check_volume_preserving",
     "derive",
     "explain",

@@ -32,6 +32,7 @@ from ._check_optim import (
     check_reparametrisation_invariance,
 )
 from ._check_symplectic import canonical_J, check_symplectic, check_volume_preserving
+from ._check_symplectic_embedding import check_symplectic_embedding
 from .result import CheckResult
 
 __all__ = [
@@ -46,6 +47,7 @@ __all__ = [
     "assert_reparametrisation_invariance",
     "assert_reversible",
     "assert_symplectic",
+    "assert_symplectic_embedding",
     "assert_volume_preserving",
     "canonical_J",
     "check_conformal_step",
@@ -59,6 +61,7 @@ __all__ = [
     "check_reparametrisation_invariance",
     "check_reversible",
     "check_symplectic",
+    "check_symplectic_embedding",
     "check_volume_preserving",
 ]
 
@@ -84,6 +87,7 @@ def _assert_form(check: Callable[..., CheckResult]) -> Callable[..., CheckResult
 
 
 assert_symplectic = _assert_form(check_symplectic)
+assert_symplectic_embedding = _assert_form(check_symplectic_embedding)
 assert_volume_preserving = _assert_form(check_volume_preserving)
 assert_lipschitz = _assert_form(check_lipschitz)
 assert_inverse = _assert_form(check_inverse)

@@ -9,6 +9,8 @@
 * :class:`LagrangianNN`, a learned Lagrangian with its Euler–Lagrange acceleration (by
   ``torch.func``), and :class:`MLPField`, the unstructured baseline (both claim nothing);
 * :class:`SymplecticAutoencoder`: a reduced phase space embedded by a symplectic map;
+  :mod:`.reduction` fits it to snapshots, builds the linear PSD basis
+  (:func:`proper_symplectic_decomposition`) and the reduced system :class:`ReducedHamiltonian`;
 * :mod:`.training`: derivative matching and multi-step rollout losses through an integrator.
 """
 
@@ -21,6 +23,13 @@ from .flow_map import FlowMap
 from .hnn import DissipativeHamiltonianNN, HamiltonianNN, SeparableHamiltonianNN
 from .lagrangian import LagrangianNN
 from .pairwise import PairwiseHamiltonianNN
+from .reduction import (
+    ReducedHamiltonian,
+    fit_autoencoder,
+    proper_symplectic_decomposition,
+    psd_basis,
+    reconstruction_error,
+)
 from .symplectic_autoencoder import SymplecticAutoencoder
 from .sympnets import (
     ActivationShear,
@@ -47,11 +56,16 @@ __all__ = [
     "LinearSymplectic",
     "MLPField",
     "PairwiseHamiltonianNN",
+    "ReducedHamiltonian",
     "ScalarMLP",
     "SeparableHamiltonianNN",
     "SymplecticAutoencoder",
+    "fit_autoencoder",
     "fit_derivatives",
     "fit_rollout",
+    "proper_symplectic_decomposition",
+    "psd_basis",
+    "reconstruction_error",
     "rollout",
     "rollout_loss",
     "symplectic_gradient",
