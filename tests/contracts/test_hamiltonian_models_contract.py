@@ -27,6 +27,15 @@ EXAMPLES: dict[str, Callable[[], tuple[nn.Module, int]]] = {
     "GradientShear": lambda: (learning.GradientShear(2, width=6, init_scale=1.0), 2),
     "LASympNet": lambda: (learning.LASympNet(1, layers=3, init_scale=0.5), 1),
     "GSympNet": lambda: (learning.GSympNet(1, layers=4, width=8, init_scale=0.5), 1),
+    # Extended SympNets map (q, p, c); their symplectic claim is on the map at one fixed c.
+    "ExtendedShear": lambda: (
+        learning.ExtendedShear(2, parameter_dim=1, width=6, init_scale=1.0).at(torch.randn(1)),
+        2,
+    ),
+    "ExtendedSympNet": lambda: (
+        learning.ExtendedSympNet(1, 2, layers=4, width=8, init_scale=0.5).at(torch.randn(2)),
+        1,
+    ),
     "HenonLayer": lambda: (learning.HenonLayer(2, width=6), 2),
     "HenonNet": lambda: (learning.HenonNet(1, layers=2, width=6), 1),
     "SymplecticAutoencoder": lambda: (

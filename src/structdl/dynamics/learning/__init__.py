@@ -5,7 +5,8 @@
   (interacting bodies: per-body masses and one pair potential) — and :class:`FlowMap`, which
   pairs one with an integrator of :mod:`structdl.dynamics` and declares what the pair preserves;
 * maps of phase space built from shears — :class:`LASympNet`, :class:`GSympNet` (SympNets),
-  :class:`HenonNet` — symplectic for every parameter value;
+  :class:`HenonNet` — symplectic for every parameter value; :class:`ExtendedSympNet`
+  (E-SympNets, for parametric families: symplectic in ``(q, p)`` at every fixed parameter);
 * :class:`LagrangianNN`, a learned Lagrangian with its Euler–Lagrange acceleration (by
   ``torch.func``), and :class:`MLPField`, the unstructured baseline (both claim nothing);
 * :class:`SymplecticAutoencoder`: a reduced phase space embedded by a symplectic map;
@@ -19,6 +20,7 @@ from __future__ import annotations
 from . import _selfchecks, training  # noqa: F401  (_selfchecks registers structure checks)
 from ._mlp import ScalarMLP
 from .baseline import MLPField
+from .extended_sympnets import ExtendedShear, ExtendedSympNet
 from .flow_map import FlowMap
 from .hnn import DissipativeHamiltonianNN, HamiltonianNN, SeparableHamiltonianNN
 from .lagrangian import LagrangianNN
@@ -45,6 +47,8 @@ from .training import fit_derivatives, fit_rollout, rollout, rollout_loss, sympl
 __all__ = [
     "ActivationShear",
     "DissipativeHamiltonianNN",
+    "ExtendedShear",
+    "ExtendedSympNet",
     "FlowMap",
     "GSympNet",
     "GradientShear",
