@@ -32,8 +32,14 @@ LAYER_BAR = 1e-12
 
 
 @pytest.fixture(autouse=True)
-def _seed() -> None:
+def _seed_and_one_thread():  # noqa: ANN202
+    # Small tensors: torch's intra-op threads only add contention on a shared machine (under
+    # load the training test spent 200+ CPU s unfinished with the default threads, 13 s with one).
     torch.manual_seed(0)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 SHEARS = {
@@ -183,16 +189,17 @@ def _orbits(strengths: list[float], q0: float, steps: int, h: float = 0.1) -> Te
 
 @pytest.mark.slow
 def test_an_extended_sympnet_learns_a_pendulum_family_across_lengths() -> None:
-    train = _orbits([0.5, 0.75, 1.0, 1.25, 1.5], q0=1.0, steps=40)
+    train = _orbits([0.5, 0.75, 1.0, 1.25, 1.5], q0=1.0, steps=60)
     starts = train[:, :-1].reshape(-1, 3)
     targets = train[:, 1:].reshape(-1, 1, 3)
     torch.manual_seed(0)
-    net = ExtendedSympNet(1, parameter_dim=1, layers=6, width=30).double()
-    fit_rollout(net, starts, targets, steps=3000, lr=1e-2, final_lr_fraction=0.01)
+    settings = dict(layers=4, width=30, activation="tanh", init_scale=0.3)
+    net = ExtendedSympNet(1, parameter_dim=1, **settings).double()
+    fit_rollout(net, starts, targets, steps=2000, lr=1e-2, final_lr_fraction=0.01)
     # The baseline that ignores the parameter: one G-SympNet for the whole pooled family.
     torch.manual_seed(0)
-    blind = GSympNet(1, layers=6, width=30).double()
-    fit_rollout(blind, starts[:, :2], targets[..., :2], steps=3000, lr=1e-2, final_lr_fraction=0.01)
+    blind = GSympNet(1, **settings).double()
+    fit_rollout(blind, starts[:, :2], targets[..., :2], steps=2000, lr=1e-2, final_lr_fraction=0.01)
 
     test = _orbits([0.625, 1.375], q0=1.0, steps=100)  # lengths never trained on
     with torch.no_grad():
@@ -201,7 +208,7 @@ def test_an_extended_sympnet_learns_a_pendulum_family_across_lengths() -> None:
     error = (ours[..., :2] - test[..., :2]).pow(2).mean()
     blind_error = (theirs - test[..., :2]).pow(2).mean()
     assert torch.equal(ours[..., 2], test[..., 2])  # the parameter is carried unchanged
-    assert error < 1e-3, f"rollout MSE at unseen lengths {float(error):.3g}"
-    assert error < 0.1 * blind_error, (float(error), float(blind_error))
+    assert error < 2e-3, f"rollout MSE at unseen lengths {float(error):.3g}"
+    assert error < 0.01 * blind_error, (float(error), float(blind_error))
     for c in (0.625, 1.375):  # and the trained map is symplectic at every parameter
         assert check_symplectic(net.at(c), test[0, :8, :2]).worst <= LAYER_BAR
