@@ -18,8 +18,10 @@
 #                               (--no-deps: it declares tensorboard), FrEIA 0.2, structdl
 #   benchmarks/.envs/kfac       torch==2.13.0 (CPU), curvlinops-for-pytorch 3.0.1 (--no-deps:
 #                               it declares backpack-for-pytorch, which declares torchvision)
+#   benchmarks/.envs/learner    the jpzxshi/learner tree at a pinned commit (src/), imported by
+#                               benchmarks/sympnet_learner.py from the project venv
 #
-# Usage:  bash benchmarks/setup-peers.sh [peers|escnn|manifolds|reversible|flows|kfac|all] (default: all)
+# Usage:  bash benchmarks/setup-peers.sh [peers|escnn|manifolds|reversible|flows|kfac|learner|all] (default: all)
 # Environment: PYTHON (interpreter used to create the venvs; default python3.11 or python3),
 #              FRESH=1 to delete an existing environment first.
 set -euo pipefail
@@ -143,6 +145,23 @@ build_kfac() {
     "$py" -c "import importlib.metadata as m, torch, curvlinops, structdl; print('kfac ok: torch', torch.__version__, 'curvlinops', m.version('curvlinops-for-pytorch'), 'structdl', structdl.__version__)"
 }
 
+build_learner() {
+    # jpzxshi/learner (the SympNets authors' code) is not on PyPI and needs only torch and
+    # numpy: its tree at a pinned commit is extracted to .envs/learner/src, and
+    # benchmarks/sympnet_learner.py imports it from there in the project's own venv.
+    # LEARNER_GIT: a clone URL or a local (bare) git directory holding that commit.
+    local dest="$ENVS/learner/src" commit="1d0cf4326d86d2798d60db923a6b08abd5cb6366"
+    local source="${LEARNER_GIT:-https://github.com/jpzxshi/learner}"
+    echo "== learner: $source @ $commit -> $dest"
+    if [[ ! -f "$dest/learner/__init__.py" ]]; then
+        local clone="$ENVS/learner/git"
+        [[ -d "$clone" ]] || git clone -q --bare "$source" "$clone"
+        mkdir -p "$dest"
+        git --git-dir="$clone" archive "$commit" | tar -x -C "$dest"
+    fi
+    "$ROOT/.venv/bin/python" -c "import sys; sys.path.insert(0, '$dest'); import learner, torch; print('learner ok: torch', torch.__version__, type(learner.nn.GSympNet(2, 5, 30)).__name__)"
+}
+
 mkdir -p "$ENVS"
 case "$WHICH" in
     peers) build_peers ;;
@@ -151,7 +170,8 @@ case "$WHICH" in
     reversible) build_reversible ;;
     flows) build_flows ;;
     kfac) build_kfac ;;
-    all) build_peers; build_escnn; build_manifolds; build_reversible; build_flows; build_kfac ;;
-    *) echo "usage: $0 [peers|escnn|manifolds|reversible|flows|kfac|all]" >&2; exit 2 ;;
+    learner) build_learner ;;
+    all) build_peers; build_escnn; build_manifolds; build_reversible; build_flows; build_kfac; build_learner ;;
+    *) echo "usage: $0 [peers|escnn|manifolds|reversible|flows|kfac|learner|all]" >&2; exit 2 ;;
 esac
 echo "== done: $WHICH"
