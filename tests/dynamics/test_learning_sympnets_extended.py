@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import Tensor, nn
 
-from structdl import ConfigError, ShapeError
+from structdl import ConfigError, NonFiniteError, ShapeError
 from structdl.data.hamiltonian_tasks import integrate
 from structdl.dynamics.learning import (
     ExtendedShear,
@@ -158,7 +158,7 @@ def test_inputs_are_validated_with_typed_errors() -> None:
         net.at(torch.zeros(2))
     with pytest.raises(ShapeError, match="one value of c"):
         net.at(torch.zeros(3, 1))
-    with pytest.raises(ShapeError, match="not finite"):
+    with pytest.raises(NonFiniteError, match="not finite"):
         net.at(float("nan"))
     with pytest.raises(ShapeError, match="floating point"):
         net(torch.zeros(3, 5, dtype=torch.long))

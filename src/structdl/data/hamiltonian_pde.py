@@ -28,8 +28,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from .._errors import ConfigError, NonFiniteError, ShapeError
-from ..structure._validate import require_int
+from .._errors import ConfigError, NonFiniteError
+from ..structure._validate import require_flat_state, require_int
 from ._validate import check_positive
 
 __all__ = [
@@ -97,17 +97,7 @@ class WaveChain:
 
     def _split(self, z: object) -> tuple[Tensor, Tensor]:
         n = self.n
-        if not isinstance(z, Tensor) or z.dim() != 2 or z.shape[1] != 2 * n:
-            got = tuple(z.shape) if isinstance(z, Tensor) else type(z).__name__
-            raise ShapeError(
-                f"WaveChain: wrong state — expected a (batch, {2 * n}) tensor z = (q, p) — "
-                f"received {got} — concatenate q and p along dim 1"
-            )
-        if not z.is_floating_point():
-            raise ShapeError(
-                f"WaveChain: the state must be floating point — expected float32 or float64 "
-                f"— received {z.dtype} — convert with .double()"
-            )
+        z = require_flat_state(z, 2 * n, "WaveChain")
         return z[:, :n], z[:, n:]
 
     def _difference(self, q: Tensor) -> Tensor:

@@ -25,6 +25,7 @@ __all__ = [
     "call_map",
     "finite_or_unknown",
     "require_callable",
+    "require_flat_state",
     "require_float_tensor",
     "require_int",
     "resolve_tolerance",
@@ -87,6 +88,17 @@ def require_float_tensor(x: Any, what: str, owner: str, layout: str = "(batch, �
             f"tensor — add a batch axis with `x.reshape(1, -1)`"
         )
     return x
+
+
+def require_flat_state(z: Any, width: int, who: str) -> Tensor:
+    """Raise :class:`ShapeError` unless ``z`` is a floating ``(batch, width)`` state ``(q, p)``."""
+    require_float_tensor(z, "the state", who, f"(batch, {width})")
+    if z.dim() != 2 or z.shape[1] != width:
+        raise ShapeError(
+            f"{who}: wrong state — expected a (batch, {width}) tensor z = (q, p) — received "
+            f"{tuple(z.shape)} — concatenate q and p along dim 1"
+        )
+    return z
 
 
 def as_batch(x: Any, name: str, check: str, *, flat: bool = False) -> Tensor:

@@ -6,7 +6,7 @@ import torch
 from torch import Tensor
 
 from ..._errors import ConfigError, ShapeError
-from ...structure._validate import require_int
+from ...structure._validate import require_flat_state, require_int
 
 __all__ = ["canonical_rotation", "check_flat", "check_pair", "positive_float", "require_int"]
 
@@ -23,18 +23,7 @@ def positive_float(value: object, what: str, who: str) -> float:
 
 def check_flat(z: object, width: int, who: str) -> Tensor:
     """Raise :class:`ShapeError` unless ``z`` is a floating ``(batch, width)`` tensor."""
-    if not isinstance(z, Tensor) or z.dim() != 2 or z.shape[1] != width:
-        got = tuple(z.shape) if isinstance(z, Tensor) else type(z).__name__
-        raise ShapeError(
-            f"{who}: wrong state — expected a (batch, {width}) tensor z = (q, p) — received "
-            f"{got} — concatenate q and p along dim 1"
-        )
-    if not z.is_floating_point():
-        raise ShapeError(
-            f"{who}: the state must be floating point — expected float32 or float64 — "
-            f"received {z.dtype} — convert with .double()"
-        )
-    return z
+    return require_flat_state(z, width, who)
 
 
 def check_pair(y: object, dim: int, who: str) -> tuple[Tensor, Tensor]:

@@ -38,7 +38,7 @@ from typing import ClassVar
 import torch
 from torch import Tensor, nn
 
-from ..._errors import ShapeError
+from ..._errors import NonFiniteError, ShapeError
 from ...structure._validate import require_int
 from ...structure.declarations import ALWAYS, Claim, EveryPart
 from ...structure.properties import Invertible, Symplectic, VolumePreserving
@@ -102,7 +102,7 @@ def _fixed_parameter(
             f"{tuple(c.shape)} — restrict to one parameter value at a time"
         )
     if not bool(torch.isfinite(c).all()):
-        raise ShapeError(
+        raise NonFiniteError(
             f"{who}.at: the parameter is not finite — expected finite entries — received "
             f"{c.reshape(-1).tolist()} — pass a finite parameter value"
         )

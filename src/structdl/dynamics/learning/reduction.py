@@ -29,7 +29,7 @@ import torch
 from torch import Tensor
 
 from ..._errors import ConfigError, NonFiniteError, ShapeError
-from ...structure._validate import require_int
+from ...structure._validate import require_float_tensor, require_int
 from .._base import VectorField
 from ._validate import canonical_rotation, check_flat, check_pair
 from .symplectic_autoencoder import SymplecticAutoencoder
@@ -46,16 +46,11 @@ __all__ = [
 
 def _snapshots(z: object, who: str) -> Tensor:
     """Validate snapshots ``(..., 2n)`` and return them as a finite ``(N, 2n)`` matrix."""
-    if not isinstance(z, Tensor) or z.dim() < 2 or z.shape[-1] % 2 or z.numel() == 0:
-        got = tuple(z.shape) if isinstance(z, Tensor) else type(z).__name__
+    require_float_tensor(z, "snapshots", who, "(N, 2n) or (m, T, 2n)")
+    if z.dim() < 2 or z.shape[-1] % 2 or z.numel() == 0:
         raise ShapeError(
             f"{who}: wrong snapshots — expected a non-empty (N, 2n) or (m, T, 2n) tensor of "
-            f"states (q, p) — received {got} — stack the states along the first axes"
-        )
-    if not z.is_floating_point():
-        raise ShapeError(
-            f"{who}: snapshots must be floating point — expected float32 or float64 — "
-            f"received dtype {z.dtype} — convert with .double()"
+            f"states (q, p) — received {tuple(z.shape)} — stack the states along the first axes"
         )
     if not bool(torch.isfinite(z).all()):
         raise NonFiniteError(
