@@ -27,14 +27,6 @@ from structdl.structure import (
 EXAMPLES = layer_examples()
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
 def _input(example, dtype, seed=0):
     gen = torch.Generator().manual_seed(seed)
     return torch.randn(example.input_shape, generator=gen, dtype=dtype)

@@ -20,17 +20,7 @@ from structdl.manifolds import Manifold, ManifoldParameter, constrain
 from structdl.optim import RiemannianAdam, RiemannianSGD
 from structdl.structure import check_on_manifold, guarantees, tolerance
 
-
 #: name → (factory taking a retraction name, point shape)
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # Small QR/eigh/solves run far slower when two threads contend on a loaded machine.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 FACTORIES: dict[str, tuple[Callable[..., Manifold], tuple[int, ...]]] = {
     "Sphere": (manifolds.Sphere, (4, 5)),
     "Oblique": (manifolds.Oblique, (6, 3)),

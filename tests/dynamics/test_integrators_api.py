@@ -49,7 +49,6 @@ from structdl.dynamics.physics import (
 )
 from structdl.structure.declarations import Claim
 
-torch.set_num_threads(1)
 F64 = torch.float64
 
 

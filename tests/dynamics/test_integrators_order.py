@@ -39,7 +39,6 @@ from structdl.dynamics.tableau import (
 )
 from structdl.structure.result import tolerance
 
-torch.set_num_threads(1)
 F64 = torch.float64
 ORDER_TOL = tolerance(F64).order
 

@@ -46,7 +46,6 @@ from structdl.dynamics.tableau import (
 from structdl.structure import check_symplectic
 from structdl.structure.result import tolerance
 
-torch.set_num_threads(1)
 F64 = torch.float64
 EXACT = 1e-12  # the brief's bar for explicit maps and converged solves in float64
 

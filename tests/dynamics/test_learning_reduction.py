@@ -34,7 +34,6 @@ BAR = 1e-12
 @pytest.fixture(autouse=True)
 def _seed() -> None:
     torch.manual_seed(0)
-    torch.set_num_threads(1)
 
 
 @pytest.fixture(scope="module")

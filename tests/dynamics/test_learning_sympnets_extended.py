@@ -32,14 +32,9 @@ LAYER_BAR = 1e-12
 
 
 @pytest.fixture(autouse=True)
-def _seed_and_one_thread():  # noqa: ANN202
-    # Small tensors: torch's intra-op threads only add contention on a shared machine (under
-    # load the training test spent 200+ CPU s unfinished with the default threads, 13 s with one).
+def _seed() -> None:
+    # (One intra-op thread comes from tests/conftest.py.)
     torch.manual_seed(0)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 SHEARS = {

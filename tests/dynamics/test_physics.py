@@ -19,7 +19,6 @@ from structdl.dynamics.physics import (
     SphereRotation,
 )
 
-torch.set_num_threads(1)
 F64 = torch.float64
 HAMILTONIANS = [
     HarmonicOscillator(dim=2, frequency=1.7),

@@ -96,5 +96,4 @@ def test_stiefel_drift_short(method):
 )
 def test_drift_bar_after_ten_thousand_adam_steps(make, shape, bar):
     manifold = make()
-    torch.set_num_threads(1)
     assert _drift(manifold, shape, 10_000) <= bar
