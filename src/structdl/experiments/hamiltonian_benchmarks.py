@@ -32,8 +32,8 @@ network figures and an MLP vector field trained the same way?
    jpzxshi/learner** (5 gradient modules of width 30, sigmoid, initial scale 0.01, Adam 1e-3 on
    the one-step MSE, the same number of iterations — the anchor's package is not on PyPI, so
    it is not the anchor's code; with the same weights the two give the same map to 9e-16, and
-   ``benchmarks/sympnet_learner.py`` trains the anchor's own code side by side). Metric: the MSE of a 1000-step rollout from the first test
-   state against the reference solution.
+   ``benchmarks/sympnet_learner.py`` trains the anchor's own code side by side). Metric: the
+   MSE of a 1000-step rollout from the first test state against the reference solution.
 3. **Long time**: the relative error of the true energy along 10⁴ steps of the learned map, on
    the SympNet pendulum and on a Hénon–Heiles map learned the same way. Whether it drifts is
    read off the means of ten consecutive blocks (each spanning many oscillations of the
@@ -614,8 +614,8 @@ def run(config: Config, out_dir: Path, progress: Progress) -> Result:
         f"{config.energy_trials} initial states per task (the README figure of the anchor is "
         "given for reference; its pendulum notebook measures q² + p² instead of H, reported "
         "as energy_mse_anchor_quantity). SympNet pendulum: 'g_sympnet' is our "
-        "reimplementation of jpzxshi/learner's G-SympNet (the same map as the anchor's for the same "
-        "weights; benchmarks/sympnet_learner.py trains the anchor's own code side by side). "
+        "reimplementation of jpzxshi/learner's G-SympNet (the same map as the anchor's for the "
+        "same weights; benchmarks/sympnet_learner.py trains the anchor's own code side by side). "
         "Checks: every "
         "learned map symplectic in float64; the MLP field's RK4 map must fail (negative "
         "control)."
