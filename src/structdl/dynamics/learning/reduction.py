@@ -33,7 +33,7 @@ from ...structure._validate import require_float_tensor, require_int
 from .._base import VectorField
 from ._validate import canonical_rotation, check_flat, check_pair
 from .symplectic_autoencoder import SymplecticAutoencoder
-from .training import _optimiser, _schedule
+from .training import fit_minibatches
 
 __all__ = [
     "ReducedHamiltonian",
@@ -170,22 +170,23 @@ def fit_autoencoder(
             f"dim = n"
         )
     scale = z.pow(2).sum(dim=1).mean()
-    optimiser = _optimiser(autoencoder, lr, weight_decay)
-    schedule = _schedule(optimiser, steps, final_lr_fraction)
-    losses = []
-    for _ in range(steps):
-        if batch_size is None or batch_size >= z.shape[0]:
-            batch = z
-        else:
-            batch = z[torch.randperm(z.shape[0], generator=generator)[:batch_size]]
+
+    def loss(rows: Tensor | None) -> Tensor:
+        batch = z if rows is None else z[rows]
         rebuilt = autoencoder.decode(autoencoder.encode(batch))
-        loss = (rebuilt - batch).pow(2).sum(dim=1).mean() / scale
-        optimiser.zero_grad(set_to_none=True)
-        loss.backward()
-        optimiser.step()
-        schedule.step()
-        losses.append(float(loss.detach()))
-    return losses
+        return (rebuilt - batch).pow(2).sum(dim=1).mean() / scale
+
+    return fit_minibatches(
+        autoencoder,
+        loss,
+        z.shape[0],
+        steps=steps,
+        lr=lr,
+        batch_size=batch_size,
+        weight_decay=weight_decay,
+        final_lr_fraction=final_lr_fraction,
+        generator=generator,
+    )
 
 
 class ReducedHamiltonian(VectorField):

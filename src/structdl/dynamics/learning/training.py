@@ -100,21 +100,55 @@ def fit_derivatives(
             f"fit_derivatives: x and dx differ — expected equal shapes — received "
             f"{tuple(x.shape)} and {tuple(dx.shape)} — pass one derivative per state"
         )
+
+    def loss(rows: Tensor | None) -> Tensor:
+        xb, dxb = (x, dx) if rows is None else (x[rows], dx[rows])
+        return (model.time_derivative(xb) - dxb).pow(2).mean()
+
+    return fit_minibatches(
+        model,
+        loss,
+        x.shape[0],
+        steps=steps,
+        lr=lr,
+        batch_size=batch_size,
+        weight_decay=weight_decay,
+        final_lr_fraction=final_lr_fraction,
+        generator=generator,
+    )
+
+
+def fit_minibatches(
+    model: nn.Module,
+    loss: Callable[[Tensor | None], Tensor],
+    rows: int,
+    *,
+    steps: int,
+    lr: float,
+    batch_size: int | None,
+    weight_decay: float,
+    final_lr_fraction: float,
+    generator: torch.Generator | None,
+) -> list[float]:
+    """Adam with cosine decay on ``loss(batch_rows)``; returns the loss of every step.
+
+    The loop behind :func:`fit_derivatives` and :func:`~structdl.dynamics.learning.
+    fit_autoencoder`: each step draws ``batch_size`` of the ``rows`` data rows without
+    replacement (``loss`` receives their indices) or, with ``batch_size`` ``None`` or ``≥ rows``,
+    passes ``None`` for the full batch.
+    """
     optimiser = _optimiser(model, lr, weight_decay)
     schedule = _schedule(optimiser, steps, final_lr_fraction)
+    full_batch = batch_size is None or batch_size >= rows
     losses = []
     for _ in range(steps):
-        if batch_size is None or batch_size >= x.shape[0]:
-            xb, dxb = x, dx
-        else:
-            index = torch.randperm(x.shape[0], generator=generator)[:batch_size]
-            xb, dxb = x[index], dx[index]
-        loss = (model.time_derivative(xb) - dxb).pow(2).mean()
+        drawn = None if full_batch else torch.randperm(rows, generator=generator)[:batch_size]
+        value = loss(drawn)
         optimiser.zero_grad(set_to_none=True)
-        loss.backward()
+        value.backward()
         optimiser.step()
         schedule.step()
-        losses.append(float(loss.detach()))
+        losses.append(float(value.detach()))
     return losses
 
 
