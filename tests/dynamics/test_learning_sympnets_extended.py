@@ -155,7 +155,7 @@ def test_inputs_are_validated_with_typed_errors() -> None:
         net.at(torch.zeros(3, 1))
     with pytest.raises(NonFiniteError, match="not finite"):
         net.at(float("nan"))
-    with pytest.raises(ShapeError, match="floating point"):
+    with pytest.raises(ShapeError, match="non-floating dtype"):
         net(torch.zeros(3, 5, dtype=torch.long))
     with pytest.raises(ShapeError):
         net.at(0.5)(torch.zeros(3, 5))

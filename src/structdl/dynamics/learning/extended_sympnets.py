@@ -39,7 +39,7 @@ import torch
 from torch import Tensor, nn
 
 from ..._errors import NonFiniteError, ShapeError
-from ...structure._validate import require_int
+from ...structure._validate import require_float_tensor, require_int
 from ...structure.declarations import ALWAYS, Claim, EveryPart
 from ...structure.properties import Invertible, Symplectic, VolumePreserving
 from .sympnets import _COMPOSITE_CLAIMS, _activation, _Composite, _Shear, _update
@@ -75,17 +75,12 @@ _FIXED_SHEAR_CLAIMS = (
 
 def _check_extended(x: object, dim: int, parameter_dim: int, who: str) -> Tensor:
     width = 2 * dim + parameter_dim
-    if not isinstance(x, Tensor) or x.dim() != 2 or x.shape[1] != width:
-        got = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
+    require_float_tensor(x, "the state", who, f"(batch, {width})")
+    if x.dim() != 2 or x.shape[1] != width:
         raise ShapeError(
             f"{who}: wrong state — expected a (batch, {width}) tensor x = (q, p, c) with "
-            f"{dim} + {dim} + {parameter_dim} columns — received {got} — concatenate q, p and "
-            f"the parameter c along dim 1 (or call .at(c) for a map of (q, p))"
-        )
-    if not x.is_floating_point():
-        raise ShapeError(
-            f"{who}: the state must be floating point — expected float32 or float64 — "
-            f"received {x.dtype} — convert with .double()"
+            f"{dim} + {dim} + {parameter_dim} columns — received {tuple(x.shape)} — concatenate "
+            f"q, p and the parameter c along dim 1 (or call .at(c) for a map of (q, p))"
         )
     return x
 
@@ -163,7 +158,8 @@ class ExtendedShear(nn.Module):
         inner = inner + nn.functional.linear(c, self.parameter_ridges)
         return (self.activation(inner) * self.amplitudes) @ self.ridges
 
-    def _shift(self, q: Tensor, p: Tensor, c: Tensor, sign: float) -> tuple[Tensor, Tensor]:
+    def shift(self, q: Tensor, p: Tensor, c: Tensor, sign: float) -> tuple[Tensor, Tensor]:
+        """The shear (``sign = 1``) or its inverse (``sign = −1``) on the halves ``q``, ``p``."""
         if self.update == "p":
             return q, p + sign * self.increment(q, c)
         return q + sign * self.increment(p, c), p
@@ -172,7 +168,7 @@ class ExtendedShear(nn.Module):
         x = _check_extended(x, self.dim, self.parameter_dim, type(self).__name__)
         d = self.dim
         c = x[:, 2 * d :]
-        q, p = self._shift(x[:, :d], x[:, d : 2 * d], c, sign)
+        q, p = self.shift(x[:, :d], x[:, d : 2 * d], c, sign)
         return torch.cat((q, p, c), dim=1)
 
     def forward(self, x: Tensor) -> Tensor:
@@ -264,23 +260,22 @@ class ExtendedSympNet(nn.Module):
             for k in range(layers)
         )
 
-    def forward(self, x: Tensor) -> Tensor:
-        """``Φ(q, p, c)``, shape ``(batch, 2d + k)``."""
+    def _apply_to(self, x: Tensor, sign: float) -> Tensor:
+        # One check and one split for the whole chain; the shears then act on (q, p) halves.
         x = _check_extended(x, self.dim, self.parameter_dim, type(self).__name__)
         d = self.dim
         q, p, c = x[:, :d], x[:, d : 2 * d], x[:, 2 * d :]
-        for part in self.parts:
-            q, p = part._shift(q, p, c, 1.0)
+        for part in self.parts if sign > 0 else reversed(self.parts):
+            q, p = part.shift(q, p, c, sign)
         return torch.cat((q, p, c), dim=1)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """``Φ(q, p, c)``, shape ``(batch, 2d + k)``."""
+        return self._apply_to(x, 1.0)
 
     def inverse(self, x: Tensor) -> Tensor:
         """``Φ⁻¹(q, p, c)`` (explicit), shape ``(batch, 2d + k)``."""
-        x = _check_extended(x, self.dim, self.parameter_dim, type(self).__name__)
-        d = self.dim
-        q, p, c = x[:, :d], x[:, d : 2 * d], x[:, 2 * d :]
-        for part in reversed(self.parts):
-            q, p = part._shift(q, p, c, -1.0)
-        return torch.cat((q, p, c), dim=1)
+        return self._apply_to(x, -1.0)
 
     def at(self, parameter: Tensor | float | Sequence[float]) -> FixedParameterSympNet:
         """The network at one parameter value: a symplectic map of ``(q, p)`` (shared weights)."""

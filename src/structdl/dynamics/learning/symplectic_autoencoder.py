@@ -138,6 +138,9 @@ class SymplecticAutoencoder(nn.Module):
     def _shear(self, z: Tensor) -> Tensor:
         return z if self.shears is None else self.shears(z)
 
+    def _unshear(self, z: Tensor) -> Tensor:
+        return z if self.shears is None else self.shears.inverse(z)
+
     def forward(self, z: Tensor) -> Tensor:
         """``F(z) = S(Φq, Φp)``, shape ``(batch, 2n)``."""
         z = check_flat(z, 2 * self.dim, "SymplecticAutoencoder")
@@ -151,7 +154,7 @@ class SymplecticAutoencoder(nn.Module):
         z = check_flat(z, 2 * self.dim, "SymplecticAutoencoder")
         phi = self.basis()
         n = self.dim
-        back = z if self.shears is None else self.shears.inverse(z)
+        back = self._unshear(z)
         return torch.cat((back[:, :n] @ phi, back[:, n:] @ phi), dim=1)
 
     def decode(self, latent: Tensor) -> Tensor:
