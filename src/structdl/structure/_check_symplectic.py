@@ -94,10 +94,7 @@ def check_symplectic(
             f"{check}: `map` changes the shape — expected (n, 2d) → (n, 2d) with shape "
             f"{tuple(z.shape)} — received output shape {tuple(out.shape)} — check the map"
         )
-    jac = batched_jacobian(map, z)
-    defect = torch.linalg.matrix_norm(jac.transpose(1, 2) @ J @ jac - rate * J)
-    size = torch.linalg.matrix_norm(jac).pow(2)
-    scaled = _scaled(defect, size, atol, z.dtype)
+    scaled, defect, size = pullback_defects(batched_jacobian(map, z), J, rate * J, atol)
     worst_i = int(scaled.argmax())
     claim = "symplecticity" if rate == 1.0 else f"conformal symplecticity (rate {rate:.4g})"
     return verdict(
@@ -113,6 +110,20 @@ def check_symplectic(
 
 #: Round-off allowance, in units of ``ε·size``, of a defect computed from a Jacobian.
 _ROUND_OFF = 16.0
+
+
+def pullback_defects(
+    jac: Tensor, form_out: Tensor, form_in: Tensor, atol: float
+) -> tuple[Tensor, Tensor, Tensor]:
+    """``‖DΦᵀ ω_out DΦ − ω_in‖_F`` per point, scaled to its round-off bar (:func:`_scaled`).
+
+    The one computation behind :func:`check_symplectic` (``ω_in = rate·J``) and
+    :func:`~structdl.structure.check_symplectic_embedding` (``ω_out = J_{2n}``,
+    ``ω_in = J_{2k}``). Returns ``(scaled, defect, size)`` with ``size = ‖DΦ‖_F²``.
+    """
+    defect = torch.linalg.matrix_norm(jac.transpose(1, 2) @ form_out @ jac - form_in)
+    size = torch.linalg.matrix_norm(jac).pow(2)
+    return _scaled(defect, size, atol, jac.dtype), defect, size
 
 
 def _scaled(defect: Tensor, size: Tensor, atol: float, dtype: torch.dtype) -> Tensor:

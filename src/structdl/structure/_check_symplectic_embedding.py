@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import torch
 from torch import Tensor
 
 from .._errors import ShapeError
-from ._check_symplectic import _ROUND_OFF, _scaled, canonical_J
+from ._check_symplectic import _ROUND_OFF, canonical_J, pullback_defects
 from ._common import dtype_name, verdict
 from ._jacobian import batched_jacobian
 from ._validate import as_batch, call_map, require_callable, resolve_tolerance
@@ -75,12 +74,9 @@ def check_symplectic_embedding(
             f"{check}: `embedding` has the wrong output — expected (m, 2n) with 2n ≥ {width} "
             f"even — received output shape {tuple(out.shape)} — return flat (q, p) states"
         )
-    jac = batched_jacobian(embedding, latent)
     big = canonical_J(out.shape[1] // 2, latent.dtype, latent.device)
     small = canonical_J(width // 2, latent.dtype, latent.device)
-    defect = torch.linalg.matrix_norm(jac.transpose(1, 2) @ big @ jac - small)
-    size = torch.linalg.matrix_norm(jac).pow(2)
-    scaled = _scaled(defect, size, atol, latent.dtype)
+    scaled, defect, size = pullback_defects(batched_jacobian(embedding, latent), big, small, atol)
     worst_i = int(scaled.argmax())
     return verdict(
         float(scaled.max()),
